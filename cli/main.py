@@ -1,0 +1,57 @@
+"""The `tacit` command: one entry point, one module per sub-command.
+
+Each module in ``COMMANDS`` exposes ``register(subparsers)``, which adds its parser
+and sets ``func`` (``args -> exit code``). Modules import heavy libraries inside
+their ``run`` functions so ``tacit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = (
+    "cli.up",
+    "cli.migrate",
+    "cli.worker",
+    "cli.demo",
+    "cli.tenant",
+    "cli.keys",
+    "cli.train",
+    "cli.eval",
+    "cli.jobs",
+    "cli.bench",
+    "cli.chaos",
+    "cli.scale",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tacit", description="Implicit-authentication backend.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # that command is not part of this build yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The FastAPI application: thin routes over the shared core."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import batches, devices, health, jobs
+from core.backlog import BacklogGuard
+from core.db import make_pool
+from core.publisher import JobPublisher
+from core.settings import Settings, get_settings
+from core.storage import make_store
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        state.settings = settings
+        state.pool = make_pool(settings.database_url, min_size=2, max_size=20, name="api")
+        state.pool.open(wait=False)
+        state.store = make_store(settings.storage)
+        state.publisher = JobPublisher(settings)
+        state.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        state.backlog = BacklogGuard(state.redis, limit=settings.limits.backlog_limit)
+        try:
+            yield
+        finally:
+            state.pool.close()
+            state.redis.close()
+
+    app = FastAPI(
+        title="Tacit",
+        version="1",
+        summary="Implicit authentication: encrypted sensor batches in, calibrated trust scores out.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (health, batches, jobs, devices):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,53 @@
+"""Request-scoped dependencies: the transaction, the calling tenant, shared clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, Request
+
+from core.db import transaction
+from core.errors import Unauthorized
+from core.publisher import JobPublisher
+from core.settings import Settings
+from core.storage import ObjectStore
+from core.tenants.service import Tenant, authenticate
+
+
+def get_conn(request: Request) -> Iterator[psycopg.Connection]:
+    """One transaction per request: committed when the endpoint returns, rolled back on error."""
+    with transaction(request.app.state.pool) as conn:
+        yield conn
+
+
+ConnDep = Annotated[psycopg.Connection, Depends(get_conn)]
+
+
+def get_tenant(request: Request, conn: ConnDep) -> Tenant:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("missing bearer API key", code="api_key_missing")
+    return authenticate(conn, token.strip())
+
+
+TenantDep = Annotated[Tenant, Depends(get_tenant)]
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_store(request: Request) -> ObjectStore:
+    return request.app.state.store
+
+
+def get_publisher(request: Request) -> JobPublisher:
+    return request.app.state.publisher
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+PublisherDep = Annotated[JobPublisher, Depends(get_publisher)]

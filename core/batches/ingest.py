@@ -1,0 +1,69 @@
+"""The upload use case, in the order that makes 202 a promise.
+
+1. the device is known and active, 2. a retry of an accepted batch returns its job,
+3. the factor's backlog is within bounds, 4. the blob is durable, 5. batch + job +
+outbox rows commit together, 6. the job is published after commit (the relay
+republishes it if this step fails). A failure before 5 removes the blob.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from psycopg_pool import ConnectionPool
+
+from core.batches.service import AcceptedBatch, NewBatch, find_existing, record_batch, store_blob, utcnow
+from core.db import transaction
+from core.devices.service import Device, active_device
+from core.errors import Unavailable
+from core.publisher import JobPublisher
+from core.settings import Settings
+from core.storage import ObjectStore
+
+BacklogCheck = Callable[[str], None]
+
+
+def ingest(
+    pool: ConnectionPool,
+    store: ObjectStore,
+    publisher: JobPublisher,
+    settings: Settings,
+    *,
+    device_id: uuid.UUID,
+    batch: NewBatch,
+    check_backlog: BacklogCheck | None = None,
+    authenticate: Callable[[Device], None] | None = None,
+) -> AcceptedBatch:
+    with transaction(pool) as conn:
+        device = active_device(conn, device_id=device_id)
+        if authenticate is not None:
+            authenticate(device)
+        existing = find_existing(conn, device_id=device.id, client_batch_id=batch.client_batch_id)
+    if existing is not None:
+        return existing
+    queue = settings.queues.score_queue(batch.factor)
+    if check_backlog is not None:
+        check_backlog(queue)
+    received = utcnow()
+    key = store_blob(store, device=device, batch=batch, received=received)
+    try:
+        with transaction(pool) as conn:
+            accepted = record_batch(conn, device=device, batch=batch, object_key=key, queue=queue, received=received)
+    except BaseException:
+        _remove_quietly(store, key)
+        raise
+    if accepted.created:
+        try:
+            with pool.connection() as conn:
+                publisher.publish_after_commit(conn, [(accepted.job_id, accepted.queue)])
+        except Exception:  # noqa: BLE001 - committed: the relay publishes it from the outbox
+            pass
+    return accepted
+
+
+def _remove_quietly(store: ObjectStore, key: str) -> None:
+    try:
+        store.delete(key)
+    except Unavailable:
+        pass  # the orphan sweep finds blobs without a batch row

@@ -1,0 +1,97 @@
+"""Postgres access: connection pools, a transaction helper, and the migration runner."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from importlib import resources
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from core.errors import Unavailable
+
+MIGRATIONS_PACKAGE = "core.migrations"
+# One lock id for every migrator, so two `tacit migrate` runs never interleave.
+MIGRATION_LOCK_ID = 0x7AC17
+
+
+def connect(url: str, **kwargs: object) -> psycopg.Connection:
+    """One connection with dict rows (for commands and tests)."""
+    try:
+        return psycopg.connect(url, row_factory=dict_row, **kwargs)  # type: ignore[arg-type]
+    except psycopg.OperationalError as e:
+        raise Unavailable(f"database unreachable: {e.__class__.__name__}", code="database_unavailable") from e
+
+
+def make_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "tacit") -> ConnectionPool:
+    """A pool of dict-row connections; opened lazily so a down database does not block start-up."""
+    return ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row, "autocommit": False},
+        name=name,
+        open=False,
+        timeout=10,
+        reconnect_timeout=0,
+    )
+
+
+@contextlib.contextmanager
+def transaction(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
+    """A connection inside one transaction: commit on success, roll back on error.
+
+    Database connectivity errors surface as ``Unavailable`` so callers answer 503.
+    """
+    try:
+        with pool.connection() as conn, conn.transaction():
+            yield conn
+    except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as e:
+        raise Unavailable("database unavailable", code="database_unavailable") from e
+    except psycopg.pool.PoolTimeout as e:  # type: ignore[attr-defined]
+        raise Unavailable("database busy or unavailable", code="database_unavailable") from e
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """(version, sql) for every migration shipped in the package, in order."""
+    files = sorted(
+        (f.name, f.read_text())
+        for f in resources.files(MIGRATIONS_PACKAGE).iterdir()
+        if f.name.endswith(".sql")
+    )
+    return [(name.removesuffix(".sql"), sql) for name, sql in files]
+
+
+def migrate(url: str) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction; return those applied."""
+    applied: list[str] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, sql in migration_files():
+                if version in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(sql)  # type: ignore[arg-type]
+                    conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+                applied.append(version)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
+    return applied
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in `url` if it does not exist (embedded stack and tests)."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    name = info.get("dbname") or "postgres"
+    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))

@@ -1,0 +1,87 @@
+"""Devices: a phone of one user, holding an Ed25519 signing key."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from core.errors import Forbidden, NotFound
+from core.users.service import get_or_create_user
+
+
+@dataclass(frozen=True)
+class Device:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    user_external_id: str
+    public_key: bytes | None
+    status: str
+    created_at: datetime
+
+
+_SELECT = (
+    "SELECT d.id, d.tenant_id, d.user_id, u.external_id, d.public_key, d.status, d.created_at"
+    " FROM devices d JOIN users u ON u.id = d.user_id"
+)
+
+
+def _device(row: dict) -> Device:
+    pk = row["public_key"]
+    return Device(
+        row["id"], row["tenant_id"], row["user_id"], row["external_id"],
+        bytes(pk) if pk is not None else None, row["status"], row["created_at"],
+    )
+
+
+def create_device(
+    conn: psycopg.Connection, *, tenant_id: uuid.UUID, user_external_id: str, public_key: bytes | None = None
+) -> Device:
+    user_id = get_or_create_user(conn, tenant_id=tenant_id, external_id=user_external_id)
+    device_id = uuid.uuid4()
+    conn.execute(
+        "INSERT INTO devices (id, tenant_id, user_id, public_key) VALUES (%s, %s, %s, %s)",
+        (device_id, tenant_id, user_id, public_key),
+    )
+    return get_device(conn, device_id=device_id, tenant_id=tenant_id)
+
+
+def get_device(conn: psycopg.Connection, *, device_id: uuid.UUID, tenant_id: uuid.UUID | None = None) -> Device:
+    """A device by id; scoped to `tenant_id` when given (another tenant's device is NotFound)."""
+    sql, params = _SELECT + " WHERE d.id = %s", [device_id]
+    if tenant_id is not None:
+        sql += " AND d.tenant_id = %s"
+        params.append(tenant_id)
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise NotFound("device not found", code="device_not_found")
+    return _device(row)
+
+
+def active_device(conn: psycopg.Connection, *, device_id: uuid.UUID) -> Device:
+    """A device allowed to upload: exists and not revoked."""
+    device = get_device(conn, device_id=device_id)
+    if device.status != "active":
+        raise Forbidden("device revoked", code="device_revoked")
+    return device
+
+
+def list_devices(conn: psycopg.Connection, *, tenant_id: uuid.UUID, user_external_id: str | None = None) -> list[Device]:
+    sql, params = _SELECT + " WHERE d.tenant_id = %s", [tenant_id]
+    if user_external_id is not None:
+        sql += " AND u.external_id = %s"
+        params.append(user_external_id)
+    return [_device(r) for r in conn.execute(sql + " ORDER BY d.created_at", params).fetchall()]
+
+
+def revoke_device(conn: psycopg.Connection, *, tenant_id: uuid.UUID, device_id: uuid.UUID) -> Device:
+    cur = conn.execute(
+        "UPDATE devices SET status = 'revoked', revoked_at = now() WHERE id = %s AND tenant_id = %s",
+        (device_id, tenant_id),
+    )
+    if cur.rowcount == 0:
+        raise NotFound("device not found", code="device_not_found")
+    return get_device(conn, device_id=device_id, tenant_id=tenant_id)

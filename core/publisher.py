@@ -1,0 +1,81 @@
+"""Publishing score jobs to their factor's Celery queue, from the API or the outbox relay.
+
+Only the producer side of Celery is used here (``send_task`` by name), so the API
+never imports the workers' code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from functools import cached_property
+from typing import Any
+
+import psycopg
+
+from core.queues import TASK_SCORE
+from core.settings import Settings
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Broker settings shared by producers and workers."""
+    return {
+        "broker_url": settings.redis_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            # Above the longest task: an unacked message is redelivered only after this.
+            "visibility_timeout": settings.reliability.visibility_timeout_s,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 3,
+        },
+        "broker_pool_limit": 32,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": settings.queues.keystroke,
+        "task_create_missing_queues": True,
+        "worker_hijack_root_logger": False,
+    }
+
+
+class JobPublisher:
+    """Sends score tasks and records in the outbox that they were sent."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def app(self):  # type: ignore[no-untyped-def]
+        from celery import Celery
+
+        app = Celery("tacit-producer")
+        app.conf.update(celery_config(self.settings))
+        return app
+
+    def send(self, job_id: uuid.UUID, queue: str) -> None:
+        """Publish one job; raises on broker failure (the outbox keeps it for the relay)."""
+        self.app.send_task(TASK_SCORE, args=[str(job_id)], queue=queue, retry=False)
+
+    def publish_after_commit(self, conn: psycopg.Connection, jobs: Iterable[tuple[uuid.UUID, str]]) -> int:
+        """Publish committed jobs and mark their outbox rows; failures are left for the relay."""
+        sent: list[uuid.UUID] = []
+        for job_id, queue in jobs:
+            try:
+                self.send(job_id, queue)
+            except Exception:  # noqa: BLE001 - any broker failure: the relay republishes
+                continue
+            sent.append(job_id)
+        if sent:
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE outbox SET published_at = now() WHERE job_id = ANY(%s) AND published_at IS NULL",
+                    (sent,),
+                )
+                conn.execute(
+                    "UPDATE jobs SET enqueued_at = now() WHERE id = ANY(%s) AND enqueued_at IS NULL", (sent,)
+                )
+        return len(sent)

@@ -1,0 +1,140 @@
+"""The outbox relay and sweeper: whatever was accepted reaches a queue, whatever crashes.
+
+- publishes outbox rows the API could not (claimed with FOR UPDATE SKIP LOCKED, so
+  several replicas can run);
+- requeues jobs stuck running past a deadline (a worker died) and republishes
+  queued jobs that waited too long (a message was lost); a job that keeps dying is dead;
+- notices a Redis that restarted empty (its epoch key is gone) and republishes
+  every open job from Postgres.
+Duplicate messages are harmless: a task is idempotent by job id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import redis
+from psycopg_pool import ConnectionPool
+
+from core.db import transaction
+from core.errors import Unavailable
+from core.publisher import JobPublisher
+from core.settings import Settings
+
+log = logging.getLogger("tacit.relay")
+EPOCH_KEY = "tacit:broker-epoch"
+
+
+def publish_pending(pool: ConnectionPool, publisher: JobPublisher, *, limit: int = 500) -> int:
+    """Publish due outbox rows; returns how many were sent."""
+    with transaction(pool) as conn:
+        rows = conn.execute(
+            "SELECT id, job_id, queue FROM outbox WHERE published_at IS NULL AND not_before <= now()"
+            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            (limit,),
+        ).fetchall()
+        sent = []
+        for r in rows:
+            try:
+                publisher.send(r["job_id"], r["queue"])
+            except Exception:  # noqa: BLE001 - broker down: leave the rest for the next round
+                break
+            sent.append(r["id"])
+        if sent:
+            conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (sent,))
+            conn.execute(
+                "UPDATE jobs SET enqueued_at = now() WHERE id IN (SELECT job_id FROM outbox WHERE id = ANY(%s))",
+                (sent,),
+            )
+    return len(sent)
+
+
+def _queue_expr(settings: Settings) -> tuple[str, list[str]]:
+    q = settings.queues
+    return ("CASE j.factor WHEN 'keystroke' THEN %s WHEN 'gait' THEN %s ELSE %s END", [q.keystroke, q.gait, q.face])
+
+
+def sweep(pool: ConnectionPool, settings: Settings) -> dict[str, int]:
+    """Requeue lost jobs through the outbox; mark jobs that exhausted their attempts dead."""
+    rel = settings.reliability
+    expr, qparams = _queue_expr(settings)
+    with transaction(pool) as conn:
+        dead = conn.execute(
+            "UPDATE jobs SET status = 'dead', error_code = 'attempts_exhausted',"
+            " error_message = 'the job was interrupted on every attempt', finished_at = now(), updated_at = now()"
+            " WHERE status = 'running' AND started_at < now() - make_interval(secs => %s) AND attempts >= %s",
+            (rel.running_deadline_s, rel.max_attempts),
+        ).rowcount
+        stuck = conn.execute(
+            "WITH s AS (SELECT id FROM jobs WHERE (status = 'running' AND started_at < now() - make_interval(secs => %s))"
+            " OR (status = 'queued' AND coalesce(enqueued_at, created_at) < now() - make_interval(secs => %s))"
+            " FOR UPDATE SKIP LOCKED)"
+            " UPDATE jobs j SET status = 'queued', enqueued_at = now(), updated_at = now() FROM s WHERE j.id = s.id"
+            " RETURNING j.id, j.factor",
+            (rel.running_deadline_s, rel.queued_deadline_s),
+        ).fetchall()
+        _enqueue_again(conn, settings, [r["id"] for r in stuck])
+    return {"requeued": len(stuck), "dead": dead}
+
+
+def _enqueue_again(conn, settings: Settings, job_ids: list) -> None:  # type: ignore[no-untyped-def]
+    if not job_ids:
+        return
+    expr, qparams = _queue_expr(settings)
+    conn.execute(
+        f"INSERT INTO outbox (job_id, queue, not_before) SELECT j.id, {expr}, now() FROM jobs j WHERE j.id = ANY(%s)",
+        [*qparams, job_ids],
+    )
+
+
+def republish_open_jobs(pool: ConnectionPool, settings: Settings) -> int:
+    """After the broker lost its memory: every queued or running job goes back on its queue."""
+    with transaction(pool) as conn:
+        ids = [r["id"] for r in conn.execute("SELECT id FROM jobs WHERE status IN ('queued', 'running')").fetchall()]
+        _enqueue_again(conn, settings, ids)
+    return len(ids)
+
+
+def check_broker_epoch(client: redis.Redis, pool: ConnectionPool, settings: Settings) -> int:
+    """If the epoch key vanished, Redis restarted empty: republish open jobs (once, across replicas)."""
+    if client.exists(EPOCH_KEY):
+        return 0
+    if not client.set(EPOCH_KEY, str(time.time()), nx=True):
+        return 0  # another relay got there first
+    return republish_open_jobs(pool, settings)
+
+
+def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0) -> None:
+    """The relay loop until `stop` is set."""
+    pool = ConnectionPool(settings.database_url, min_size=1, max_size=2, kwargs={"autocommit": False},
+                          open=False, name="relay")
+    from psycopg.rows import dict_row
+
+    pool.kwargs["row_factory"] = dict_row
+    pool.open(wait=False)
+    publisher = JobPublisher(settings)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
+    last_sweep = 0.0
+    log.info(json.dumps({"event": "relay_started"}))
+    try:
+        while not stop.is_set():
+            busy = False
+            try:
+                if check_broker_epoch(client, pool, settings):
+                    log.warning(json.dumps({"event": "broker_restarted", "action": "republished open jobs"}))
+                busy = publish_pending(pool, publisher) > 0
+                if time.monotonic() - last_sweep >= sweep_every_s:
+                    result = sweep(pool, settings)
+                    last_sweep = time.monotonic()
+                    if any(result.values()):
+                        log.info(json.dumps({"event": "sweep", **result}))
+            except (Unavailable, redis.RedisError) as e:
+                log.warning(json.dumps({"event": "relay_waiting", "reason": e.__class__.__name__}))
+                stop.wait(1.0)
+            if not busy:
+                stop.wait(settings.reliability.relay_poll_s)
+    finally:
+        pool.close()

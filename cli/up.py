@@ -1,0 +1,64 @@
+"""`tacit up`: the whole system on one machine, no services installed.
+
+Real PostgreSQL and Redis from wheels, objects in the data directory, then the API,
+one worker per factor and the outbox relay. Ctrl-C or SIGTERM stops everything
+cleanly; all state stays in the data directory for the next `tacit up`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path(".tacit")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="run the embedded stack (Postgres, Redis, API, workers, relay)")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where all state lives (default .tacit)")
+    p.add_argument("--port", type=int, default=8000, help="API port (a free one is chosen if taken)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cli.console import fail
+    from cli.stack import Stack, StackError, free_port, read_state, start_services, write_state
+
+    data_dir = args.data_dir.resolve()
+    if read_state(data_dir):
+        return fail(f"a stack is already running on {data_dir} (see {data_dir / 'stack.json'})")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"tacit: starting services in {data_dir} ...", file=sys.stderr)
+    try:
+        services = start_services(data_dir)
+    except Exception as e:  # noqa: BLE001 - report any start-up failure in one line
+        return fail(f"could not start services: {e}")
+    stack = Stack(data_dir, services.env, free_port(args.port))
+    try:
+        print("tacit: starting API, workers and relay (loading models) ...", file=sys.stderr)
+        stack.start()
+        write_state(data_dir, stack)
+        print(f"  api        {stack.api_url}  (docs {stack.api_url}/docs)")
+        print(f"  postgres   {services.database_url}")
+        print(f"  redis      {services.redis_url}")
+        print(f"  objects    {services.env.get('TACIT_STORAGE__LOCAL_DIR') or services.env.get('TACIT_STORAGE__BUCKET')}")
+        for name, role in stack.roles.items():
+            print(f"  {name:<10} pid {role.proc.pid if role.proc else '-'}  log {role.log}")
+        print("tacit: ready. Ctrl-C stops everything.", flush=True)
+        while not stop.wait(1.0):
+            for name in stack.supervise_once():
+                print(f"tacit: {name} exited; restarted it", file=sys.stderr)
+        return 0
+    except StackError as e:
+        return fail(str(e))
+    finally:
+        print("tacit: stopping ...", file=sys.stderr)
+        stack.stop()
+        services.stop()
+        (data_dir / "stack.json").unlink(missing_ok=True)
+        print("tacit: stopped.", file=sys.stderr)

@@ -1,0 +1,84 @@
+"""Session-wide real services and per-test tenants. See tests/services.py."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import TestServices
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServices]:
+    svc = TestServices(tmp_path_factory.mktemp("services"))
+    env = svc.start()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    from core.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def settings(services: TestServices):  # type: ignore[no-untyped-def]
+    from core.settings import Settings
+    from core.storage import S3Store
+
+    s = Settings()
+    S3Store(s.storage).ensure_bucket()
+    return s
+
+
+@pytest.fixture()
+def db(settings):  # type: ignore[no-untyped-def]
+    from core.db import connect
+
+    with connect(settings.database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def api(settings):  # type: ignore[no-untyped-def]
+    """The FastAPI app in-process, over the real services."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture()
+def tenant(db):  # type: ignore[no-untyped-def]
+    """A fresh tenant with an API key, so tests never see each other's data."""
+    from core.tenants.service import create_tenant
+
+    t, key = create_tenant(db, name=f"t-{uuid.uuid4().hex[:8]}")
+    return {"id": t.id, "key": key.token, "headers": {"Authorization": f"Bearer {key.token}"}}
+
+
+@pytest.fixture(scope="session")
+def stack(settings, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Real worker processes (one per factor), the relay and the API, as separate processes."""
+    from cli.stack import Stack, free_port
+
+    st = Stack(Path(tmp_path_factory.mktemp("stack")), dict(os.environ), free_port())
+    st.start(timeout=180)
+    try:
+        yield st
+    finally:
+        st.stop()

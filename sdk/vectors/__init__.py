@@ -1,0 +1,192 @@
+"""Test vectors for protocol v1: fixed keys and randomness in, exact bytes out.
+
+`build_vectors()` computes every vector from fixed inputs; `python -m sdk.vectors`
+writes them to sdk/vectors/v1.json (and `--check` compares instead). HPKE needs a
+fixed ephemeral key here, which `cryptography` does not take, so the seal uses
+pyhpke with RFC 9180 DeriveKeyPair(ikmE); the result opens with our
+cryptography-based `core.protocol.hpke` (tests/sdk/test_vectors.py checks it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+from core.protocol import hpke, signing
+from core.protocol.body import DEFAULT_MAX_BODY, DEFAULT_MAX_DECODED
+from core.protocol.envelope import CONTENT_TYPE, EnvelopeHeader, encode_envelope
+from core.protocol.keyring import b64url
+from pipelines.codec import encode
+
+PATH = Path(__file__).with_name("v1.json")
+TENANT_ID = "3b8f0e4c-9d2a-4f6b-8c1e-5a7d9e0f1b2c"
+DEVICE_ID = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
+KEY_ID = "k-2026-11-27-ab12"
+TIMESTAMP = 1_764_240_000
+
+
+def _seed(label: str) -> bytes:
+    return hashlib.sha256(b"tacit/vectors/v1/" + label.encode()).digest()
+
+
+def _cases() -> list[dict[str, Any]]:
+    # Fixed arithmetic arrays (no RNG: numpy does not promise stable random streams).
+    return [
+        {
+            "name": "keystroke-verify",
+            "factor": "keystroke",
+            "purpose": "verify",
+            "batch_id": "0192f3a4-5b6c-7d8e-9f01-23456789abcd",
+            "capture": (1_764_239_990_000, 1_764_239_999_500),
+            "arrays": {
+                "key_code": np.array([72, 69, 76, 76, 79], dtype="<u2"),
+                "down_ms": np.array([0, 112, 230, 351, 470], dtype="<i8"),
+                "up_ms": np.array([85, 190, 301, 430, 560], dtype="<i8"),
+            },
+        },
+        {
+            "name": "gait-enrol",
+            "factor": "gait",
+            "purpose": "enrol",
+            "batch_id": "5f0c6e1a-2b3d-4c5e-9f60-718293a4b5c6",
+            "capture": (1_764_239_900_000, 1_764_239_902_000),
+            "arrays": {"acc": (np.arange(24, dtype="<f4").reshape(8, 3) - 12.0) / 8.0},
+        },
+        {
+            "name": "face-verify",
+            "factor": "face",
+            "purpose": "verify",
+            "batch_id": "0192f3a4-5b6c-7d8e-9f01-23456789abce",
+            "capture": (1_764_239_999_000, 1_764_239_999_000),
+            "arrays": {"frames": (np.arange(48).reshape(1, 4, 4, 3) * 5 % 256).astype("|u1")},
+        },
+    ]
+
+
+def _sealed(
+    server_pub: bytes, info: bytes, plaintext: bytes, ikm_e: bytes
+) -> tuple[bytes, bytes, bytes]:
+    from pyhpke import AEADId, CipherSuite, KDFId, KEMId
+
+    suite = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.AES128_GCM)
+    eph = suite.kem.derive_key_pair(ikm_e)
+    enc, ctx = suite.create_sender_context(
+        suite.kem.deserialize_public_key(server_pub), info=info, eks=eph
+    )
+    return eph.private_key.to_private_bytes(), enc, ctx.seal(plaintext)
+
+
+def build_vectors() -> dict[str, Any]:
+    """Every v1 vector, from fixed inputs (deterministic: same output on every run)."""
+    server_sk = x25519.X25519PrivateKey.from_private_bytes(_seed("server-key"))
+    server_priv, server_pub = (
+        server_sk.private_bytes_raw(),
+        server_sk.public_key().public_bytes_raw(),
+    )
+    device_sk = ed25519.Ed25519PrivateKey.from_private_bytes(_seed("device-key"))
+    device_pub = device_sk.public_key().public_bytes_raw()
+    vectors = []
+    for i, case in enumerate(_cases()):
+        header = EnvelopeHeader(
+            device_id=DEVICE_ID,
+            batch_id=uuid.UUID(case["batch_id"]),
+            factor=case["factor"],
+            purpose=case["purpose"],
+            capture_start_ms=case["capture"][0],
+            capture_end_ms=case["capture"][1],
+            key_id=KEY_ID,
+        )
+        plaintext = encode(case["factor"], case["arrays"])
+        info = hpke.info_bytes(TENANT_ID, header)
+        ikm_e = _seed(f"ephemeral/{case['name']}")
+        eph_priv, enc, ct = _sealed(server_pub, info, plaintext, ikm_e)
+        envelope = encode_envelope(header, enc, ct)
+        nonce = b64url(_seed(f"nonce/{case['name']}")[:16])
+        ts = TIMESTAMP + i
+        canonical = signing.canonical_request(
+            "POST", "/v1/batches", hashlib.sha256(envelope).digest(), DEVICE_ID, ts, nonce
+        )
+        headers = signing.sign(
+            device_sk,
+            method="POST",
+            target="/v1/batches",
+            body=envelope,
+            device_id=DEVICE_ID,
+            timestamp=ts,
+            nonce=nonce,
+        )
+        vectors.append(
+            {
+                "name": case["name"],
+                "input": {
+                    "factor": case["factor"],
+                    "purpose": case["purpose"],
+                    "batch_id": case["batch_id"],
+                    "capture_start_ms": case["capture"][0],
+                    "capture_end_ms": case["capture"][1],
+                    "plaintext_hex": plaintext.hex(),
+                    "ephemeral_ikm_hex": ikm_e.hex(),
+                    "ephemeral_private_key_hex": eph_priv.hex(),
+                },
+                "hpke": {
+                    "info_hex": info.hex(),
+                    "aad_hex": "",
+                    "enc_hex": enc.hex(),
+                    "ciphertext_hex": ct.hex(),
+                },
+                "envelope_hex": envelope.hex(),
+                "request": {
+                    "method": "POST",
+                    "target": "/v1/batches",
+                    "timestamp": ts,
+                    "nonce": nonce,
+                    "body_sha256_hex": hashlib.sha256(envelope).hexdigest(),
+                    "canonical": canonical.decode("ascii"),
+                    "signature_b64url": headers[signing.H_SIGNATURE],
+                    "headers": {"Content-Type": CONTENT_TYPE, **headers},
+                },
+            }
+        )
+    token = "enr_9bd1c0a7f3e24d58"
+    redeem = signing.sign_redemption(device_sk, token)
+    return {
+        "protocol": "tacit/v1",
+        "suite": {
+            "name": hpke.SUITE_NAME,
+            "mode": "base",
+            "kem_id": hpke.KEM_ID,
+            "kdf_id": hpke.KDF_ID,
+            "aead_id": hpke.AEAD_ID,
+        },
+        "limits": {"max_body_bytes": DEFAULT_MAX_BODY, "max_decoded_bytes": DEFAULT_MAX_DECODED},
+        "tenant_id": TENANT_ID,
+        "device_id": DEVICE_ID,
+        "server_key": {
+            "key_id": KEY_ID,
+            "private_key_hex": server_priv.hex(),
+            "public_key_hex": server_pub.hex(),
+            "public_key_b64url": b64url(server_pub),
+        },
+        "device_key": {
+            "private_key_seed_hex": _seed("device-key").hex(),
+            "public_key_hex": device_pub.hex(),
+            "public_key_b64url": b64url(device_pub),
+        },
+        "vectors": vectors,
+        "redeem": {
+            "token": token,
+            "message": signing.redemption_message(token, device_pub).decode("ascii"),
+            "body": redeem,
+        },
+    }
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """The file's exact text (stable key order and indentation, newline at the end)."""
+    return json.dumps(doc, indent=2) + "\n"

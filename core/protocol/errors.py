@@ -52,9 +52,8 @@ SUGGESTED_HTTP_STATUS: dict[str, int] = {
     # enrolment
     "redemption_bad_request": 422,
     "redemption_proof_invalid": 401,
-    # keys and decryption
+    # keys (decrypt_failed happens in workers only: a failed job, not a response)
     "unknown_key": 422,
     "retired_key": 422,
     "bad_public_key": 422,
-    "decrypt_failed": 422,
 }

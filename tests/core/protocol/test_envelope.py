@@ -166,3 +166,20 @@ def test_envelope_must_name_the_signing_device(header: EnvelopeHeader) -> None:
 
 def test_magic_constant() -> None:
     assert MAGIC == b"TENV"
+
+
+def test_documented_status_table_matches_the_code() -> None:
+    # given the error table of docs/protocol.md
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    documented: dict[str, int] = {}
+    for line in doc.splitlines():
+        m = re.match(r"\| (`[a-z_]+`(?:, `[a-z_]+`)*) \| (\d{3})", line)
+        if m:
+            for code in re.findall(r"`([a-z_]+)`", m.group(1)):
+                documented[code] = int(m.group(2))
+    # then every protocol code has the same suggested status there
+    for code, status in SUGGESTED_HTTP_STATUS.items():
+        assert documented.get(code) == status, code

@@ -100,6 +100,24 @@ class _Reader:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
 
 
+def _bounded_unzstd(data: bytes, limit: int) -> bytes:
+    """Decompress one zstd frame, never producing more than `limit` bytes whatever the header claims."""
+    import io
+
+    import zstandard
+
+    out = bytearray()
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
+            while chunk := reader.read(min(1 << 20, limit + 1 - len(out))):
+                out += chunk
+                if len(out) > limit:
+                    raise PlaintextError("plaintext_too_large", f"decompressed plaintext exceeds {limit} bytes")
+    except zstandard.ZstdError as e:
+        raise PlaintextError("plaintext_bad_compression", f"zstd: {e}") from None
+    return bytes(out)
+
+
 def decode(data: bytes) -> Plaintext:
     """Decode a plaintext frame; raises PlaintextError with a code on any defect."""
     r = _Reader(data)
@@ -115,10 +133,7 @@ def decode(data: bytes) -> Plaintext:
     if flags & FLAG_ZSTD:
         import zstandard
 
-        try:
-            body = zstandard.ZstdDecompressor().decompress(body, max_output_size=MAX_DECODED_BYTES)
-        except zstandard.ZstdError as e:
-            raise PlaintextError("plaintext_bad_compression", f"zstd: {e}") from None
+        body = _bounded_unzstd(body, MAX_DECODED_BYTES)
     br = _Reader(body)
     (count,) = br.unpack("<H")
     if count > MAX_ARRAYS:

@@ -16,7 +16,7 @@ from core.scaling import (
     scaled_objects,
 )
 
-from deploy_files import DOCKER, K8S_BASE, base_documents, by_kind, load_script, pod_spec
+from .deploy_files import DOCKER, K8S_BASE, base_documents, by_kind, load_script, pod_spec
 
 
 def test_committed_keda_yaml_equals_generator_output() -> None:
@@ -25,7 +25,9 @@ def test_committed_keda_yaml_equals_generator_output() -> None:
     # Then each committed file is exactly what it emits
     for factor, obj in zip(FACTORS, objects, strict=True):
         committed = (K8S_BASE / keda_filename(factor)).read_text(encoding="utf-8")
-        assert committed == render_yaml(obj), f"regenerate: python -m core.scaling --emit-keda {K8S_BASE}"
+        assert committed == render_yaml(obj), (
+            f"regenerate: python -m core.scaling --emit-keda {K8S_BASE}"
+        )
 
 
 @pytest.mark.parametrize("factor", FACTORS)
@@ -75,11 +77,16 @@ def test_scale_target_exposes_the_env_keda_reads(factor: str) -> None:
     ref = obj["spec"]["scaleTargetRef"]
     # Then its target exists and the named container defines the variables KEDA resolves
     container = next(
-        c for c in pod_spec(deployments[ref["name"]])["containers"] if c["name"] == ref["envSourceContainerName"]
+        c
+        for c in pod_spec(deployments[ref["name"]])["containers"]
+        if c["name"] == ref["envSourceContainerName"]
     )
     env = {e["name"] for e in container.get("env", [])}
     metadata = obj["spec"]["triggers"][0]["metadata"]
-    assert {metadata["addressFromEnv"], metadata["passwordFromEnv"]} == {REDIS_ADDRESS_ENV, REDIS_PASSWORD_ENV}
+    assert {metadata["addressFromEnv"], metadata["passwordFromEnv"]} == {
+        REDIS_ADDRESS_ENV,
+        REDIS_PASSWORD_ENV,
+    }
     assert {REDIS_ADDRESS_ENV, REDIS_PASSWORD_ENV} <= env
     # and the worker consumes the very queue KEDA watches
     assert container["args"][:3] == ["worker", "--factor", factor]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .deploy_files import DOCKER
+from .deploy_files import DOCKER, load_script
 
 DOCKERFILES = {"api.Dockerfile": 8000, "worker.Dockerfile": 9100, "worker-cuda.Dockerfile": 9100}
 
@@ -65,3 +65,20 @@ def test_each_dockerfile_has_its_own_ignore_file(name: str) -> None:
     # BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile; the context is the repo root.
     ignore = (DOCKER / f"{name}.dockerignore").read_text().split()
     assert ignore.count("*") == 1 and "!core/" in ignore and "!pyproject.toml" in ignore
+
+
+def test_build_context_holds_the_project_and_nothing_else() -> None:
+    # Given Docker's reading of the api image's ignore file
+    context = load_script(DOCKER / "check_build_context.py")
+    patterns = context._patterns(DOCKER / "api.Dockerfile.dockerignore")
+    # Then the installable project goes in
+    for path in ("pyproject.toml", "README.md", "core/queues.py", "pipelines/registry.py"):
+        assert context.included(path, patterns), path
+    # and tests, deployment files, local state and bytecode stay out
+    for path in (
+        "tests/docker/__init__.py",
+        "docker/compose.yaml",
+        ".venv/bin/python",
+        "core/sub/__pycache__/m.pyc",
+    ):
+        assert not context.included(path, patterns), path

@@ -53,7 +53,9 @@ class PoolScaling:
 # than the face model. Pools keep one warm replica because a cold GPU pod spends tens of
 # seconds loading its model; set min_replicas=0 to scale to zero.
 POOL_SCALING: dict[str, PoolScaling] = {
-    "keystroke": PoolScaling(list_length=256, activation_list_length=1, min_replicas=1, max_replicas=8),
+    "keystroke": PoolScaling(
+        list_length=256, activation_list_length=1, min_replicas=1, max_replicas=8
+    ),
     "gait": PoolScaling(list_length=128, activation_list_length=1, min_replicas=1, max_replicas=8),
     "face": PoolScaling(list_length=64, activation_list_length=1, min_replicas=1, max_replicas=16),
 }

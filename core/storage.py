@@ -51,14 +51,24 @@ class LocalStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except OSError as e:
+            raise Unavailable(
+                f"object store directory unusable: {e.strerror}", code="storage_unavailable"
+            ) from e
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        except OSError as e:
+            Path(tmp).unlink(missing_ok=True)
+            raise Unavailable(
+                f"object store write failed: {e.strerror}", code="storage_unavailable"
+            ) from e
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -67,7 +77,15 @@ class LocalStore:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
+            if not self.root.is_dir():
+                raise Unavailable(
+                    "object store directory missing", code="storage_unavailable"
+                ) from None
             raise NotFound(f"object {key} not found", code="object_not_found") from None
+        except OSError as e:
+            raise Unavailable(
+                f"object store read failed: {e.strerror}", code="storage_unavailable"
+            ) from e
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -79,7 +97,9 @@ class LocalStore:
         if not base.exists():
             return []
         return sorted(
-            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
+            str(p.relative_to(self.root))
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".tmp-")
         )
 
     def delete_prefix(self, prefix: str) -> int:
@@ -89,7 +109,7 @@ class LocalStore:
         return len(keys)
 
     def ping(self) -> None:
-        if not os.access(self.root, os.W_OK):
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK):
             raise Unavailable("object store directory is not writable", code="storage_unavailable")
 
 
@@ -121,10 +141,14 @@ class S3Store:
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404", "NotFound"):
-                raise NotFound(f"object {kwargs.get('Key')} not found", code="object_not_found") from e
+                raise NotFound(
+                    f"object {kwargs.get('Key')} not found", code="object_not_found"
+                ) from e
             raise Unavailable(f"object store error {code}", code="storage_unavailable") from e
         except BotoCoreError as e:
-            raise Unavailable(f"object store unreachable: {e.__class__.__name__}", code="storage_unavailable") from e
+            raise Unavailable(
+                f"object store unreachable: {e.__class__.__name__}", code="storage_unavailable"
+            ) from e
 
     def put(self, key: str, data: bytes) -> None:
         self._call(self.client.put_object, Key=key, Body=data)

@@ -19,7 +19,7 @@ import time
 import redis
 from psycopg_pool import ConnectionPool
 
-from core.db import transaction
+from core.db import make_pool, transaction
 from core.errors import Unavailable
 from core.publisher import JobPublisher
 from core.settings import Settings
@@ -54,13 +54,15 @@ def publish_pending(pool: ConnectionPool, publisher: JobPublisher, *, limit: int
 
 def _queue_expr(settings: Settings) -> tuple[str, list[str]]:
     q = settings.queues
-    return ("CASE j.factor WHEN 'keystroke' THEN %s WHEN 'gait' THEN %s ELSE %s END", [q.keystroke, q.gait, q.face])
+    return (
+        "CASE j.factor WHEN 'keystroke' THEN %s WHEN 'gait' THEN %s ELSE %s END",
+        [q.keystroke, q.gait, q.face],
+    )
 
 
 def sweep(pool: ConnectionPool, settings: Settings) -> dict[str, int]:
     """Requeue lost jobs through the outbox; mark jobs that exhausted their attempts dead."""
     rel = settings.reliability
-    expr, qparams = _queue_expr(settings)
     with transaction(pool) as conn:
         dead = conn.execute(
             "UPDATE jobs SET status = 'dead', error_code = 'attempts_exhausted',"
@@ -93,7 +95,12 @@ def _enqueue_again(conn, settings: Settings, job_ids: list) -> None:  # type: ig
 def republish_open_jobs(pool: ConnectionPool, settings: Settings) -> int:
     """After the broker lost its memory: every queued or running job goes back on its queue."""
     with transaction(pool) as conn:
-        ids = [r["id"] for r in conn.execute("SELECT id FROM jobs WHERE status IN ('queued', 'running')").fetchall()]
+        ids = [
+            r["id"]
+            for r in conn.execute(
+                "SELECT id FROM jobs WHERE status IN ('queued', 'running')"
+            ).fetchall()
+        ]
         _enqueue_again(conn, settings, ids)
     return len(ids)
 
@@ -109,11 +116,7 @@ def check_broker_epoch(client: redis.Redis, pool: ConnectionPool, settings: Sett
 
 def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0) -> None:
     """The relay loop until `stop` is set."""
-    pool = ConnectionPool(settings.database_url, min_size=1, max_size=2, kwargs={"autocommit": False},
-                          open=False, name="relay")
-    from psycopg.rows import dict_row
-
-    pool.kwargs["row_factory"] = dict_row
+    pool = make_pool(settings.database_url, min_size=1, max_size=2, name="relay")
     pool.open(wait=False)
     publisher = JobPublisher(settings)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
@@ -124,7 +127,9 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
             busy = False
             try:
                 if check_broker_epoch(client, pool, settings):
-                    log.warning(json.dumps({"event": "broker_restarted", "action": "republished open jobs"}))
+                    log.warning(
+                        json.dumps({"event": "broker_restarted", "action": "republished open jobs"})
+                    )
                 busy = publish_pending(pool, publisher) > 0
                 if time.monotonic() - last_sweep >= sweep_every_s:
                     result = sweep(pool, settings)

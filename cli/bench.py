@@ -1,0 +1,34 @@
+"""`tacit bench worker|ingest`: benchmarks that print figures (and `--json` as the last line)."""
+
+from __future__ import annotations
+
+import argparse
+
+from core.queues import FACTORS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmarks (worker pool, ingest)")
+    bsub = p.add_subparsers(dest="bench", required=True)
+    w = bsub.add_parser("worker", help="model limit vs the full worker path, with and without batching")
+    w.add_argument("--factor", choices=FACTORS, required=True)
+    w.add_argument("--device", default="cpu")
+    w.add_argument("--jobs", type=int, default=400, help="verification jobs per measured run")
+    w.add_argument("--rows-per-job", type=int, default=None, help="samples in each job (factor default)")
+    w.add_argument("--max-batch", type=int, default=None, help="rows per forward pass (factor default)")
+    w.add_argument("--threads", type=int, default=32, help="jobs a worker holds at once")
+    w.add_argument("--processes", type=int, default=1, help="worker processes sharing the queue")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=_run_worker)
+    try:
+        from cli import bench_ingest
+
+        bench_ingest.register(bsub)
+    except ModuleNotFoundError:
+        pass
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    from cli.bench_worker import run
+
+    return run(args)

@@ -1,0 +1,225 @@
+"""The worker benchmark: (a) the model's raw forward rate at the configured batch size,
+(b) the whole worker path with dynamic batching (queue -> fetch -> decrypt -> decode ->
+preprocess -> model -> write score), (c) the same path with one job per forward pass.
+
+All three run in one invocation on the same inputs, so the ratios b/a and b/c are
+comparable even on a shared, noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from cli.console import Progress, fail
+
+# Samples in a typical batch from a phone, and rows per forward pass, per factor.
+ROWS_PER_JOB = {"keystroke": 5, "gait": 16, "face": 4}
+MAX_BATCH = {"keystroke": 256, "gait": 256, "face": 64}
+
+
+def raw_rate(pipeline, x_job: np.ndarray, max_batch: int, device: str, seconds: float = 3.0) -> float:  # type: ignore[no-untyped-def]
+    """Rows per second through `embed` alone at `max_batch` rows, inputs already on the device."""
+    import torch
+
+    if device == "cpu":
+        torch.set_num_threads(1)  # as in the worker processes (OMP_NUM_THREADS=1)
+    reps = int(np.ceil(max_batch / len(x_job)))
+    x = torch.from_numpy(np.concatenate([x_job] * reps)[:max_batch].astype(np.float32)).to(device)
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    with torch.inference_mode():
+        for _ in range(3):
+            pipeline.embed(x)
+        sync()
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            pipeline.embed(x)
+            n += 1
+        sync()
+        return n * max_batch / (time.perf_counter() - t0)
+
+
+class Bench:
+    """Embedded services, one tenant/device, sealed envelopes, and worker processes to time."""
+
+    def __init__(self, factor: str, device: str, root: Path) -> None:
+        from cli.stack import start_services
+
+        self.factor, self.device, self.root = factor, device, root
+        self.services = start_services(root, use_environment=False)
+        self.env = dict(self.services.env)
+        self._keys()
+        self._tenant()
+        from core.db import make_pool
+        from core.publisher import JobPublisher
+        from core.settings import Settings
+        from core.storage import LocalStore
+
+        self.settings = Settings(_env_file=None, database_url=self.env["DATABASE_URL"], redis_url=self.env["REDIS_URL"])
+        self.pool = make_pool(self.env["DATABASE_URL"], max_size=4, name="bench")
+        self.pool.open()
+        self.store = LocalStore(Path(self.env["TACIT_STORAGE__LOCAL_DIR"]))
+        self.publisher = JobPublisher(self.settings)
+        self.workers: list[subprocess.Popen] = []
+
+    def _keys(self) -> None:
+        from core.protocol.keyring import PrivateKeyring, generate_key
+
+        self.key_id, private, self.public = generate_key()
+        ring = PrivateKeyring()
+        ring.add(self.key_id, private)
+        path = self.root / "keys.json"
+        ring.write(path)
+        self.env["TACIT_CRYPTO__PRIVATE_KEYS_FILE"] = str(path)
+
+    def _tenant(self) -> None:
+        from core.db import connect
+        from core.devices.service import create_device
+        from core.tenants.service import create_tenant
+
+        with connect(self.env["DATABASE_URL"]) as conn:
+            tenant, _ = create_tenant(conn, name="bench")
+            self.device = create_device(conn, tenant_id=tenant.id, user_external_id="bench-user")
+
+    def seal(self, plaintext: bytes, purpose: str) -> tuple[uuid.UUID, bytes]:
+        from core.protocol.envelope import EnvelopeHeader
+        from core.protocol.hpke import seal_envelope
+
+        batch_id = uuid.uuid4()
+        now = int(time.time() * 1000)
+        header = EnvelopeHeader(device_id=str(self.device.id), batch_id=batch_id, factor=self.factor,
+                                purpose=purpose, capture_start_ms=now - 60_000, capture_end_ms=now, key_id=self.key_id)
+        return batch_id, seal_envelope(self.public, str(self.device.tenant_id), header, plaintext)
+
+    def create_jobs(self, plaintexts: list[bytes], purpose: str) -> list[tuple[uuid.UUID, str]]:
+        """Blob + batch + job + outbox rows, not yet published."""
+        from core.batches.service import NewBatch, record_batch, store_blob, utcnow
+        from core.db import transaction
+
+        out = []
+        queue = self.settings.queues.score_queue(self.factor)
+        for pt in plaintexts:
+            batch_id, env = self.seal(pt, purpose)
+            nb = NewBatch(client_batch_id=batch_id, factor=self.factor, purpose=purpose, body=env, key_id=self.key_id)
+            received = utcnow()
+            key = store_blob(self.store, device=self.device, batch=nb, received=received)
+            with transaction(self.pool) as conn:
+                acc = record_batch(conn, device=self.device, batch=nb, object_key=key, queue=queue, received=received)
+                conn.execute("UPDATE outbox SET published_at = now() WHERE job_id = %s", (acc.job_id,))
+            out.append((acc.job_id, queue))
+        return out
+
+    def start_workers(self, *, max_batch: int, threads: int, processes: int) -> None:
+        from cli.stack import wait_for
+
+        env = dict(self.env, TACIT_POOL__MAX_BATCH=str(max_batch), TACIT_POOL__THREADS=str(threads),
+                   TACIT_POOL__DEVICE=self.device, TACIT_POOL__MAX_WAIT_MS="5")
+        ready = []
+        for i in range(processes):
+            rf = self.root / f"ready-{max_batch}-{i}"
+            log = open(self.root / f"worker-{max_batch}-{i}.log", "ab")  # noqa: SIM115 - lives with the process
+            self.workers.append(subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "worker", "--factor", self.factor, "--loglevel", "WARNING"],
+                env=dict(env, TACIT_READY_FILE=str(rf)), stdout=log, stderr=subprocess.STDOUT))
+            ready.append(rf)
+        wait_for(lambda: all(r.exists() for r in ready), 180, "worker")
+
+    def stop_workers(self) -> None:
+        for w in self.workers:
+            w.terminate()
+        for w in self.workers:
+            w.wait(60)
+        self.workers = []
+
+    def run_jobs(self, jobs: list[tuple[uuid.UUID, str]], label: str) -> float:
+        """Publish all jobs at once; seconds until the last one is done."""
+        from core.db import transaction
+
+        ids = [j for j, _ in jobs]
+        bar = Progress(label, len(ids))
+        t0 = time.perf_counter()
+        for job_id, queue in jobs:
+            self.publisher.send(job_id, queue)
+        while True:
+            with transaction(self.pool) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FILTER (WHERE status IN ('done','failed','dead')) AS n,"
+                    " count(*) FILTER (WHERE status <> 'done' AND status IN ('failed','dead')) AS bad"
+                    " FROM jobs WHERE id = ANY(%s)", (ids,)).fetchone()
+            bar.update(row["n"])
+            if row["n"] == len(ids):
+                break
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - t0
+        bar.finish()
+        if row["bad"]:
+            raise RuntimeError(f"{row['bad']} job(s) failed during '{label}'; see {self.root}/worker-*.log")
+        return elapsed
+
+    def close(self) -> None:
+        self.stop_workers()
+        self.pool.close()
+        self.services.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.registry import load_pipeline
+
+    factor, device = args.factor, args.device
+    rows = args.rows_per_job or ROWS_PER_JOB[factor]
+    max_batch = args.max_batch or MAX_BATCH[factor]
+    synth = __import__(f"pipelines.{factor}.synthetic", fromlist=["capture"])
+    rng = np.random.default_rng(0)
+    person = synth.make_person(1)
+    pipeline = load_pipeline(factor, device=device)
+    probe = synth.capture(person, rng, rows)
+    x_job = pipeline.preprocess(pipeline.decode(probe))
+    rows = len(x_job)
+    print(f"bench worker: {factor} on {device}, {args.jobs} jobs x {rows} rows, max batch {max_batch}", file=sys.stderr)
+    raw = raw_rate(pipeline, x_job, max_batch, device)
+    root = Path(tempfile.mkdtemp(prefix="tacit-bench-"))
+    bench = None
+    try:
+        bench = Bench(factor, device, root)
+        enrol = [synth.capture(person, rng, max(rows, 8)) for _ in range(3)]
+        verify = [synth.capture(person, rng, rows) for _ in range(args.jobs)]
+        results = {}
+        for label, mb in (("batched", max_batch), ("batch-1", 1)):
+            bench.start_workers(max_batch=mb if mb > 1 else 1, threads=args.threads if mb > 1 else 1,
+                                processes=args.processes)
+            if label == "batched":
+                bench.run_jobs(bench.create_jobs(enrol, "enrol"), "enrol  ")
+            jobs = bench.create_jobs(verify, "verify")
+            results[label] = args.jobs * rows / bench.run_jobs(jobs, f"{label:<7}")
+            bench.stop_workers()
+    except Exception as e:  # noqa: BLE001 - one clear line
+        return fail(f"{e.__class__.__name__}: {e}")
+    finally:
+        if bench:
+            bench.close()
+        shutil.rmtree(root, ignore_errors=True)
+    worker, batch1 = results["batched"], results["batch-1"]
+    out = {"factor": factor, "device": device, "raw_per_s": round(raw, 1), "worker_per_s": round(worker, 1),
+           "batch1_per_s": round(batch1, 1), "ratio_vs_raw": round(worker / raw, 3),
+           "batching_gain": round(worker / batch1, 2)}
+    print(f"raw model     {raw:10.1f} samples/s  (batch {max_batch})")
+    print(f"worker path   {worker:10.1f} samples/s  ({worker / rows:.1f} jobs/s)   b/a = {worker / raw:.3f}")
+    print(f"batch of one  {batch1:10.1f} samples/s  ({batch1 / rows:.1f} jobs/s)   b/c = {worker / batch1:.2f}")
+    if args.json:
+        print(json.dumps(out))
+    return 0
+
+

@@ -65,6 +65,35 @@ class ReliabilitySettings(BaseModel):
     relay_poll_s: float = 0.5
 
 
+class TrustSettings(BaseModel):
+    """How factor scores fuse into a user's trust (docs/trust.md)."""
+
+    prior_probability: float = Field(default=0.5, gt=0, lt=1)
+    # evidence loses half its weight every half-life; per factor, default for others
+    half_life_s: dict[str, float] = {"keystroke": 1800.0, "gait": 3600.0, "face": 900.0}
+    default_half_life_s: float = Field(default=3600.0, gt=0)
+    max_age_s: float = Field(default=86_400.0, gt=0)  # older scores are ignored
+    max_samples: int = Field(default=20, ge=1)  # newest scores used per factor
+    llr_clip: float = Field(default=8.0, gt=0)  # one batch can move the log-odds this much at most
+    notify_delta: float = Field(default=0.1, gt=0, le=1)  # trust.changed when p moves this much
+
+
+class WebhookSettings(BaseModel):
+    """Delivery policy of the webhook pool (docs/webhooks.md)."""
+
+    # delay before each attempt; the first is immediate
+    retry_schedule_s: list[float] = [0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000]
+    jitter: float = Field(default=0.2, ge=0, le=1)  # +-20% of each delay
+    timeout_s: float = Field(default=15.0, gt=0)
+    max_retry_after_s: float = 86_400.0
+    disable_after_s: float = 5 * 86_400.0  # an endpoint failing this long without a success
+    rotation_grace_s: float = 86_400.0  # the old secret also signs for this long
+    # CIDR networks an operator permits although private; http is accepted there
+    allowlist: list[str] = []
+    threads: int = Field(default=64, ge=1, le=1024)
+    republish_after_s: float = 120.0  # a published delivery not attempted by then is sent again
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TACIT_", env_nested_delimiter="__", extra="ignore")
 
@@ -85,6 +114,8 @@ class Settings(BaseSettings):
     pool: PoolSettings = PoolSettings()
     limits: LimitSettings = LimitSettings()
     reliability: ReliabilitySettings = ReliabilitySettings()
+    trust: TrustSettings = TrustSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -12,8 +12,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--factor", choices=FACTORS, required=True)
     p.add_argument("--device", default=None, help="cpu or cuda:N (default: TACIT_POOL__DEVICE)")
     p.add_argument("--threads", type=int, default=None, help="jobs held at once (default: TACIT_POOL__THREADS)")
+    p.add_argument("--cpu-processes", type=int, default=1,
+                   help="CPU worker processes feeding one model process (use several per GPU)")
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(func=run)
+    m = sub.add_parser("model-server", help="(internal) the model process of a multi-process pool")
+    m.add_argument("--factor", choices=FACTORS, required=True)
+    m.add_argument("--device", default="cpu")
+    m.add_argument("--socket", required=True)
+    m.set_defaults(func=run_model_server)
     r = sub.add_parser("relay", help="run the outbox relay and the sweeper")
     r.set_defaults(func=run_relay)
 
@@ -25,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(args.loglevel)
     settings = get_settings()
+    if args.cpu_processes > 1:
+        from cli.pool import run_pool
+
+        return run_pool(args, settings)
     threads = args.threads or settings.pool.threads
     rt = runtime.init(args.factor, settings, device=args.device)
     from workers.app import app
@@ -53,4 +64,24 @@ def run_relay(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     relay.run(get_settings(), stop)
+    return 0
+
+
+def run_model_server(args: argparse.Namespace) -> int:
+    import os
+    import signal
+    import threading
+    from pathlib import Path
+
+    from cli.console import setup_logging
+    from core.settings import get_settings
+    from workers.model_server import AUTHKEY_ENV, serve
+
+    setup_logging()
+    settings = get_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    serve(args.factor, args.device, Path(args.socket), bytes.fromhex(os.environ[AUTHKEY_ENV]),
+          max_batch=settings.pool.max_batch, max_wait_s=settings.pool.max_wait_ms / 1e3, stop=stop)
     return 0

@@ -36,6 +36,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # Take a message only when a thread is free: the Redis list keeps showing the backlog.
+        "worker_disable_prefetch": True,
         "task_default_queue": settings.queues.keystroke,
         "task_create_missing_queues": True,
         "worker_hijack_root_logger": False,

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from psycopg_pool import ConnectionPool
@@ -30,7 +34,7 @@ class Runtime:
     pool: ConnectionPool
     store: ObjectStore
     pipeline: FactorPipeline
-    batcher: DynamicBatcher
+    batcher: Embedder
 
     def close(self) -> None:
         self.batcher.close()
@@ -40,7 +44,15 @@ class Runtime:
 _runtime: Runtime | None = None
 
 
-def _log_batch(factor: str, stats: BatchStats) -> None:
+class Embedder(Protocol):
+    """A local DynamicBatcher, or the socket to the pool's model process."""
+
+    def submit(self, x: np.ndarray) -> Future[np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+def log_batch(factor: str, stats: BatchStats) -> None:
     log.info(json.dumps({"event": "batch", "factor": factor, "jobs": stats.jobs, "rows": stats.rows,
                          "wait_ms": round(stats.wait_s * 1e3, 2), "model_ms": round(stats.model_s * 1e3, 2)}))
 
@@ -62,6 +74,17 @@ def make_embed(pipeline: FactorPipeline, device: str):  # type: ignore[no-untype
     return run
 
 
+def warm_up(pipeline: FactorPipeline, embed, max_batch: int) -> None:  # type: ignore[no-untyped-def]
+    """Run the model once at batch 1 and once full, so the first jobs pay no start-up cost."""
+    import importlib
+
+    synth = importlib.import_module(f"pipelines.{pipeline.factor}.synthetic")
+    rng = np.random.default_rng(0)
+    x = pipeline.preprocess(pipeline.decode(synth.capture(synth.make_person(0), rng, 2)))
+    embed(x[:1])
+    embed(np.concatenate([x] * (max_batch // len(x) + 1))[:max_batch])
+
+
 def init(factor: str, settings: Settings, *, device: str | None = None) -> Runtime:
     """Load and warm the factor's pipeline, open pools, start the batcher."""
     global _runtime
@@ -69,16 +92,27 @@ def init(factor: str, settings: Settings, *, device: str | None = None) -> Runti
 
     device = device or settings.pool.device
     t0 = time.monotonic()
-    pipeline = load_pipeline(factor, device=device)
-    embed = make_embed(pipeline, device)
-    batcher = DynamicBatcher(
-        embed,
-        max_batch=settings.pool.max_batch,
-        max_wait_s=settings.pool.max_wait_ms / 1e3,
-        on_batch=lambda s: _log_batch(factor, s),
-        name=f"batcher-{factor}",
-    )
-    pool = make_pool(settings.database_url, min_size=1, max_size=max(4, settings.pool.threads // 2), name=f"worker-{factor}")
+    socket_path = os.environ.get("TACIT_MODEL_SOCKET")
+    batcher: Embedder
+    if socket_path:
+        # The pool's model process owns the device; this process only does CPU work.
+        from workers.model_server import AUTHKEY_ENV, RemoteModel
+
+        pipeline = load_pipeline(factor, device="cpu")
+        batcher = RemoteModel(Path(socket_path), bytes.fromhex(os.environ[AUTHKEY_ENV]))
+        device = f"remote:{socket_path}"
+    else:
+        pipeline = load_pipeline(factor, device=device)
+        embed = make_embed(pipeline, device)
+        warm_up(pipeline, embed, settings.pool.max_batch)
+        batcher = DynamicBatcher(
+            embed,
+            max_batch=settings.pool.max_batch,
+            max_wait_s=settings.pool.max_wait_ms / 1e3,
+            on_batch=lambda s: log_batch(factor, s),
+            name=f"batcher-{factor}",
+        )
+    pool = make_pool(settings.database_url, min_size=1, max_size=max(4, settings.pool.threads // 4), name=f"worker-{factor}")
     pool.open(wait=False)
     _runtime = Runtime(factor, settings, pool, make_store(settings.storage), pipeline, batcher)
     log.info(json.dumps({"event": "worker_ready", "factor": factor, "device": device,

@@ -9,10 +9,11 @@ import redis
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import batches, devices, health, jobs
+from api.routes import batches, devices, enrolment, health, jobs, keys
 from core.backlog import BacklogGuard
 from core.db import make_pool
 from core.publisher import JobPublisher
+from core.ratelimit import UploadRateLimit
 from core.settings import Settings, get_settings
 from core.storage import make_store
 
@@ -30,6 +31,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.publisher = JobPublisher(settings)
         state.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         state.backlog = BacklogGuard(state.redis, limit=settings.limits.backlog_limit)
+        state.rate_limit = UploadRateLimit(
+            state.redis,
+            device_per_min=settings.limits.device_rate_per_min,
+            tenant_per_min=settings.limits.tenant_rate_per_min,
+        )
         try:
             yield
         finally:
@@ -43,6 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, batches, jobs, devices):
+    for module in (health, batches, jobs, devices, enrolment, keys):
         app.include_router(module.router)
     return app

@@ -1,78 +1,129 @@
-"""Reading an upload request: size limits, then the device's identity and the batch.
+"""Reading a device upload (docs/protocol.md section 7), cheapest and unauthenticated checks first.
 
-Interim wire format (replaced by the signed, encrypted envelope v1): headers
-`Tacit-Device`, `Tacit-Batch-Id`, `Tacit-Factor`, `Tacit-Purpose`, tenant bearer key.
+content type, encoding name and size -> signature headers and freshness -> the device
+and its key -> the Ed25519 signature -> the nonce (only authentic requests use nonces
+up) -> Content-Encoding under a cap -> the envelope -> it names the signing device ->
+its key id is published and not retired. The API never decrypts: what is stored is
+the envelope as received, after Content-Encoding.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import redis
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 
 from core.batches.service import NewBatch
-from core.devices.service import Device
-from core.errors import Forbidden, InvalidInput, PayloadTooLarge, Unauthorized
+from core.db import transaction
+from core.devices.service import Device, uploading_device
+from core.errors import InvalidInput, Unavailable
+from core.keys.service import check_usable
+from core.protocol import body as wire
+from core.protocol import envelope as env
+from core.protocol import signing
+from core.protocol.errors import ProtocolError
 from core.settings import Settings
+
+# The latest capture time a datetime (and so the batches table) can hold: 9999-12-31.
+MAX_CAPTURE_MS = 253_402_300_799_999
 
 
 @dataclass(frozen=True)
 class Upload:
-    device_id: uuid.UUID
+    device: Device
+    envelope: env.Envelope
     batch: NewBatch
-    authenticate: Callable[[Device], None]
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing more than `limit` bytes without reading them all."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise PayloadTooLarge(f"body is larger than {limit} bytes", code="body_too_large")
-        except ValueError:
-            raise InvalidInput("bad Content-Length", code="invalid_content_length") from None
+        if not declared.isdigit():
+            raise InvalidInput("bad Content-Length", code="invalid_content_length")
+        wire.check_body_size(int(declared), max_body=limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is larger than {limit} bytes", code="body_too_large")
+        wire.check_body_size(size, max_body=limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _uuid_header(request: Request, name: str) -> uuid.UUID:
-    value = request.headers.get(name)
-    if not value:
-        raise InvalidInput(f"header {name} is required", code="missing_header")
+def request_target(request: Request) -> str:
+    """Path and query exactly as sent, as the device signed them."""
+    path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    target = path.decode("latin-1")
+    return target + "?" + query.decode("latin-1") if query else target
+
+
+def _captured(ms: int) -> datetime:
+    if ms > MAX_CAPTURE_MS:
+        raise ProtocolError("envelope_bad_capture_window", "capture time is out of range")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _check_encoding_name(value: str | None) -> None:
+    if (value or "identity").strip().lower() not in wire.CONTENT_ENCODINGS:
+        raise ProtocolError("unsupported_content_encoding", f"Content-Encoding {value!r}")
+
+
+def _claim_nonce(client: redis.Redis, device_id: str, nonce: str) -> None:
     try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(f"header {name} is not a UUID", code="invalid_uuid") from None
+        signing.claim_nonce(client, device_id, nonce)
+    except redis.RedisError as e:
+        raise Unavailable("nonce store unavailable", code="broker_unavailable") from e
 
 
 async def read_upload(request: Request, settings: Settings) -> Upload:
-    body = await read_body(request, settings.limits.max_body_bytes)
-    device_id = _uuid_header(request, "tacit-device")
-    batch = NewBatch(
-        client_batch_id=_uuid_header(request, "tacit-batch-id"),
-        factor=request.headers.get("tacit-factor", ""),
-        purpose=request.headers.get("tacit-purpose", ""),
-        body=body,
+    """Check a signed upload end to end (short of storing it); every refusal raises a coded error."""
+    state = request.app.state
+    limits = settings.limits
+    wire.check_content_type(request.headers.get("content-type"))
+    _check_encoding_name(request.headers.get("content-encoding"))
+    raw = await read_body(request, limits.max_body_bytes)
+
+    headers = signing.parse_signature_headers(request.headers)
+    signing.check_freshness(headers.timestamp)
+
+    def lookup() -> Device:
+        with transaction(state.pool) as conn:
+            return uploading_device(conn, device_id=headers.device_id)
+
+    device = await run_in_threadpool(lookup)
+    assert device.public_key is not None  # uploading_device refuses keyless devices
+    signing.verify(
+        device.public_key,
+        method=request.method,
+        target=request_target(request),
+        body=raw,
+        headers=headers,
     )
-    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    await run_in_threadpool(_claim_nonce, state.redis, headers.device_id, headers.nonce)
 
-    def authenticate(device: Device) -> None:
-        from core.db import transaction
-        from core.tenants.service import authenticate as auth_key
+    decoded = wire.decode_body(
+        raw, request.headers.get("content-encoding"), max_decoded=limits.max_decoded_bytes
+    )
+    envelope = env.parse_envelope(decoded, max_ciphertext=limits.max_decoded_bytes)
+    env.check_envelope_device(envelope, headers.device_id)
+    h = envelope.header
+    batch = NewBatch(
+        client_batch_id=h.batch_id,
+        factor=str(h.factor),
+        purpose=str(h.purpose),
+        body=decoded,
+        key_id=h.key_id,
+        captured_from=_captured(h.capture_start_ms),
+        captured_to=_captured(h.capture_end_ms),
+    )
 
-        if not token:
-            raise Unauthorized("missing bearer API key", code="api_key_missing")
-        with transaction(request.app.state.pool) as conn:
-            tenant = auth_key(conn, token)
-        if tenant.id != device.tenant_id:
-            raise Forbidden("device belongs to another tenant", code="device_not_found")
+    def key_usable() -> None:
+        with transaction(state.pool) as conn:
+            check_usable(conn, h.key_id)
 
-    return Upload(device_id=device_id, batch=batch, authenticate=authenticate)
+    await run_in_threadpool(key_usable)
+    return Upload(device=device, envelope=envelope, batch=batch)

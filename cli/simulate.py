@@ -1,4 +1,9 @@
-"""Simulated phones driving a running stack over HTTP (shared by demo, chaos and benchmarks)."""
+"""Simulated phones driving a running stack over HTTP (shared by demo, chaos and benchmarks).
+
+Each phone enrols like a real one: the tenant asks for a one-time enrolment token, the
+phone redeems it with a fresh Ed25519 key through the device SDK, then seals every
+batch to the server's current key and signs its uploads (docs/protocol.md).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,15 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
 
 from cli.console import Progress
+
+if TYPE_CHECKING:
+    from sdk.client import DeviceClient
 
 
 @dataclass
@@ -18,6 +27,7 @@ class Phone:
     user: str
     device_id: str
     persons: dict[str, object]  # factor -> synthetic person
+    device: DeviceClient | None = None  # the phone's SDK client: signing key, server key
 
 
 @dataclass
@@ -39,16 +49,31 @@ def create_tenant(database_url: str, name: str) -> str:
     return key.token
 
 
+def enrol_device(t: Tenancy, user: str, *, server_keys: list | None = None) -> DeviceClient:  # type: ignore[type-arg]
+    """A new phone for `user`: enrolment token from the tenant API, redeemed through the SDK."""
+    from sdk import client as sdk
+
+    with t.client() as c:
+        r = c.post(f"/v1/users/{user}/enrolment-tokens")
+        r.raise_for_status()
+        token = r.json()["token"]
+    creds = sdk.redeem_enrolment(t.api_url, token)
+    keys = server_keys or sdk.fetch_server_keys(t.api_url)
+    return sdk.DeviceClient(t.api_url, creds.device_id, creds.signing_key, keys, creds.tenant_id)
+
+
 def make_phones(t: Tenancy, *, phones: int, factors: list[str], seed: int) -> None:
     import importlib
 
+    from sdk import client as sdk
+
     synth = {f: importlib.import_module(f"pipelines.{f}.synthetic") for f in factors}
-    with t.client() as c:
-        for i in range(phones):
-            user = f"user-{i}"
-            r = c.post(f"/v1/users/{user}/devices", json={})
-            r.raise_for_status()
-            t.phones.append(Phone(user, r.json()["id"], {f: synth[f].make_person(seed * 1000 + i) for f in factors}))
+    keys = sdk.fetch_server_keys(t.api_url)
+    for i in range(phones):
+        user = f"user-{i}"
+        device = enrol_device(t, user, server_keys=keys)
+        persons = {f: synth[f].make_person(seed * 1000 + i) for f in factors}
+        t.phones.append(Phone(user, device.device_id, persons, device))
 
 
 def capture(factor: str, person: object, rng: np.random.Generator, n: int) -> bytes:
@@ -58,12 +83,22 @@ def capture(factor: str, person: object, rng: np.random.Generator, n: int) -> by
 
 
 def upload(c: httpx.Client, phone: Phone, factor: str, purpose: str, body: bytes) -> str:
-    r = c.post("/v1/batches", content=body, headers={
-        "Tacit-Device": phone.device_id, "Tacit-Batch-Id": str(uuid.uuid4()),
-        "Tacit-Factor": factor, "Tacit-Purpose": purpose, "Content-Type": "application/octet-stream"})
-    if r.status_code != 202:
-        raise RuntimeError(f"upload refused: {r.status_code} {r.text[:200]}")
-    return str(r.json()["job_id"])
+    """Seal a plaintext frame on the phone and upload it signed; returns the job id.
+
+    `c` (the tenant's client) is not used: a phone speaks for itself, with no API key.
+    """
+    from sdk.client import UploadError
+
+    if phone.device is None:
+        raise RuntimeError(f"phone of {phone.user} was not enrolled through the SDK")
+    end_ms = int(time.time() * 1000)
+    batch_id, envelope = phone.device.build_envelope(
+        body, factor=factor, purpose=purpose, capture_start_ms=end_ms - 10_000, capture_end_ms=end_ms
+    )
+    try:
+        return phone.device.send(batch_id, envelope).job_id
+    except UploadError as e:
+        raise RuntimeError(f"upload refused: {e.status} {e.code}: {e.message}") from None
 
 
 def wait_jobs(t: Tenancy, job_ids: list[str], label: str, timeout: float = 300) -> dict[str, dict]:

@@ -21,9 +21,33 @@ import httpx
 
 from core.queues import FACTORS
 
+KEYRING_ENV = "TACIT_CRYPTO__PRIVATE_KEYS_FILE"
+
 
 class StackError(RuntimeError):
     pass
+
+
+def ensure_keyring(path: Path, database_url: str) -> Path:
+    """Create the server key file (mode 0600) with one key if it is missing; publish its public keys.
+
+    Publishing every start is harmless (an upsert) and repairs a database created after the file.
+    """
+    from core.db import connect
+    from core.keys.service import publish
+    from core.protocol.keyring import PrivateKeyring, generate_key
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.exists():
+        ring = PrivateKeyring.load(path)
+    else:
+        ring = PrivateKeyring()
+        key_id, private, _ = generate_key()
+        ring.add(key_id, private)
+        ring.write(path)
+    with connect(database_url) as conn, conn.transaction():
+        publish(conn, ring.records)
+    return path
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -131,6 +155,18 @@ class Stack:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    @property
+    def keyring_file(self) -> Path:
+        """The workers' private key file: the one the environment names, else one in the data dir."""
+        return Path(self.env.get(KEYRING_ENV) or self.data_dir / "keys" / "server-keys.json")
+
+    def role_env(self, role: Role) -> dict[str, str]:
+        """The environment of one role: only workers learn where the private keys are."""
+        env = {k: v for k, v in self.env.items() if k != KEYRING_ENV}
+        if role.name.startswith("worker-"):
+            env[KEYRING_ENV] = str(self.keyring_file)
+        return env
+
     def _argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "cli.main", *args]
 
@@ -144,7 +180,7 @@ class Stack:
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         role.log = logs / f"{role.name}.log"
-        env = dict(self.env, TACIT_READY_FILE=str(self.data_dir / "run" / f"{role.name}.ready"))
+        env = dict(self.role_env(role), TACIT_READY_FILE=str(self.data_dir / "run" / f"{role.name}.ready"))
         (self.data_dir / "run").mkdir(parents=True, exist_ok=True)
         Path(env["TACIT_READY_FILE"]).unlink(missing_ok=True)
         with open(role.log, "ab") as out:
@@ -152,6 +188,7 @@ class Stack:
                                          start_new_session=True)
 
     def start(self, timeout: float = 120) -> None:
+        ensure_keyring(self.keyring_file, self.env["DATABASE_URL"])
         self.plan()
         for role in self.roles.values():
             self.spawn(role)

@@ -72,11 +72,18 @@ def tenant(db):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def stack(settings, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """Real worker processes (one per factor), the relay and the API, as separate processes."""
-    from cli.stack import Stack, free_port
+def keyring_file(services: TestServices) -> Path:
+    """The run's private key file (mode 0600), published in server_keys; for workers only."""
+    return services.keyring_file
 
-    st = Stack(Path(tmp_path_factory.mktemp("stack")), dict(os.environ), free_port())
+
+@pytest.fixture(scope="session")
+def stack(settings, services, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Real worker processes (one per factor), the relay and the API, as separate processes."""
+    from cli.stack import KEYRING_ENV, Stack, free_port
+
+    env = dict(os.environ, **{KEYRING_ENV: str(services.keyring_file)})  # Stack gives it to workers only
+    st = Stack(Path(tmp_path_factory.mktemp("stack")), env, free_port())
     st.start(timeout=180)
     try:
         yield st

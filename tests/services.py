@@ -31,6 +31,9 @@ class TestServices:
         self._dbname: str | None = None
         self._admin_url: str | None = None
         self._redis_claim: tuple[str, str] | None = None
+        # The server's private keys for this run: handed to worker processes only, never
+        # put into os.environ, where the in-process API would see it.
+        self.keyring_file = root / "keys" / "server-keys.json"
 
     # -- postgres -----------------------------------------------------------------
     def _postgres(self) -> str:
@@ -94,6 +97,9 @@ class TestServices:
         from core.db import migrate
 
         migrate(self.env["DATABASE_URL"])
+        from cli.stack import ensure_keyring
+
+        ensure_keyring(self.keyring_file, self.env["DATABASE_URL"])
         return self.env
 
     def stop(self) -> None:

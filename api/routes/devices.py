@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi import APIRouter, Path, Query
 
 from api.deps import ConnDep, TenantDep
 from api.schemas import DeviceCreate, DeviceOut
-from core.devices.service import Device, create_device, list_devices, revoke_device
+from core.devices.service import Device, create_device, get_device, list_devices, revoke_device
 from core.errors import InvalidInput
+from core.protocol.keyring import b64url_decode
+from core.users.service import get_user_id
 
 router = APIRouter(tags=["devices"])
 UserPath = Path(min_length=1, max_length=200)
@@ -25,23 +26,46 @@ def _public_key(value: str | None) -> bytes | None:
     if value is None:
         return None
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidInput("public_key is not base64url", code="invalid_public_key") from None
-    if len(raw) != 32:
-        raise InvalidInput("public_key must be 32 bytes (Ed25519)", code="invalid_public_key")
+        raw = b64url_decode(value)
+        ed25519.Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise InvalidInput(
+            "public_key must be 32 bytes of unpadded base64url (Ed25519)", code="invalid_public_key"
+        ) from None
     return raw
 
 
 @router.post("/v1/users/{user}/devices", status_code=201, response_model=DeviceOut)
 def create(tenant: TenantDep, conn: ConnDep, body: DeviceCreate, user: str = UserPath) -> DeviceOut:
     """Register a device for one of the tenant's users (created on first use)."""
-    return _out(create_device(conn, tenant_id=tenant.id, user_external_id=user, public_key=_public_key(body.public_key)))
+    return _out(
+        create_device(
+            conn,
+            tenant_id=tenant.id,
+            user_external_id=user,
+            public_key=_public_key(body.public_key),
+        )
+    )
 
 
 @router.get("/v1/devices", response_model=list[DeviceOut])
-def list_(tenant: TenantDep, conn: ConnDep, user: str | None = Query(default=None, max_length=200)) -> list[DeviceOut]:
+def list_(
+    tenant: TenantDep, conn: ConnDep, user: str | None = Query(default=None, max_length=200)
+) -> list[DeviceOut]:
     return [_out(d) for d in list_devices(conn, tenant_id=tenant.id, user_external_id=user)]
+
+
+@router.get("/v1/users/{user}/devices", response_model=list[DeviceOut])
+def list_for_user(tenant: TenantDep, conn: ConnDep, user: str = UserPath) -> list[DeviceOut]:
+    """One user's devices; another tenant's user is 404 like an unknown one."""
+    get_user_id(conn, tenant_id=tenant.id, external_id=user)
+    return [_out(d) for d in list_devices(conn, tenant_id=tenant.id, user_external_id=user)]
+
+
+@router.get("/v1/devices/{device_id}", response_model=DeviceOut)
+def read(device_id: uuid.UUID, tenant: TenantDep, conn: ConnDep) -> DeviceOut:
+    """One of the tenant's devices; another tenant's device is 404 like an unknown one."""
+    return _out(get_device(conn, device_id=device_id, tenant_id=tenant.id))
 
 
 @router.delete("/v1/devices/{device_id}", response_model=DeviceOut)

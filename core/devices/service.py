@@ -32,13 +32,22 @@ _SELECT = (
 def _device(row: dict) -> Device:
     pk = row["public_key"]
     return Device(
-        row["id"], row["tenant_id"], row["user_id"], row["external_id"],
-        bytes(pk) if pk is not None else None, row["status"], row["created_at"],
+        row["id"],
+        row["tenant_id"],
+        row["user_id"],
+        row["external_id"],
+        bytes(pk) if pk is not None else None,
+        row["status"],
+        row["created_at"],
     )
 
 
 def create_device(
-    conn: psycopg.Connection, *, tenant_id: uuid.UUID, user_external_id: str, public_key: bytes | None = None
+    conn: psycopg.Connection,
+    *,
+    tenant_id: uuid.UUID,
+    user_external_id: str,
+    public_key: bytes | None = None,
 ) -> Device:
     user_id = get_or_create_user(conn, tenant_id=tenant_id, external_id=user_external_id)
     device_id = uuid.uuid4()
@@ -49,7 +58,9 @@ def create_device(
     return get_device(conn, device_id=device_id, tenant_id=tenant_id)
 
 
-def get_device(conn: psycopg.Connection, *, device_id: uuid.UUID, tenant_id: uuid.UUID | None = None) -> Device:
+def get_device(
+    conn: psycopg.Connection, *, device_id: uuid.UUID, tenant_id: uuid.UUID | None = None
+) -> Device:
     """A device by id; scoped to `tenant_id` when given (another tenant's device is NotFound)."""
     sql, params = _SELECT + " WHERE d.id = %s", [device_id]
     if tenant_id is not None:
@@ -69,7 +80,9 @@ def active_device(conn: psycopg.Connection, *, device_id: uuid.UUID) -> Device:
     return device
 
 
-def list_devices(conn: psycopg.Connection, *, tenant_id: uuid.UUID, user_external_id: str | None = None) -> list[Device]:
+def list_devices(
+    conn: psycopg.Connection, *, tenant_id: uuid.UUID, user_external_id: str | None = None
+) -> list[Device]:
     sql, params = _SELECT + " WHERE d.tenant_id = %s", [tenant_id]
     if user_external_id is not None:
         sql += " AND u.external_id = %s"
@@ -77,7 +90,9 @@ def list_devices(conn: psycopg.Connection, *, tenant_id: uuid.UUID, user_externa
     return [_device(r) for r in conn.execute(sql + " ORDER BY d.created_at", params).fetchall()]
 
 
-def revoke_device(conn: psycopg.Connection, *, tenant_id: uuid.UUID, device_id: uuid.UUID) -> Device:
+def revoke_device(
+    conn: psycopg.Connection, *, tenant_id: uuid.UUID, device_id: uuid.UUID
+) -> Device:
     cur = conn.execute(
         "UPDATE devices SET status = 'revoked', revoked_at = now() WHERE id = %s AND tenant_id = %s",
         (device_id, tenant_id),
@@ -85,3 +100,20 @@ def revoke_device(conn: psycopg.Connection, *, tenant_id: uuid.UUID, device_id: 
     if cur.rowcount == 0:
         raise NotFound("device not found", code="device_not_found")
     return get_device(conn, device_id=device_id, tenant_id=tenant_id)
+
+
+def uploading_device(conn: psycopg.Connection, *, device_id: str) -> Device:
+    """The device named by a signed upload: exists, active, and holds a signing key.
+
+    `device_id` is the header text; anything that is not one of our ids is simply unknown.
+    """
+    try:
+        parsed = uuid.UUID(device_id)
+    except ValueError:
+        raise NotFound("device not found", code="device_not_found") from None
+    if str(parsed) != device_id:  # ids are bound into signatures exactly as issued
+        raise NotFound("device not found", code="device_not_found")
+    device = active_device(conn, device_id=parsed)
+    if device.public_key is None:
+        raise Forbidden("device has no signing key registered", code="device_key_missing")
+    return device

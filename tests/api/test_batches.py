@@ -5,58 +5,63 @@ from __future__ import annotations
 import uuid
 
 from core.storage import make_store
+from tests.api.conftest import post_envelope
 
 
-def _device(api, tenant, user="alice") -> str:  # type: ignore[no-untyped-def]
-    r = api.post(f"/v1/users/{user}/devices", json={}, headers=tenant["headers"])
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
-
-
-def _upload(api, tenant, device, batch_id=None, factor="keystroke", purpose="enrol", body=b"payload"):  # type: ignore[no-untyped-def]
-    headers = dict(tenant["headers"], **{
-        "Tacit-Device": device, "Tacit-Batch-Id": str(batch_id or uuid.uuid4()),
-        "Tacit-Factor": factor, "Tacit-Purpose": purpose})
-    return api.post("/v1/batches", content=body, headers=headers)
-
-
-def test_upload_writes_blob_rows_and_outbox(api, tenant, db, settings):  # type: ignore[no-untyped-def]
-    # given a device
-    device = _device(api, tenant)
-    # when it uploads a batch
-    r = _upload(api, tenant, device, body=b"ciphertext-bytes")
-    # then 202 with a job, a batch row, an outbox row and the blob under raw/<tenant>/<device>/...
+def test_upload_writes_blob_rows_and_outbox(api, phone, db, settings):  # type: ignore[no-untyped-def]
+    # given an enrolled device and a sealed batch
+    batch_id, envelope = phone.envelope()
+    # when it uploads the signed envelope
+    r = post_envelope(api, phone, envelope)
+    # then 202 with a job, a batch row, an outbox row and the envelope under raw/<tenant>/<device>/...
     assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]
     assert r.json()["status_url"] == f"/v1/jobs/{job_id}"
     row = db.execute(
-        "SELECT b.object_key, j.status, o.published_at FROM jobs j JOIN batches b ON b.id = j.batch_id"
-        " JOIN outbox o ON o.job_id = j.id WHERE j.id = %s", (job_id,)).fetchone()
-    assert row["object_key"].startswith(f"raw/{tenant['id']}/{device}/")
+        "SELECT b.object_key, b.client_batch_id, b.key_id, b.captured_to, j.status, o.published_at"
+        " FROM jobs j JOIN batches b ON b.id = j.batch_id JOIN outbox o ON o.job_id = j.id"
+        " WHERE j.id = %s", (job_id,)).fetchone()
+    assert row["object_key"].startswith(f"raw/{phone.tenant['id']}/{phone.device_id}/")
+    assert row["client_batch_id"] == batch_id
+    assert row["key_id"] == phone.device.server_key.key_id
+    assert row["captured_to"] is not None
     assert row["status"] in ("queued", "running", "done", "failed")
-    assert make_store(settings.storage).get(row["object_key"]) == b"ciphertext-bytes"
+    assert make_store(settings.storage).get(row["object_key"]) == envelope
 
 
-def test_retry_with_same_batch_id_returns_same_job(api, tenant, db):  # type: ignore[no-untyped-def]
-    device = _device(api, tenant)
-    batch_id = uuid.uuid4()
-    first = _upload(api, tenant, device, batch_id)
-    second = _upload(api, tenant, device, batch_id)
-    assert first.status_code == second.status_code == 202
-    assert first.json()["job_id"] == second.json()["job_id"]
+def test_retry_with_same_batch_id_returns_same_job(api, phone, db):  # type: ignore[no-untyped-def]
+    # given one sealed batch
+    batch_id, envelope = phone.envelope()
+    # when it is sent twice, each time freshly signed (as the SDK retries)
+    first = phone.device.send(batch_id, envelope)
+    second = post_envelope(api, phone, envelope)
+    # then the same job, marked duplicate, and one batch row
+    assert second.status_code == 202
+    assert first.job_id == second.json()["job_id"]
     assert second.json()["duplicate"] is True
     n = db.execute("SELECT count(*) AS n FROM batches WHERE client_batch_id = %s", (batch_id,)).fetchone()["n"]
     assert n == 1
 
 
-def test_other_tenant_cannot_read_job(api, tenant, db):  # type: ignore[no-untyped-def]
+def test_other_tenant_cannot_read_job(api, phone, tenant, db):  # type: ignore[no-untyped-def]
     from core.tenants.service import create_tenant
 
-    device = _device(api, tenant)
-    job_id = _upload(api, tenant, device).json()["job_id"]
+    job_id = post_envelope(api, phone, phone.envelope()[1]).json()["job_id"]
     _, other_key = create_tenant(db, name="other")
     r = api.get(f"/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {other_key.token}"})
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "job_not_found"
     mine = api.get(f"/v1/jobs/{job_id}", headers=tenant["headers"])
     assert mine.status_code == 200 and mine.json()["id"] == job_id
+
+
+def test_uuid_v7_batch_ids_are_accepted(api, phone):  # type: ignore[no-untyped-def]
+    import os
+    import time
+
+    ms = int(time.time() * 1000).to_bytes(6, "big")
+    raw = bytearray(ms + os.urandom(10))
+    raw[6] = (raw[6] & 0x0F) | 0x70
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    _, envelope = phone.envelope(batch_id=uuid.UUID(bytes=bytes(raw)))
+    assert post_envelope(api, phone, envelope).status_code == 202

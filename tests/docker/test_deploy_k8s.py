@@ -10,6 +10,7 @@ from core.queues import FACTORS
 from core.scaling import worker_deployment_name
 
 from .deploy_files import (
+    DOCKER,
     HPKE_ENV,
     HPKE_SECRET,
     K8S_BASE,
@@ -138,3 +139,14 @@ def test_cpu_overlay_keeps_every_role_on_cpu() -> None:
         (container,) = pod_spec(deployment)["containers"]
         assert "nvidia.com/gpu" not in container["resources"]["limits"]
         assert "cuda" not in container["image"]
+
+
+def test_every_pod_carries_the_labels_and_annotations_prometheus_keeps() -> None:
+    # Given the scrape job for Kubernetes, which keeps pods by label and annotation
+    scrape = (DOCKER / "k8s" / "prometheus-scrape.yml").read_text()
+    assert "__meta_kubernetes_pod_label_app_kubernetes_io_part_of" in scrape
+    # Then every built pod template has both
+    for deployment in by_kind(build_overlay("cpu"), "Deployment").values():
+        template = deployment["spec"]["template"]["metadata"]
+        assert template["labels"]["app.kubernetes.io/part-of"] == "tacit"
+        assert template["annotations"]["prometheus.io/scrape"] == "true"

@@ -6,12 +6,16 @@ never imports the workers' code.
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 import uuid
 from collections.abc import Iterable
 from functools import cached_property
 from typing import Any
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from core.queues import TASK_SCORE
 from core.settings import Settings
@@ -45,10 +49,19 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 class JobPublisher:
-    """Sends score tasks and records in the outbox that they were sent."""
+    """Sends score tasks and records in the outbox that they were sent.
 
-    def __init__(self, settings: Settings) -> None:
+    Outbox rows are marked in the background, many per statement: an upload pays for
+    its publish, not for a second transaction. A mark lost in a crash only means the
+    relay publishes that job again, which is harmless.
+    """
+
+    def __init__(self, settings: Settings, pool: ConnectionPool | None = None) -> None:
         self.settings = settings
+        self.pool = pool
+        self._sent: queue.SimpleQueue[uuid.UUID] = queue.SimpleQueue()
+        self._marker: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     @cached_property
     def app(self):  # type: ignore[no-untyped-def]
@@ -62,6 +75,37 @@ class JobPublisher:
         """Publish one job; raises on broker failure (the outbox keeps it for the relay)."""
         self.app.send_task(TASK_SCORE, args=[str(job_id)], queue=queue, retry=False)
 
+    def publish(self, job_id: uuid.UUID, queue_name: str) -> bool:
+        """Publish a committed job; its outbox row is marked soon after. False if the broker failed."""
+        try:
+            self.send(job_id, queue_name)
+        except Exception:  # noqa: BLE001 - any broker failure: the relay republishes
+            return False
+        if self.pool is None:
+            return True
+        self._sent.put(job_id)
+        with self._lock:
+            if self._marker is None or not self._marker.is_alive():
+                self._marker = threading.Thread(target=self._mark_loop, daemon=True, name="outbox-marker")
+                self._marker.start()
+        return True
+
+    def _mark_loop(self) -> None:
+        while True:
+            ids = [self._sent.get()]
+            time.sleep(0.02)  # let a burst gather into one statement
+            while len(ids) < 1000:
+                try:
+                    ids.append(self._sent.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                assert self.pool is not None
+                with self.pool.connection() as conn, conn.transaction():
+                    _mark(conn, ids)
+            except Exception:  # noqa: BLE001 - unmarked rows are republished by the relay
+                pass
+
     def publish_after_commit(self, conn: psycopg.Connection, jobs: Iterable[tuple[uuid.UUID, str]]) -> int:
         """Publish committed jobs and mark their outbox rows; failures are left for the relay."""
         sent: list[uuid.UUID] = []
@@ -73,11 +117,10 @@ class JobPublisher:
             sent.append(job_id)
         if sent:
             with conn.transaction():
-                conn.execute(
-                    "UPDATE outbox SET published_at = now() WHERE job_id = ANY(%s) AND published_at IS NULL",
-                    (sent,),
-                )
-                conn.execute(
-                    "UPDATE jobs SET enqueued_at = now() WHERE id = ANY(%s) AND enqueued_at IS NULL", (sent,)
-                )
+                _mark(conn, sent)
         return len(sent)
+
+
+def _mark(conn: psycopg.Connection, job_ids: list[uuid.UUID]) -> None:
+    conn.execute("UPDATE outbox SET published_at = now() WHERE job_id = ANY(%s) AND published_at IS NULL", (job_ids,))
+    conn.execute("UPDATE jobs SET enqueued_at = now() WHERE id = ANY(%s) AND enqueued_at IS NULL", (job_ids,))

@@ -13,7 +13,14 @@ from collections.abc import Callable
 
 from psycopg_pool import ConnectionPool
 
-from core.batches.service import AcceptedBatch, NewBatch, find_existing, record_batch, store_blob, utcnow
+from core.batches.service import (
+    AcceptedBatch,
+    NewBatch,
+    find_existing,
+    record_batch,
+    store_blob,
+    utcnow,
+)
 from core.db import transaction
 from core.devices.service import Device, active_device
 from core.errors import Unavailable
@@ -54,11 +61,7 @@ def ingest(
         _remove_quietly(store, key)
         raise
     if accepted.created:
-        try:
-            with pool.connection() as conn:
-                publisher.publish_after_commit(conn, [(accepted.job_id, accepted.queue)])
-        except Exception:  # noqa: BLE001 - committed: the relay publishes it from the outbox
-            pass
+        publisher.publish(accepted.job_id, accepted.queue)  # on failure the relay publishes it
     return accepted
 
 

@@ -69,27 +69,26 @@ def record_batch(
     if batch.purpose not in PURPOSES:
         raise InvalidInput(f"unknown purpose {batch.purpose!r}", code="invalid_purpose")
     batch_id, job_id = uuid.uuid4(), uuid.uuid4()
+    # One round trip: the job and outbox rows exist only if the batch row was inserted.
     inserted = conn.execute(
-        "INSERT INTO batches (id, tenant_id, user_id, device_id, client_batch_id, factor, purpose,"
+        "WITH b AS (INSERT INTO batches (id, tenant_id, user_id, device_id, client_batch_id, factor, purpose,"
         " object_key, size_bytes, key_id, captured_from, captured_to, received_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (device_id, client_batch_id) DO NOTHING RETURNING id",
-        (
-            batch_id, device.tenant_id, device.user_id, device.id, batch.client_batch_id, batch.factor,
-            batch.purpose, object_key, len(batch.body), batch.key_id, batch.captured_from,
-            batch.captured_to, received,
-        ),
+        " VALUES (%(b)s, %(t)s, %(u)s, %(d)s, %(cb)s, %(f)s, %(p)s, %(k)s, %(n)s, %(kid)s, %(cf)s, %(ct)s, %(r)s)"
+        " ON CONFLICT (device_id, client_batch_id) DO NOTHING RETURNING id),"
+        " j AS (INSERT INTO jobs (id, batch_id, tenant_id, user_id, factor, purpose, created_at)"
+        " SELECT %(j)s, id, %(t)s, %(u)s, %(f)s, %(p)s, %(r)s FROM b RETURNING id)"
+        " INSERT INTO outbox (job_id, queue) SELECT id, %(q)s FROM j RETURNING job_id",
+        {
+            "b": batch_id, "t": device.tenant_id, "u": device.user_id, "d": device.id,
+            "cb": batch.client_batch_id, "f": batch.factor, "p": batch.purpose, "k": object_key,
+            "n": len(batch.body), "kid": batch.key_id, "cf": batch.captured_from, "ct": batch.captured_to,
+            "r": received, "j": job_id, "q": queue,
+        },
     ).fetchone()
     if inserted is None:
         existing = find_existing(conn, device_id=device.id, client_batch_id=batch.client_batch_id)
         assert existing is not None
         return existing
-    conn.execute(
-        "INSERT INTO jobs (id, batch_id, tenant_id, user_id, factor, purpose, created_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (job_id, batch_id, device.tenant_id, device.user_id, batch.factor, batch.purpose, received),
-    )
-    conn.execute("INSERT INTO outbox (job_id, queue) VALUES (%s, %s)", (job_id, queue))
     return AcceptedBatch(job_id, batch_id, batch.factor, queue, created=True)
 
 

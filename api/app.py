@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.pool = make_pool(settings.database_url, min_size=2, max_size=20, name="api")
         state.pool.open(wait=False)
         state.store = make_store(settings.storage)
-        state.publisher = JobPublisher(settings)
+        state.publisher = JobPublisher(settings, state.pool)
         state.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         state.backlog = BacklogGuard(state.redis, limit=settings.limits.backlog_limit)
         state.rate_limit = UploadRateLimit(

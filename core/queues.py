@@ -1,6 +1,6 @@
 """The queue contract: every task name and queue name lives here.
 
-Queue names can be overridden by settings (``TACIT_QUEUES__SCORE_KEYSTROKE=...``)
+Queue names can be overridden by settings (``TACIT_QUEUES__KEYSTROKE=...``)
 so operators can split or merge pools; the KEDA scalers read the same names.
 """
 

@@ -107,7 +107,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "TACIT_REDIS_URL"),
     )
     ops_token: str = DEV_OPS_TOKEN
-    metrics_port: int = 9100
+    metrics_port: int = 9100  # workers' and relay's /metrics + /healthz; 0 turns it off
+    # Per-factor overrides of core.scaling.POOL_SCALING (list_length, activation_list_length,
+    # min_replicas, max_replicas, cooldown_s, polling_s), e.g. TACIT_SCALING__FACE__MAX_REPLICAS=32;
+    # `tacit scale` recommends replicas and emits the KEDA ScaledObjects from the same figures.
+    scaling: dict[str, dict[str, int]] = Field(default_factory=dict)
     storage: StorageSettings = StorageSettings()
     queues: QueueSettings = QueueSettings()
     crypto: CryptoSettings = CryptoSettings()

@@ -1,0 +1,128 @@
+"""What operators read and do across tenants: backlog, throughput, latency, dead jobs, requeue.
+
+Used by the operator dashboard (``/ops``), ``tacit scale`` and the API's scrape-time
+metrics. Never reached from a tenant-facing route: nothing here is scoped by tenant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from core.errors import Conflict, NotFound
+from core.queues import FACTORS
+
+
+def queue_wait_s(conn: psycopg.Connection, job_id: uuid.UUID) -> float | None:
+    """Seconds from the job's (latest) publish to its claim; None before it was claimed."""
+    row = conn.execute(
+        "SELECT extract(epoch FROM started_at - coalesce(enqueued_at, created_at))::float8 AS s"
+        " FROM jobs WHERE id = %s",
+        (job_id,),
+    ).fetchone()
+    return None if row is None or row["s"] is None else max(0.0, float(row["s"]))
+
+
+def dead_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """Dead jobs per factor (every factor present, zero when none)."""
+    rows = conn.execute(
+        "SELECT factor, count(*) AS n FROM jobs WHERE status = 'dead' GROUP BY factor"
+    ).fetchall()
+    counts = dict.fromkeys(FACTORS, 0)
+    counts.update({r["factor"]: int(r["n"]) for r in rows})
+    return counts
+
+
+def factor_load(conn: psycopg.Connection, *, window_s: float = 60.0) -> dict[str, dict[str, float]]:
+    """Per factor: jobs running now, and jobs finished per second over the last ``window_s``."""
+    running = conn.execute(
+        "SELECT factor, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY factor"
+    ).fetchall()
+    finished = conn.execute(
+        "SELECT factor, count(*) AS n FROM jobs"
+        " WHERE finished_at >= now() - make_interval(secs => %s) GROUP BY factor",
+        (window_s,),
+    ).fetchall()
+    load = {f: {"in_flight": 0.0, "per_s": 0.0} for f in FACTORS}
+    for r in running:
+        load.setdefault(r["factor"], {"in_flight": 0.0, "per_s": 0.0})["in_flight"] = int(r["n"])
+    for r in finished:
+        entry = load.setdefault(r["factor"], {"in_flight": 0.0, "per_s": 0.0})
+        entry["per_s"] = round(int(r["n"]) / window_s, 4)
+    return load
+
+
+def throughput_series(
+    conn: psycopg.Connection, *, minutes: int, bucket_s: int
+) -> dict[str, list[list[float]]]:
+    """Per factor, ``[bucket start (epoch s), jobs finished per second]`` over the last minutes."""
+    rows = conn.execute(
+        "SELECT factor, floor(extract(epoch FROM finished_at) / %(b)s) * %(b)s AS t, count(*) AS n"
+        " FROM jobs WHERE finished_at >= now() - make_interval(mins => %(m)s)"
+        " GROUP BY 1, 2 ORDER BY 2",
+        {"b": bucket_s, "m": minutes},
+    ).fetchall()
+    series: dict[str, list[list[float]]] = {f: [] for f in FACTORS}
+    for r in rows:
+        series.setdefault(r["factor"], []).append([float(r["t"]), round(int(r["n"]) / bucket_s, 4)])
+    return series
+
+
+def latency_series(
+    conn: psycopg.Connection, *, minutes: int, bucket_s: int
+) -> dict[str, list[list[float]]]:
+    """Per factor, ``[bucket start, p50, p95, p99]`` of upload-to-score seconds of done jobs."""
+    rows = conn.execute(
+        "SELECT factor, floor(extract(epoch FROM finished_at) / %(b)s) * %(b)s AS t,"
+        " percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP"
+        " (ORDER BY extract(epoch FROM finished_at - created_at)) AS p"
+        " FROM jobs WHERE status = 'done' AND finished_at >= now() - make_interval(mins => %(m)s)"
+        " GROUP BY 1, 2 ORDER BY 2",
+        {"b": bucket_s, "m": minutes},
+    ).fetchall()
+    series: dict[str, list[list[float]]] = {f: [] for f in FACTORS}
+    for r in rows:
+        p = [round(float(v), 4) for v in r["p"]]
+        series.setdefault(r["factor"], []).append([float(r["t"]), *p])
+    return series
+
+
+def dead_jobs(conn: psycopg.Connection, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The most recent dead jobs with their reasons (no tenant data beyond ids)."""
+    rows = conn.execute(
+        "SELECT id, tenant_id, factor, purpose, attempts, error_code, error_message,"
+        " created_at, finished_at FROM jobs WHERE status = 'dead'"
+        " ORDER BY finished_at DESC NULLS LAST, id LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def requeue_dead_job(
+    conn: psycopg.Connection, job_id: uuid.UUID, *, queue_for: Callable[[str], str]
+) -> dict[str, Any]:
+    """Give a dead job a fresh set of attempts: back to queued, plus an outbox row due now.
+
+    The relay publishes the outbox row (``not_before = now()``), so the requeue commits
+    with the caller's transaction and survives a broker that is down at that moment.
+    ``enqueued_at`` is set now so the sweeper does not see an overdue queued job.
+    """
+    row = conn.execute(
+        "UPDATE jobs SET status = 'queued', attempts = 0, error_code = NULL, error_message = NULL,"
+        " started_at = NULL, finished_at = NULL, enqueued_at = now(), updated_at = now()"
+        " WHERE id = %s AND status = 'dead' RETURNING id, factor",
+        (job_id,),
+    ).fetchone()
+    if row is None:
+        found = conn.execute("SELECT status FROM jobs WHERE id = %s", (job_id,)).fetchone()
+        if found is None:
+            raise NotFound("job not found", code="job_not_found")
+        raise Conflict(f"job is {found['status']}, not dead", code="job_not_dead")
+    queue = queue_for(row["factor"])
+    conn.execute(
+        "INSERT INTO outbox (job_id, queue, not_before) VALUES (%s, %s, now())", (job_id, queue)
+    )
+    return {"id": row["id"], "factor": row["factor"], "queue": queue, "status": "queued"}

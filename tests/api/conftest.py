@@ -33,20 +33,44 @@ class TestPhone:
     def key(self) -> ed25519.Ed25519PrivateKey:
         return self.device.signing_key
 
-    def envelope(self, *, factor: str = "keystroke", purpose: str = "enrol",
-                 batch_id: uuid.UUID | None = None, frame: bytes = FRAME) -> tuple[uuid.UUID, bytes]:
+    def envelope(
+        self,
+        *,
+        factor: str = "keystroke",
+        purpose: str = "enrol",
+        batch_id: uuid.UUID | None = None,
+        frame: bytes = FRAME,
+    ) -> tuple[uuid.UUID, bytes]:
         now = int(time.time() * 1000)
         return self.device.build_envelope(
-            frame, factor=factor, purpose=purpose, capture_start_ms=now - 5000, capture_end_ms=now,
+            frame,
+            factor=factor,
+            purpose=purpose,
+            capture_start_ms=now - 5000,
+            capture_end_ms=now,
             batch_id=batch_id,
         )
 
-    def signed_headers(self, body: bytes, *, device_id: str | None = None,
-                       timestamp: int | None = None, nonce: str | None = None,
-                       key: ed25519.Ed25519PrivateKey | None = None, target: str = "/v1/batches",
-                       content_type: str | None = CONTENT_TYPE) -> dict[str, str]:
-        headers = signing.sign(key or self.key, method="POST", target=target, body=body,
-                               device_id=device_id or self.device_id, timestamp=timestamp, nonce=nonce)
+    def signed_headers(
+        self,
+        body: bytes,
+        *,
+        device_id: str | None = None,
+        timestamp: int | None = None,
+        nonce: str | None = None,
+        key: ed25519.Ed25519PrivateKey | None = None,
+        target: str = "/v1/batches",
+        content_type: str | None = CONTENT_TYPE,
+    ) -> dict[str, str]:
+        headers = signing.sign(
+            key or self.key,
+            method="POST",
+            target=target,
+            body=body,
+            device_id=device_id or self.device_id,
+            timestamp=timestamp,
+            nonce=nonce,
+        )
         if content_type is not None:
             headers["Content-Type"] = content_type
         return headers
@@ -58,8 +82,15 @@ def enrol_phone(api, tenant: dict, user: str = "alice") -> TestPhone:  # type: i
     assert r.status_code == 201, r.text
     creds = sdk.redeem_enrolment(str(api.base_url), r.json()["token"], http=api)
     keys = sdk.fetch_server_keys(str(api.base_url), http=api)
-    device = sdk.DeviceClient(str(api.base_url), creds.device_id, creds.signing_key, keys,
-                              creds.tenant_id, http=api, max_attempts=1)
+    device = sdk.DeviceClient(
+        str(api.base_url),
+        creds.device_id,
+        creds.signing_key,
+        keys,
+        creds.tenant_id,
+        http=api,
+        max_attempts=1,
+    )
     return TestPhone(tenant, device)
 
 

@@ -20,7 +20,9 @@ def test_upload_writes_blob_rows_and_outbox(api, phone, db, settings):  # type: 
     row = db.execute(
         "SELECT b.object_key, b.client_batch_id, b.key_id, b.captured_to, j.status, o.published_at"
         " FROM jobs j JOIN batches b ON b.id = j.batch_id JOIN outbox o ON o.job_id = j.id"
-        " WHERE j.id = %s", (job_id,)).fetchone()
+        " WHERE j.id = %s",
+        (job_id,),
+    ).fetchone()
     assert row["object_key"].startswith(f"raw/{phone.tenant['id']}/{phone.device_id}/")
     assert row["client_batch_id"] == batch_id
     assert row["key_id"] == phone.device.server_key.key_id
@@ -39,7 +41,9 @@ def test_retry_with_same_batch_id_returns_same_job(api, phone, db):  # type: ign
     assert second.status_code == 202
     assert first.job_id == second.json()["job_id"]
     assert second.json()["duplicate"] is True
-    n = db.execute("SELECT count(*) AS n FROM batches WHERE client_batch_id = %s", (batch_id,)).fetchone()["n"]
+    n = db.execute(
+        "SELECT count(*) AS n FROM batches WHERE client_batch_id = %s", (batch_id,)
+    ).fetchone()["n"]
     assert n == 1
 
 

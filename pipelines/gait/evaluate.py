@@ -1,0 +1,132 @@
+"""Mean per-subject equal-error rate for gait scorers, and a cross-validation by user.
+
+    python -m pipelines.gait.evaluate --data /work/shared/data/gait [--folds 3] [--json]
+
+Each subject enrols, then scores its genuine probes and the impostor probes lent by
+every other subject in the same evaluation set; the figure is the mean of the
+subjects' EERs. With ``--folds k`` the model is trained on the other folds' users
+and evaluated on users it never saw; impostors come from the held-out users only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.evaluation.protocol import EvalSubject, Scorer
+
+
+def eer(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """Equal-error rate of scores (higher = more genuine), interpolated at the FAR/FRR crossing."""
+    g, i = np.sort(np.asarray(genuine, float)), np.sort(np.asarray(impostor, float))
+    thresholds = np.unique(np.concatenate([g, i]))
+    frr = np.searchsorted(g, thresholds, side="left") / g.size  # genuine below threshold
+    far = 1.0 - np.searchsorted(i, thresholds, side="left") / i.size  # impostors at/above
+    k = int(np.argmax(frr >= far))
+    if k == 0:
+        return float((frr[0] + far[0]) / 2)
+    # linear interpolation between the two thresholds around the crossing
+    d0, d1 = far[k - 1] - frr[k - 1], far[k] - frr[k]
+    w = d0 / (d0 - d1) if d0 != d1 else 0.5
+    return float(frr[k - 1] + w * (frr[k] - frr[k - 1]))
+
+
+def subject_eers(subjects: list[EvalSubject], scorer: Scorer) -> dict[str, float]:
+    """Per-subject EER of `scorer` on the protocol (impostors: the other subjects' lent probes)."""
+    out = {}
+    for s in subjects:
+        state = scorer.fit(s.enrol)
+        gen = scorer.score(state, np.concatenate([x for _, x in s.genuine]))
+        imp_inputs = [x for o in subjects if o.subject != s.subject for _, x in o.impostor]
+        imp = scorer.score(state, np.concatenate(imp_inputs))
+        out[s.subject] = eer(gen, imp)
+    return out
+
+
+def cross_validate(
+    data_dir: Path,
+    *,
+    folds: int = 3,
+    seed: int = 0,
+    steps: int = 600,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Train on k-1 folds of users, evaluate model and baseline on the unseen fold."""
+    import tempfile
+
+    from pipelines.gait import load_from
+    from pipelines.gait.baseline import WindowStatsBaseline
+    from pipelines.gait.dataset import load_protocol
+    from pipelines.gait.pipeline import PipelineScorer
+    from pipelines.gait.train import train
+
+    subjects = load_protocol(data_dir)
+    names = [s.subject for s in subjects]
+    order = np.random.default_rng(seed).permutation(len(names))
+    model_eer: dict[str, float] = {}
+    base_eer: dict[str, float] = {}
+    for k in range(folds):
+        test = [names[i] for i in order[k::folds]]
+        train_names = [n for n in names if n not in test]
+        with tempfile.TemporaryDirectory() as tmp:
+            train(
+                data_dir,
+                out=Path(tmp),
+                seed=seed,
+                subjects=train_names,
+                progress=progress,
+                steps=steps,
+                calibrate="train",
+            )
+            pipeline = load_from(Path(tmp))
+        held_out = [s for s in subjects if s.subject in test]
+        model_eer |= subject_eers(held_out, PipelineScorer(pipeline))
+        base_eer |= subject_eers(held_out, WindowStatsBaseline())
+        if progress:
+            m = np.mean([model_eer[t] for t in test])
+            b = np.mean([base_eer[t] for t in test])
+            progress(f"fold {k}: model EER {m:.3f}, baseline EER {b:.3f} on {test}")
+    return {
+        "folds": folds,
+        "seed": seed,
+        "steps": steps,
+        "model_mean_eer": float(np.mean(list(model_eer.values()))),
+        "baseline_mean_eer": float(np.mean(list(base_eer.values()))),
+        "model_eer": model_eer,
+        "baseline_eer": base_eer,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="HAPT_RawData or its parent")
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=600, help="training steps per fold")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(2)
+    result = cross_validate(
+        args.data,
+        folds=args.folds,
+        seed=args.seed,
+        steps=args.steps,
+        progress=lambda m: print(m, file=sys.stderr),
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"model    mean EER {result['model_mean_eer']:.4f} ({args.folds}-fold, unseen users)")
+        print(f"baseline mean EER {result['baseline_mean_eer']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Gait signals: validation, resampling to 50 Hz and cutting into walking windows.
+
+Model inputs are windows ``[n, 6, 128]`` float32: accelerometer x, y, z in g, then
+gyroscope x, y, z in rad/s, at 50 Hz (2.56 s per window), cut with a hop of 64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipelines.base import SampleError
+
+RATE_HZ = 50.0
+WINDOW = 128
+HOP = 64
+CHANNELS = 6
+STANDARD_GRAVITY = 9.80665  # m/s^2 per g
+MIN_RATE_HZ = 10.0
+MAX_RATE_HZ = 1000.0
+MAX_WINDOWS = 1024  # about 11 minutes of walking per batch; bounds model memory per job
+
+
+@dataclass(frozen=True)
+class GaitRecording:
+    """A walking recording at 50 Hz: ``acc`` in g, ``gyro`` in rad/s, both [T, 3] float64."""
+
+    acc: np.ndarray
+    gyro: np.ndarray
+
+    @property
+    def samples(self) -> int:
+        return int(self.acc.shape[0])
+
+
+def _as_triaxial(name: str, a: np.ndarray) -> np.ndarray:
+    if a.ndim != 2 or a.shape[1] != 3:
+        raise SampleError("gait_bad_shape", f"{name} must be [T, 3], got {list(a.shape)}")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise SampleError("gait_bad_dtype", f"{name} must be float, got {a.dtype}")
+    out = a.astype(np.float64)
+    if not np.isfinite(out).all():
+        raise SampleError("gait_not_finite", f"{name} holds NaN or infinite values")
+    return out
+
+
+def _low_pass(x: np.ndarray, rate_hz: float) -> np.ndarray:
+    """Moving average over one 50 Hz sample period, so downsampling does not alias."""
+    width = int(round(rate_hz / RATE_HZ))
+    if width <= 1:
+        return x
+    kernel = np.ones(width) / width
+    # repeat the edge samples so the ends are not pulled towards zero
+    padded = np.pad(x, ((width // 2, width - 1 - width // 2), (0, 0)), mode="edge")
+    return np.stack([np.convolve(padded[:, c], kernel, mode="valid") for c in range(x.shape[1])], 1)
+
+
+def resample(
+    x: np.ndarray, rate_hz: float, t: np.ndarray | None = None, *, target_hz: float = RATE_HZ
+) -> np.ndarray:
+    """Resample [T, C] samples taken at `rate_hz` (or at times `t`, seconds) to `target_hz`."""
+    n = x.shape[0]
+    times = np.arange(n) / rate_hz if t is None else t.astype(np.float64) - float(t[0])
+    if rate_hz == target_hz and t is None:
+        return x
+    if rate_hz > target_hz:
+        x = _low_pass(x, rate_hz)
+    grid = np.arange(0.0, times[-1] + 1e-9, 1.0 / target_hz)
+    return np.stack([np.interp(grid, times, x[:, c]) for c in range(x.shape[1])], 1)
+
+
+def recording_from_arrays(
+    acc_ms2: np.ndarray,
+    gyro: np.ndarray,
+    rate_hz: float,
+    t: np.ndarray | None = None,
+) -> GaitRecording:
+    """Validate raw phone arrays (acc in m/s^2, gyro in rad/s) and bring them to 50 Hz, g."""
+    acc = _as_triaxial("acc", acc_ms2)
+    gyr = _as_triaxial("gyro", gyro)
+    if acc.shape[0] != gyr.shape[0]:
+        raise SampleError(
+            "gait_length_mismatch", f"acc has {acc.shape[0]} samples, gyro {gyr.shape[0]}"
+        )
+    if not np.isfinite(rate_hz) or not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
+        raise SampleError(
+            "gait_bad_rate", f"rate_hz {rate_hz} is outside {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz"
+        )
+    if t is not None:
+        t = np.asarray(t, dtype=np.float64).reshape(-1)
+        if t.shape[0] != acc.shape[0]:
+            raise SampleError("gait_length_mismatch", f"t has {t.shape[0]} samples")
+        if not np.isfinite(t).all() or (t.shape[0] > 1 and np.any(np.diff(t) <= 0)):
+            raise SampleError("gait_bad_timestamps", "timestamps must be finite and increasing")
+    if acc.shape[0] < 2:
+        raise SampleError("gait_too_short", "fewer than two samples")
+    both = resample(np.concatenate([acc / STANDARD_GRAVITY, gyr], 1), rate_hz, t)
+    return GaitRecording(acc=both[:, :3], gyro=both[:, 3:])
+
+
+def window_starts(n_samples: int, window: int = WINDOW, hop: int = HOP) -> np.ndarray:
+    """Start indices of every full window in a run of `n_samples`."""
+    if n_samples < window:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(0, n_samples - window + 1, hop, dtype=np.int64)
+
+
+def cut_windows(signal: np.ndarray, starts: np.ndarray, window: int = WINDOW) -> np.ndarray:
+    """[T, 6] signal and window starts -> model inputs [n, 6, window] float32."""
+    idx = starts[:, None] + np.arange(window)[None, :]
+    return np.ascontiguousarray(signal[idx].transpose(0, 2, 1), dtype=np.float32)
+
+
+def windows(recording: GaitRecording) -> np.ndarray:
+    """A 50 Hz recording -> model inputs [n_windows, 6, 128] (raises gait_too_short/too_long)."""
+    starts = window_starts(recording.samples)
+    if starts.size == 0:
+        raise SampleError(
+            "gait_too_short",
+            f"{recording.samples} samples at 50 Hz; one window needs {WINDOW}",
+        )
+    if starts.size > MAX_WINDOWS:
+        raise SampleError("gait_too_long", f"{starts.size} windows; at most {MAX_WINDOWS}")
+    signal = np.concatenate([recording.acc, recording.gyro], 1)
+    return cut_windows(signal, starts)

@@ -9,7 +9,7 @@ import redis
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import batches, devices, enrolment, health, jobs, keys
+from api.routes import batches, devices, enrolment, health, jobs, keys, users, webhooks
 from core.backlog import BacklogGuard
 from core.db import make_pool
 from core.publisher import JobPublisher
@@ -49,6 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, batches, jobs, devices, enrolment, keys):
+    for module in (health, batches, jobs, devices, enrolment, keys, users, webhooks):
         app.include_router(module.router)
     return app

@@ -175,6 +175,7 @@ class Stack:
         for f in self.factors:
             self.roles[f"worker-{f}"] = Role(f"worker-{f}", self._argv("worker", "--factor", f))
         self.roles["relay"] = Role("relay", self._argv("relay"))
+        self.roles["worker-webhooks"] = Role("worker-webhooks", self._argv("worker", "--webhooks"))
 
     def spawn(self, role: Role) -> None:
         logs = self.data_dir / "logs"

@@ -1,4 +1,7 @@
-"""`tacit worker --factor F`: one factor's scoring pool (Celery threads + one model batcher)."""
+"""`tacit worker --factor F`: one factor's scoring pool (Celery threads + one model batcher).
+
+`tacit worker --webhooks`: the webhook delivery pool (many threads, no model code).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ from core.queues import FACTORS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("worker", help="run a scoring pool for one factor")
-    p.add_argument("--factor", choices=FACTORS, required=True)
+    p = sub.add_parser("worker", help="run a scoring pool for one factor, or the webhook pool")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--factor", choices=FACTORS)
+    which.add_argument("--webhooks", action="store_true", help="deliver webhooks (queue: TACIT_QUEUES__WEBHOOKS)")
     p.add_argument("--device", default=None, help="cpu or cuda:N (default: TACIT_POOL__DEVICE)")
     p.add_argument("--threads", type=int, default=None, help="jobs held at once (default: TACIT_POOL__THREADS)")
     p.add_argument("--cpu-processes", type=int, default=1,
@@ -26,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.webhooks:
+        return run_webhooks(args)
     from cli.console import setup_logging
     from core.settings import get_settings
     from workers import runtime
@@ -45,6 +52,29 @@ def run(args: argparse.Namespace) -> int:
         app.worker_main([
             "worker", "-Q", queue, "-P", "threads", "-c", str(threads), "--prefetch-multiplier", "1",
             "-n", f"{args.factor}@%h", "-l", args.loglevel, "--without-gossip", "--without-mingle",
+        ])
+    finally:
+        rt.close()
+    return 0
+
+
+def run_webhooks(args: argparse.Namespace) -> int:
+    """Deliveries wait on receivers, not on CPU: many threads, each attempt bounded by its timeout."""
+    from cli.console import setup_logging
+    from core.settings import get_settings
+    from workers.webhooks import delivery
+
+    setup_logging(args.loglevel)
+    settings = get_settings()
+    threads = args.threads or settings.webhooks.threads
+    rt = delivery.init(settings)
+    from workers.webhooks.app import app
+
+    try:
+        app.worker_main([
+            "worker", "-Q", settings.queues.webhooks, "-P", "threads", "-c", str(threads),
+            "--prefetch-multiplier", "1", "-n", "webhooks@%h", "-l", args.loglevel,
+            "--without-gossip", "--without-mingle",
         ])
     finally:
         rt.close()

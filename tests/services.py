@@ -93,6 +93,10 @@ class TestServices:
             "TACIT_RELIABILITY__RUNNING_DEADLINE_S": "8",
             "TACIT_RELIABILITY__QUEUED_DEADLINE_S": "60",
             "OMP_NUM_THREADS": "1",
+            # webhooks: seconds instead of hours between attempts, and the loopback receiver allowed
+            "TACIT_WEBHOOKS__RETRY_SCHEDULE_S": "[0, 0.5, 1, 1.5, 2, 2, 2, 2]",
+            "TACIT_WEBHOOKS__TIMEOUT_S": "5",
+            "TACIT_WEBHOOKS__ALLOWLIST": '["127.0.0.1/32"]',
         }
         from core.db import migrate
 

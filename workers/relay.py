@@ -52,6 +52,21 @@ def publish_pending(pool: ConnectionPool, publisher: JobPublisher, *, limit: int
     return len(sent)
 
 
+def publish_due_webhooks(pool: ConnectionPool, publisher: JobPublisher, settings: Settings) -> int:
+    """Hand due webhook deliveries (new, retries, replays) to the webhook pool's queue."""
+    from core.queues import TASK_DELIVER_WEBHOOK
+    from core.webhooks.deliveries import publish_due
+
+    queue = settings.queues.webhooks
+    return publish_due(
+        pool,
+        lambda delivery_id: publisher.app.send_task(
+            TASK_DELIVER_WEBHOOK, args=[str(delivery_id)], queue=queue, retry=False
+        ),
+        republish_after_s=settings.webhooks.republish_after_s,
+    )
+
+
 def _queue_expr(settings: Settings) -> tuple[str, list[str]]:
     q = settings.queues
     return (
@@ -131,6 +146,7 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
                         json.dumps({"event": "broker_restarted", "action": "republished open jobs"})
                     )
                 busy = publish_pending(pool, publisher) > 0
+                busy = publish_due_webhooks(pool, publisher, settings) > 0 or busy
                 if time.monotonic() - last_sweep >= sweep_every_s:
                     result = sweep(pool, settings)
                     last_sweep = time.monotonic()

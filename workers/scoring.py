@@ -12,6 +12,7 @@ import numpy as np
 from core.db import transaction
 from core.jobs import repository as jobs
 from core.scores import repository as scores
+from core.webhooks import events as webhook_events
 from pipelines import codec
 from pipelines.base import Template
 from workers import envelope
@@ -85,7 +86,8 @@ def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, V
                 _enrol(conn, rt, job, emb)
             else:
                 _verify(conn, rt, job, emb)
-            jobs.finish(conn, job.id)
+            if jobs.finish(conn, job.id):
+                webhook_events.job_completed(conn, job_id=job.id, trust=rt.settings.trust)
         t_end = time.monotonic()
         log.info(json.dumps({
             "event": "job_done", "job_id": str(job.id), "tenant_id": str(job.tenant_id), "factor": job.factor,

@@ -38,8 +38,14 @@ class FusionParams:
 
     @classmethod
     def from_settings(cls, s: TrustSettings) -> FusionParams:
-        return cls(s.prior_probability, dict(s.half_life_s), s.default_half_life_s, s.max_age_s,
-                   s.max_samples, s.llr_clip)
+        return cls(
+            s.prior_probability,
+            dict(s.half_life_s),
+            s.default_half_life_s,
+            s.max_age_s,
+            s.max_samples,
+            s.llr_clip,
+        )
 
     def half_life(self, factor: str) -> float:
         return float(self.half_life_s.get(factor, self.default_half_life_s))
@@ -78,7 +84,9 @@ def sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
-def fuse(samples: Iterable[ScoreSample], *, now: datetime, params: FusionParams, threshold: float) -> TrustScore:
+def fuse(
+    samples: Iterable[ScoreSample], *, now: datetime, params: FusionParams, threshold: float
+) -> TrustScore:
     """The trust at `now` from the given scores; decision 'unknown' when no score counts."""
     by_factor: dict[str, list[tuple[float, ScoreSample]]] = {}
     for s in samples:
@@ -89,7 +97,10 @@ def fuse(samples: Iterable[ScoreSample], *, now: datetime, params: FusionParams,
     for factor in sorted(by_factor):
         used = sorted(by_factor[factor], key=lambda a: a[0])[: params.max_samples]
         h = params.half_life(factor)
-        llr = sum(max(-params.llr_clip, min(params.llr_clip, s.llr)) * 2.0 ** (-age / h) for age, s in used)
+        llr = sum(
+            max(-params.llr_clip, min(params.llr_clip, s.llr)) * 2.0 ** (-age / h)
+            for age, s in used
+        )
         age0, newest = used[0]
         factors.append(FactorTrust(factor, newest.score, age0, len(used), h, llr))
     prior = logit(params.prior_probability)

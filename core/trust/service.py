@@ -36,5 +36,9 @@ def user_trust(
     """The user's trust now, computed from the scores table (always consistent with it)."""
     row = conn.execute("SELECT now() AS now").fetchone()
     assert row is not None
-    samples = recent_samples(conn, user_id=user_id, max_age_s=settings.max_age_s, max_samples=settings.max_samples)
-    return fuse(samples, now=row["now"], params=FusionParams.from_settings(settings), threshold=threshold)
+    samples = recent_samples(
+        conn, user_id=user_id, max_age_s=settings.max_age_s, max_samples=settings.max_samples
+    )
+    return fuse(
+        samples, now=row["now"], params=FusionParams.from_settings(settings), threshold=threshold
+    )

@@ -8,6 +8,7 @@ from core.db import transaction
 from core.errors import Unavailable
 from core.jobs import repository as jobs
 from core.queues import TASK_SCORE
+from core.webhooks import events as webhook_events
 from workers import runtime
 from workers.app import app
 from workers.errors import backoff_s
@@ -29,4 +30,5 @@ def score(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
             pass  # the sweeper requeues it if this message is lost too
         raise self.retry(countdown=backoff_s(job.attempts))
     with transaction(rt.pool) as conn:
-        jobs.fail(conn, job.id, code=verdict.code, message=verdict.message, dead=verdict.outcome == "retry")
+        if jobs.fail(conn, job.id, code=verdict.code, message=verdict.message, dead=verdict.outcome == "retry"):
+            webhook_events.job_failed(conn, job_id=job.id)

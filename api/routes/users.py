@@ -1,0 +1,54 @@
+"""A tenant's user: their fused trust, and erasure."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Response
+
+from api.deps import ConnDep, SettingsDep, StoreDep, TenantDep
+from api.schemas_webhooks import FactorTrustOut, TrustOut
+from core.trust.service import user_trust
+from core.users.erasure import erase_user
+from core.users.service import get_user_id
+
+router = APIRouter(tags=["users"])
+UserPath = Path(min_length=1, max_length=200)
+
+
+@router.get("/v1/users/{user}/trust", response_model=TrustOut)
+def get_trust(
+    tenant: TenantDep, conn: ConnDep, settings: SettingsDep, user: str = UserPath
+) -> TrustOut:
+    """The user's trust now, fused from their recent factor scores (docs/trust.md)."""
+    user_id = get_user_id(conn, tenant_id=tenant.id, external_id=user)
+    t = user_trust(
+        conn, user_id=user_id, threshold=tenant.decision_threshold, settings=settings.trust
+    )
+    return TrustOut(
+        user=user,
+        probability=t.probability,
+        llr=t.llr,
+        prior_llr=t.prior_llr,
+        threshold=t.threshold,
+        decision=t.decision,
+        computed_at=t.computed_at,
+        factors=[
+            FactorTrustOut(
+                factor=f.factor,
+                latest_score=f.latest_score,
+                age_s=f.age_s,
+                samples=f.samples,
+                half_life_s=f.half_life_s,
+                llr=f.llr,
+            )
+            for f in t.factors
+        ],
+    )
+
+
+@router.delete("/v1/users/{user}", status_code=204, response_class=Response)
+def delete_user(
+    tenant: TenantDep, conn: ConnDep, store: StoreDep, user: str = UserPath
+) -> Response:
+    """Erase the user: devices, batches and their raw objects, jobs, scores, templates, tokens."""
+    erase_user(conn, store, tenant_id=tenant.id, external_id=user)
+    return Response(status_code=204)

@@ -1,0 +1,56 @@
+"""Erasing a user: their raw objects first, then every row in one transaction.
+
+Objects go first so a failure leaves the rows (and so the object keys) in place for a
+retry, never rows gone and blobs orphaned. Rows go by the cascade from ``users``:
+devices, enrolment tokens, batches, jobs, outbox, scores, enrolment samples,
+templates, webhook messages about the user, and their trust state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+
+from core.storage import ObjectStore
+from core.users.service import get_user_id
+
+
+@dataclass(frozen=True)
+class Erasure:
+    user_id: uuid.UUID
+    objects_deleted: int
+    devices: int
+    batches: int
+
+
+def erase_user(
+    conn: psycopg.Connection, store: ObjectStore, *, tenant_id: uuid.UUID, external_id: str
+) -> Erasure:
+    """Remove the tenant's user and everything about them; NotFound for unknown or another tenant's user.
+
+    Runs inside the caller's transaction, which must commit for the rows to go.
+    """
+    user_id = get_user_id(conn, tenant_id=tenant_id, external_id=external_id)
+    # Lock the user row: a concurrent upload's batch insert (FK check) waits, then fails.
+    conn.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
+    keys = [
+        r["object_key"]
+        for r in conn.execute(
+            "SELECT object_key FROM batches WHERE user_id = %s", (user_id,)
+        ).fetchall()
+    ]
+    devices = [
+        r["id"]
+        for r in conn.execute("SELECT id FROM devices WHERE user_id = %s", (user_id,)).fetchall()
+    ]
+    deleted = 0
+    for key in keys:
+        store.delete(key)
+        deleted += 1
+    for device_id in devices:
+        # also blobs whose batch row never committed (an upload that failed half-way)
+        deleted += store.delete_prefix(f"raw/{tenant_id}/{device_id}/")
+    conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
+    return Erasure(user_id, deleted, len(devices), len(keys))

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 import redis
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, ops
+from api import metrics as api_metrics
 from api.routes import batches, devices, enrolment, health, jobs, keys, users, webhooks
 from core.backlog import BacklogGuard
 from core.db import make_pool
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    api_metrics.install(app)
+    app.include_router(ops.router)
     for module in (health, batches, jobs, devices, enrolment, keys, users, webhooks):
         app.include_router(module.router)
     return app

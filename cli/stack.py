@@ -139,6 +139,7 @@ class Role:
     proc: subprocess.Popen | None = None
     restarts: int = 0
     log: Path | None = None
+    metrics_port: int | None = None  # /metrics and /healthz of a worker, the relay (not the API)
 
 
 @dataclass
@@ -184,6 +185,9 @@ class Stack:
         env = dict(self.role_env(role), TACIT_READY_FILE=str(self.data_dir / "run" / f"{role.name}.ready"))
         (self.data_dir / "run").mkdir(parents=True, exist_ok=True)
         Path(env["TACIT_READY_FILE"]).unlink(missing_ok=True)
+        if role.name != "api":  # the API serves /metrics on its own port
+            role.metrics_port = role.metrics_port or free_port()
+            env["TACIT_METRICS_PORT"] = str(role.metrics_port)
         with open(role.log, "ab") as out:
             role.proc = subprocess.Popen(role.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  redis      {services.redis_url}")
         print(f"  objects    {services.env.get('TACIT_STORAGE__LOCAL_DIR') or services.env.get('TACIT_STORAGE__BUCKET')}")
         for name, role in stack.roles.items():
-            print(f"  {name:<10} pid {role.proc.pid if role.proc else '-'}  log {role.log}")
+            metrics = f"  metrics http://127.0.0.1:{role.metrics_port}/metrics" if role.metrics_port else ""
+            print(f"  {name:<10} pid {role.proc.pid if role.proc else '-'}  log {role.log}{metrics}")
         print("tacit: ready. Ctrl-C stops everything.", flush=True)
         while not stop.wait(1.0):
             for name in stack.supervise_once():

@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
         return run_pool(args, settings)
     threads = args.threads or settings.pool.threads
     rt = runtime.init(args.factor, settings, device=args.device)
+    from workers import metrics
+
+    metrics.start(role="score", port=settings.metrics_port, redis_url=settings.redis_url,
+                  factor=args.factor, device=args.device or settings.pool.device)
     from workers.app import app
 
     queue = settings.queues.score_queue(args.factor)
@@ -93,7 +97,11 @@ def run_relay(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    relay.run(get_settings(), stop)
+    from workers import metrics
+
+    settings = get_settings()
+    metrics.start(role="relay", port=settings.metrics_port, redis_url=settings.redis_url)
+    relay.run(settings, stop)
     return 0
 
 

@@ -129,6 +129,29 @@ def check_broker_epoch(client: redis.Redis, pool: ConnectionPool, settings: Sett
     return republish_open_jobs(pool, settings)
 
 
+def sample_queue_depths(client: redis.Redis, settings: Settings) -> dict[str, int] | None:
+    """Every few seconds, push each queue's LLEN onto the operator dashboard's capped history.
+
+    A lock key that expires after the interval makes several relay replicas take one sample
+    per interval between them; returns the sample, or None when it was not this one's turn.
+    """
+    from core import metrics
+    from core.queues import FACTORS
+
+    if not client.set(metrics.QUEUE_DEPTH_SAMPLE_LOCK, "1", nx=True, ex=metrics.QUEUE_DEPTH_SAMPLE_EVERY_S):
+        return None
+    queues = {f: settings.queues.score_queue(f) for f in FACTORS} | {"webhooks": settings.queues.webhooks}
+    pipe = client.pipeline(transaction=False)
+    for queue in queues.values():
+        pipe.llen(queue)
+    depths = {name: int(n) for name, n in zip(queues, pipe.execute(), strict=True)}
+    pipe = client.pipeline(transaction=True)
+    pipe.lpush(metrics.QUEUE_DEPTH_HISTORY_KEY, json.dumps({"t": round(time.time(), 3), "depths": depths}))
+    pipe.ltrim(metrics.QUEUE_DEPTH_HISTORY_KEY, 0, metrics.QUEUE_DEPTH_HISTORY_LEN - 1)
+    pipe.execute()
+    return depths
+
+
 def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0) -> None:
     """The relay loop until `stop` is set."""
     pool = make_pool(settings.database_url, min_size=1, max_size=2, name="relay")
@@ -145,6 +168,7 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
                     log.warning(
                         json.dumps({"event": "broker_restarted", "action": "republished open jobs"})
                     )
+                sample_queue_depths(client, settings)
                 busy = publish_pending(pool, publisher) > 0
                 busy = publish_due_webhooks(pool, publisher, settings) > 0 or busy
                 if time.monotonic() - last_sweep >= sweep_every_s:

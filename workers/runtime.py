@@ -22,6 +22,7 @@ from core.db import make_pool
 from core.settings import Settings
 from core.storage import ObjectStore, make_store
 from pipelines.base import FactorPipeline
+from workers import metrics
 from workers.batcher import BatchStats, DynamicBatcher
 
 log = logging.getLogger("tacit.worker")
@@ -53,6 +54,7 @@ class Embedder(Protocol):
 
 
 def log_batch(factor: str, stats: BatchStats) -> None:
+    metrics.observe_batch(factor, stats.jobs, stats.rows)
     log.info(json.dumps({"event": "batch", "factor": factor, "jobs": stats.jobs, "rows": stats.rows,
                          "wait_ms": round(stats.wait_s * 1e3, 2), "model_ms": round(stats.model_s * 1e3, 2)}))
 

@@ -10,12 +10,14 @@ import uuid
 import numpy as np
 
 from core.db import transaction
+from core.jobs import operations as job_ops
 from core.jobs import repository as jobs
 from core.scores import repository as scores
 from core.webhooks import events as webhook_events
 from pipelines import codec
 from pipelines.base import Template
 from workers import envelope
+from workers import metrics as observe
 from workers.errors import Verdict, classify
 from workers.runtime import Runtime
 
@@ -70,13 +72,16 @@ def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, V
     """Run one job to its end; returns the job and, on error, what to do about it."""
     with transaction(rt.pool) as conn:
         job = jobs.claim(conn, job_id)
+        wait_s = job_ops.queue_wait_s(conn, job_id) if job is not None else None
     if job is None:
         return None, None  # finished before (a redelivery) or unknown
+    observe.observe_claim(job.factor, wait_s)
     t0 = time.monotonic()
     try:
         blob = rt.store.get(job.object_key)
         t_fetch = time.monotonic()
         plaintext = envelope.open_blob(job, blob)
+        t_open = time.monotonic()
         x = rt.pipeline.preprocess(rt.pipeline.decode(plaintext))
         t_pre = time.monotonic()
         emb = rt.batcher.submit(x).result()
@@ -89,12 +94,15 @@ def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, V
             if jobs.finish(conn, job.id):
                 webhook_events.job_completed(conn, job_id=job.id, trust=rt.settings.trust)
         t_end = time.monotonic()
+        stages = {"fetch": t_fetch - t0, "decrypt": t_open - t_fetch, "preprocess": t_pre - t_open,
+                  "model": t_model - t_pre, "write": t_end - t_model}
         log.info(json.dumps({
             "event": "job_done", "job_id": str(job.id), "tenant_id": str(job.tenant_id), "factor": job.factor,
-            "purpose": job.purpose, "rows": int(len(x)), "fetch_ms": round((t_fetch - t0) * 1e3, 2),
-            "preprocess_ms": round((t_pre - t_fetch) * 1e3, 2), "model_ms": round((t_model - t_pre) * 1e3, 2),
-            "write_ms": round((t_end - t_model) * 1e3, 2),
+            "purpose": job.purpose, "rows": int(len(x)), **{f"{k}_ms": round(v * 1e3, 2) for k, v in stages.items()},
         }))
+        observe.observe_done(job.factor, job.created_at, stages)
         return job, None
     except Exception as exc:  # noqa: BLE001 - every error is classified below
-        return job, classify(exc)
+        verdict = classify(exc)
+        observe.observe_error(job.factor, verdict.outcome, job.attempts, rt.settings.reliability.max_attempts)
+        return job, verdict

@@ -1,0 +1,77 @@
+"""Prometheus on the API: ``GET /metrics`` and the upload timer.
+
+``tacit_queue_depth`` (Redis LLEN) and ``tacit_dead_jobs`` (Postgres) are read when
+Prometheus scrapes, from this app's own clients; the dead count is cached for a few
+seconds so several scrapers do not each scan the jobs table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from core import metrics as m
+from core.jobs import operations
+from core.queues import FACTORS
+
+UPLOAD_PATH = "/v1/batches"
+DEAD_CACHE_S = 10.0
+
+router = APIRouter(tags=["health"])
+
+
+class _AppGauges:
+    """The scrape-time gauges over one app's Redis client and Postgres pool."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._dead: tuple[float, dict[str, int]] | None = None
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(m.ScrapeTimeGauges(self.depths, self.dead))
+
+    def depths(self) -> dict[str, int]:
+        state = self.app.state
+        queues = [state.settings.queues.score_queue(f) for f in FACTORS]
+        queues.append(state.settings.queues.webhooks)
+        pipe = state.redis.pipeline(transaction=False)
+        for q in queues:
+            pipe.llen(q)
+        return {q: int(n) for q, n in zip(queues, pipe.execute(), strict=True)}
+
+    def dead(self) -> dict[str, int]:
+        now = time.monotonic()
+        if self._dead is None or now - self._dead[0] > DEAD_CACHE_S:
+            with self.app.state.pool.connection(timeout=2) as conn:
+                counts = operations.dead_counts(conn)
+            self._dead = (now, counts)
+        return self._dead[1]
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: this process's histograms plus the scrape-time gauges."""
+    gauges: _AppGauges = request.app.state.metrics_gauges
+    body = generate_latest(REGISTRY) + await run_in_threadpool(generate_latest, gauges.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def install(app: FastAPI) -> None:
+    """Add ``/metrics`` and time every ``POST /v1/batches`` into ``tacit_upload_seconds``."""
+    app.state.metrics_gauges = _AppGauges(app)
+    app.include_router(router)
+
+    @app.middleware("http")
+    async def time_uploads(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.method != "POST" or request.url.path != UPLOAD_PATH:
+            return await call_next(request)
+        t0 = time.perf_counter()
+        try:
+            return await call_next(request)
+        finally:
+            m.UPLOAD_SECONDS.observe(time.perf_counter() - t0)

@@ -1,0 +1,50 @@
+"""Operations tests: jobs in given states, an app with its own queue names, the operator token."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+OPS_TOKEN = "ops-test-token"
+
+
+@pytest.fixture(scope="session")
+def ops_settings(settings):  # type: ignore[no-untyped-def]
+    """The session's settings with an operator token and queue names no worker consumes."""
+    from core.settings import QueueSettings
+
+    tag = uuid.uuid4().hex[:6]
+    queues = QueueSettings(keystroke=f"score.keystroke.{tag}", gait=f"score.gait.{tag}",
+                           face=f"score.face.{tag}", webhooks=f"webhooks.{tag}")
+    return settings.model_copy(update={"ops_token": OPS_TOKEN, "queues": queues})
+
+
+@pytest.fixture(scope="session")
+def ops_api(ops_settings):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(ops_settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture()
+def bearer() -> dict[str, str]:
+    return {"Authorization": f"Bearer {OPS_TOKEN}"}
+
+
+def make_job(db, tenant, *, factor: str = "keystroke", status: str = "queued", **columns) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    """A job (with its batch and outbox row) put straight into ``status``."""
+    from core.batches.service import NewBatch, record_batch, utcnow
+    from core.devices.service import create_device
+
+    device = create_device(db, tenant_id=tenant["id"], user_external_id=f"u-{uuid.uuid4().hex[:6]}")
+    accepted = record_batch(db, device=device, batch=NewBatch(uuid.uuid4(), factor, "verify", b"x"),
+                            object_key=f"raw/test/{uuid.uuid4()}", queue=f"score.{factor}", received=utcnow())
+    sets = {"status": status, **columns}
+    assignments = ", ".join(f"{k} = %({k})s" for k in sets)
+    db.execute(f"UPDATE jobs SET {assignments} WHERE id = %(id)s", {**sets, "id": accepted.job_id})
+    db.execute("UPDATE outbox SET published_at = now() WHERE job_id = %s", (accepted.job_id,))
+    return accepted.job_id

@@ -1,0 +1,63 @@
+"""`tacit scale`: per-factor backlog, load and KEDA's replica rule, from real Redis and Postgres."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import redis
+
+from core.scaling import POOL_SCALING, PoolScaling
+from tests.ops.conftest import make_job
+
+SCALE = "import sys; from cli import scale; import argparse; p = argparse.ArgumentParser(); " \
+        "s = p.add_subparsers(); scale.register(s); a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
+
+
+def test_recommended_replicas_follow_kedas_rule() -> None:
+    from cli.scale import recommended_replicas
+
+    pool = PoolScaling(list_length=100, activation_list_length=5, min_replicas=1, max_replicas=4)
+    assert [recommended_replicas(d, pool) for d in (0, 1, 100, 101, 350, 10_000)] == [1, 1, 1, 2, 4, 4]
+    sleepy = PoolScaling(list_length=100, activation_list_length=5, min_replicas=0, max_replicas=4)
+    assert [recommended_replicas(d, sleepy) for d in (0, 4, 5, 250)] == [0, 0, 1, 3]
+
+
+def test_scale_reports_each_factor_and_emits_the_same_keda_figures(settings, db, tenant, tmp_path):  # type: ignore[no-untyped-def]
+    # given 300 keystroke messages waiting on a queue of this test, two running and one finished gait job
+    queue = f"score.keystroke.scale-{os.getpid()}"
+    client = redis.Redis.from_url(settings.redis_url)
+    client.delete(queue)
+    client.rpush(queue, *[b"m"] * 300)
+    running = db.execute("SELECT count(*) AS n FROM jobs WHERE status = 'running' AND factor = 'gait'").fetchone()["n"]
+    for _ in range(2):
+        make_job(db, tenant, factor="gait", status="running")
+    make_job(db, tenant, factor="gait", status="done", finished_at=datetime.now(UTC))
+    env = dict(os.environ, TACIT_QUEUES__KEYSTROKE=queue, TACIT_SCALING__KEYSTROKE__LIST_LENGTH="100",
+               TACIT_SCALING__KEYSTROKE__MAX_REPLICAS="3")
+    # when `tacit scale --json --emit-keda DIR` runs
+    out = subprocess.run([sys.executable, "-c", SCALE, "scale", "--json", "--emit-keda", str(tmp_path)],
+                         env=env, capture_output=True, text=True, timeout=60)
+    client.delete(queue)
+    # then the last line is the JSON summary with KEDA's rule over the overridden figures
+    assert out.returncode == 0, out.stderr
+    factors = json.loads(out.stdout.strip().splitlines()[-1])["factors"]
+    assert set(factors) == {"keystroke", "gait", "face"}
+    assert factors["keystroke"]["depth"] == 300
+    assert factors["keystroke"]["recommended_replicas"] == 3  # ceil(300 / 100), within max 3
+    assert factors["gait"]["in_flight"] == running + 2
+    assert factors["gait"]["per_s"] > 0
+    assert factors["face"]["recommended_replicas"] == POOL_SCALING["face"].min_replicas
+    # and the ScaledObject it wrote uses the same queue and target
+    written = (tmp_path / "keda-keystroke.yaml").read_text()
+    assert f"listName: {queue}" in written and "listLength: '100'" in written and "maxReplicaCount: 3" in written
+
+
+def test_scale_fails_in_one_line_without_a_running_stack(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = subprocess.run([sys.executable, "-c", SCALE, "scale", "--data-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"tacit: error: no running `tacit up` in {tmp_path}"

@@ -10,8 +10,14 @@ import pytest
 from core.trust.fusion import FusionParams, ScoreSample, fuse
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-PARAMS = FusionParams(prior_probability=0.5, half_life_s={"keystroke": 1800.0, "gait": 3600.0},
-                      default_half_life_s=600.0, max_age_s=86_400.0, max_samples=20, llr_clip=8.0)
+PARAMS = FusionParams(
+    prior_probability=0.5,
+    half_life_s={"keystroke": 1800.0, "gait": 3600.0},
+    default_half_life_s=600.0,
+    max_age_s=86_400.0,
+    max_samples=20,
+    llr_clip=8.0,
+)
 
 
 def at(seconds_ago: float) -> datetime:
@@ -31,7 +37,13 @@ def test_one_fresh_score_moves_the_log_odds_by_its_llr() -> None:
     assert t.probability == pytest.approx(0.880797, abs=1e-6)
     assert t.decision == "genuine"
     (f,) = t.factors
-    assert (f.factor, f.latest_score, f.age_s, f.samples, f.llr) == ("keystroke", 0.9, 0.0, 1, pytest.approx(2.0))
+    assert (f.factor, f.latest_score, f.age_s, f.samples, f.llr) == (
+        "keystroke",
+        0.9,
+        0.0,
+        1,
+        pytest.approx(2.0),
+    )
 
 
 def test_a_score_one_half_life_old_counts_half() -> None:
@@ -65,8 +77,11 @@ def test_each_llr_is_clipped() -> None:
 def test_only_the_newest_samples_per_factor_count() -> None:
     # given three keystroke scores and max_samples 2: the oldest (llr 5) is dropped
     params = FusionParams(0.5, {"keystroke": 1800.0}, max_samples=2)
-    samples = [ScoreSample("keystroke", 0.7, 1.0, at(0)), ScoreSample("keystroke", 0.8, 5.0, at(3600)),
-               ScoreSample("keystroke", 0.6, 1.0, at(1800))]
+    samples = [
+        ScoreSample("keystroke", 0.7, 1.0, at(0)),
+        ScoreSample("keystroke", 0.8, 5.0, at(3600)),
+        ScoreSample("keystroke", 0.6, 1.0, at(1800)),
+    ]
     t = fuse(samples, now=NOW, params=params, threshold=0.5)
     (f,) = t.factors
     assert f.samples == 2 and f.latest_score == 0.7
@@ -75,7 +90,10 @@ def test_only_the_newest_samples_per_factor_count() -> None:
 
 def test_scores_older_than_max_age_are_ignored_and_future_ones_are_not_fresher_than_now() -> None:
     params = FusionParams(0.5, {}, default_half_life_s=600.0, max_age_s=3600.0)
-    samples = [ScoreSample("face", 0.9, 3.0, at(7200)), ScoreSample("face", 0.9, 1.0, NOW + timedelta(hours=1))]
+    samples = [
+        ScoreSample("face", 0.9, 3.0, at(7200)),
+        ScoreSample("face", 0.9, 1.0, NOW + timedelta(hours=1)),
+    ]
     t = fuse(samples, now=NOW, params=params, threshold=0.5)
     (f,) = t.factors
     assert f.samples == 1 and f.age_s == 0.0 and f.llr == pytest.approx(1.0)

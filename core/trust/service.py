@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 
 import psycopg
+from psycopg.rows import DictRow
 
 from core.settings import TrustSettings
 from core.trust.fusion import FusionParams, ScoreSample, TrustScore, fuse
 
 
 def recent_samples(
-    conn: psycopg.Connection, *, user_id: uuid.UUID, max_age_s: float, max_samples: int
+    conn: psycopg.Connection[DictRow], *, user_id: uuid.UUID, max_age_s: float, max_samples: int
 ) -> list[ScoreSample]:
     """The newest scores of each factor of the user, at most `max_samples` per factor.
 
@@ -31,7 +32,11 @@ def recent_samples(
 
 
 def user_trust(
-    conn: psycopg.Connection, *, user_id: uuid.UUID, threshold: float, settings: TrustSettings
+    conn: psycopg.Connection[DictRow],
+    *,
+    user_id: uuid.UUID,
+    threshold: float,
+    settings: TrustSettings,
 ) -> TrustScore:
     """The user's trust now, computed from the scores table (always consistent with it)."""
     row = conn.execute("SELECT now() AS now").fetchone()

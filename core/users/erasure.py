@@ -12,9 +12,10 @@ import uuid
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.rows import DictRow
 
+from core.errors import NotFound
 from core.storage import ObjectStore
-from core.users.service import get_user_id
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,20 @@ class Erasure:
 
 
 def erase_user(
-    conn: psycopg.Connection, store: ObjectStore, *, tenant_id: uuid.UUID, external_id: str
+    conn: psycopg.Connection[DictRow], store: ObjectStore, *, tenant_id: uuid.UUID, external_id: str
 ) -> Erasure:
     """Remove the tenant's user and everything about them; NotFound for unknown or another tenant's user.
 
     Runs inside the caller's transaction, which must commit for the rows to go.
     """
-    user_id = get_user_id(conn, tenant_id=tenant_id, external_id=external_id)
     # Lock the user row: a concurrent upload's batch insert (FK check) waits, then fails.
-    conn.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
+    row = conn.execute(
+        "SELECT id FROM users WHERE tenant_id = %s AND external_id = %s FOR UPDATE",
+        (tenant_id, external_id),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"user {external_id!r} not found", code="user_not_found")
+    user_id = row["id"]
     keys = [
         r["object_key"]
         for r in conn.execute(

@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import psycopg
+from psycopg.rows import DictRow
 from psycopg_pool import ConnectionPool
 
 from core.db import transaction
@@ -34,7 +35,7 @@ class ClaimedDelivery:
 
 
 def claim(
-    conn: psycopg.Connection, delivery_id: uuid.UUID, *, lease_s: float
+    conn: psycopg.Connection[DictRow], delivery_id: uuid.UUID, *, lease_s: float
 ) -> ClaimedDelivery | None:
     """Take a due delivery for one attempt; None if it is not due, done, or held by another worker."""
     r = conn.execute(
@@ -62,7 +63,7 @@ def claim(
     )
 
 
-def abandon(conn: psycopg.Connection, d: ClaimedDelivery, *, reason: str) -> None:
+def abandon(conn: psycopg.Connection[DictRow], d: ClaimedDelivery, *, reason: str) -> None:
     conn.execute(
         "UPDATE webhook_deliveries SET status = 'dead', dead_reason = %s, lease_until = NULL, updated_at = now()"
         " WHERE id = %s",
@@ -71,7 +72,10 @@ def abandon(conn: psycopg.Connection, d: ClaimedDelivery, *, reason: str) -> Non
 
 
 def record(
-    conn: psycopg.Connection, d: ClaimedDelivery, result: AttemptResult, settings: WebhookSettings
+    conn: psycopg.Connection[DictRow],
+    d: ClaimedDelivery,
+    result: AttemptResult,
+    settings: WebhookSettings,
 ) -> Verdict:
     """Log the attempt and move the delivery (and its endpoint) on according to the policy."""
     verdict = decide(
@@ -137,7 +141,8 @@ def publish_due(
     limit: int = 500,
 ) -> int:
     """The outbox side: hand due deliveries to the webhook queue; returns how many were sent."""
-    with transaction(pool) as conn:
+    with transaction(pool) as raw:
+        conn = cast("psycopg.Connection[DictRow]", raw)  # the pools hand out dict-row connections
         rows = conn.execute(
             "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()"
             " AND (published_at IS NULL OR published_at < now() - make_interval(secs => %s))"
@@ -159,7 +164,7 @@ def publish_due(
     return len(sent)
 
 
-def replay(conn: psycopg.Connection, *, tenant_id: uuid.UUID, message_id: str) -> int:
+def replay(conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID, message_id: str) -> int:
     """Send a message again, from a fresh schedule, to each enabled endpoint subscribed to it."""
     msg = conn.execute(
         "SELECT id, event_type FROM webhook_messages WHERE id = %s AND tenant_id = %s",
@@ -185,7 +190,7 @@ def replay(conn: psycopg.Connection, *, tenant_id: uuid.UUID, message_id: str) -
 
 
 def get_message(
-    conn: psycopg.Connection, *, tenant_id: uuid.UUID, message_id: str
+    conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID, message_id: str
 ) -> dict[str, Any]:
     """A message with its deliveries' state (dead ones carry their reason)."""
     msg = conn.execute(
@@ -203,7 +208,7 @@ def get_message(
 
 
 def list_attempts(
-    conn: psycopg.Connection,
+    conn: psycopg.Connection[DictRow],
     *,
     tenant_id: uuid.UUID,
     endpoint_id: uuid.UUID,

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import DictRow
 
 from core.errors import InvalidInput, NotFound
 from core.webhooks import signing, ssrf
@@ -64,7 +65,7 @@ def _check_types(event_types: Sequence[str]) -> list[str]:
 
 
 def create_endpoint(
-    conn: psycopg.Connection,
+    conn: psycopg.Connection[DictRow],
     *,
     tenant_id: uuid.UUID,
     url: str,
@@ -92,7 +93,7 @@ def create_endpoint(
     return _endpoint(row), signing.format_secret(secret)
 
 
-def list_endpoints(conn: psycopg.Connection, *, tenant_id: uuid.UUID) -> list[Endpoint]:
+def list_endpoints(conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID) -> list[Endpoint]:
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE tenant_id = %s ORDER BY created_at, id",
         (tenant_id,),
@@ -101,7 +102,7 @@ def list_endpoints(conn: psycopg.Connection, *, tenant_id: uuid.UUID) -> list[En
 
 
 def get_endpoint(
-    conn: psycopg.Connection, *, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
+    conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> Endpoint:
     """The tenant's endpoint; another tenant's is NotFound."""
     row = conn.execute(
@@ -114,7 +115,7 @@ def get_endpoint(
 
 
 def delete_endpoint(
-    conn: psycopg.Connection, *, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
+    conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> None:
     """Remove an endpoint with its pending deliveries and its attempt log."""
     cur = conn.execute(
@@ -125,7 +126,11 @@ def delete_endpoint(
 
 
 def rotate_secret(
-    conn: psycopg.Connection, *, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, grace_s: float
+    conn: psycopg.Connection[DictRow],
+    *,
+    tenant_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    grace_s: float,
 ) -> tuple[Endpoint, str]:
     """A new secret signs from now on; the current one keeps signing too for `grace_s`."""
     secret = signing.new_secret()
@@ -140,7 +145,7 @@ def rotate_secret(
     return _endpoint(row), signing.format_secret(secret)
 
 
-def disable(conn: psycopg.Connection, *, endpoint_id: uuid.UUID, reason: str) -> None:
+def disable(conn: psycopg.Connection[DictRow], *, endpoint_id: uuid.UUID, reason: str) -> None:
     """Stop sending to an endpoint; its pending deliveries die with the same reason (replayable)."""
     conn.execute(
         "UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = %s, disabled_at = now(),"
@@ -154,7 +159,9 @@ def disable(conn: psycopg.Connection, *, endpoint_id: uuid.UUID, reason: str) ->
     )
 
 
-def enable(conn: psycopg.Connection, *, tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> Endpoint:
+def enable(
+    conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
+) -> Endpoint:
     """Re-enable an endpoint (after fixing it); dead messages can then be replayed."""
     row = conn.execute(
         f"UPDATE webhook_endpoints SET status = 'enabled', disabled_reason = NULL, disabled_at = NULL,"

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import DictRow
 
 from core.settings import TrustSettings
 from core.trust.service import user_trust
@@ -21,7 +22,7 @@ MAX_PAYLOAD_BYTES = 20_000  # thin payloads: ids and a summary, the tenant fetch
 
 
 def emit(
-    conn: psycopg.Connection,
+    conn: psycopg.Connection[DictRow],
     *,
     tenant_id: uuid.UUID,
     event_type: str,
@@ -86,7 +87,9 @@ def _job_data(r: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def job_completed(conn: psycopg.Connection, *, job_id: uuid.UUID, trust: TrustSettings) -> None:
+def job_completed(
+    conn: psycopg.Connection[DictRow], *, job_id: uuid.UUID, trust: TrustSettings
+) -> None:
     """After a job is done: job.completed, and trust.changed if the user's trust moved."""
     r = conn.execute(_JOB, (job_id,)).fetchone()
     if r is None:
@@ -109,7 +112,7 @@ def job_completed(conn: psycopg.Connection, *, job_id: uuid.UUID, trust: TrustSe
         )
 
 
-def job_failed(conn: psycopg.Connection, *, job_id: uuid.UUID) -> None:
+def job_failed(conn: psycopg.Connection[DictRow], *, job_id: uuid.UUID) -> None:
     """After a job failed or went dead: job.failed with its status and error code."""
     r = conn.execute(_JOB, (job_id,)).fetchone()
     if r is not None:
@@ -123,7 +126,7 @@ def job_failed(conn: psycopg.Connection, *, job_id: uuid.UUID) -> None:
 
 
 def trust_moved(
-    conn: psycopg.Connection,
+    conn: psycopg.Connection[DictRow],
     *,
     tenant_id: uuid.UUID,
     user_id: uuid.UUID,

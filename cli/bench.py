@@ -21,11 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=_run_worker)
     try:
-        from cli import bench_ingest
-
+        import cli.bench_ingest as bench_ingest
+    except ModuleNotFoundError as e:
+        if e.name != "cli.bench_ingest":
+            raise
+    else:
         bench_ingest.register(bsub)
-    except ModuleNotFoundError:
-        pass
 
 
 def _run_worker(args: argparse.Namespace) -> int:

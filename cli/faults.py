@@ -1,0 +1,211 @@
+"""Fault injection on the embedded stack (used by `tacit chaos` and the fault tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from cli import simulate
+from cli.stack import Stack, free_port, start_services, wait_for
+
+FACTOR = "keystroke"
+
+
+class ChaosStack:
+    """An embedded stack whose Postgres, Redis, object store and workers can be broken and healed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.rng = np.random.default_rng(11)
+
+    def __enter__(self) -> ChaosStack:
+        os.environ.setdefault("TACIT_RELIABILITY__RUNNING_DEADLINE_S", "10")
+        self.services = start_services(self.root, use_environment=False)
+        self.services.env.update({"TACIT_RELIABILITY__RUNNING_DEADLINE_S": "10"})
+        self.stack = Stack(self.root, self.services.env, free_port())
+        self.stack.start(timeout=240)
+        self.database_url = self.services.env["DATABASE_URL"]
+        self.t = simulate.Tenancy(self.stack.api_url, simulate.create_tenant(self.database_url, "chaos"))
+        simulate.make_phones(self.t, phones=2, factors=[FACTOR], seed=5)
+        with self.t.client() as c:
+            ids = [simulate.upload(c, p, FACTOR, "enrol", self._capture(p, 8)) for p in self.t.phones for _ in range(3)]
+        simulate.wait_jobs(self.t, ids, "enrol ", timeout=120)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.stop()
+        self.services.stop()
+
+    # -- helpers ------------------------------------------------------------------
+    def _capture(self, phone: simulate.Phone, n: int = 4) -> bytes:
+        return simulate.capture(FACTOR, phone.persons[FACTOR], self.rng, n)
+
+    def _envelope(self, phone: simulate.Phone):  # type: ignore[no-untyped-def]
+        assert phone.device is not None
+        now = int(time.time() * 1000)
+        return phone.device.build_envelope(self._capture(phone), factor=FACTOR, purpose="verify",
+                                           capture_start_ms=now - 10_000, capture_end_ms=now)
+
+    def _upload_many(self, n: int, *, workers: int = 4) -> list[str]:
+        """Upload `n` verify batches through the SDK (which retries 503s); returns accepted job ids."""
+        def one(i: int) -> str | None:
+            phone = self.t.phones[i % len(self.t.phones)]
+            try:
+                return simulate.upload(None, phone, FACTOR, "verify", self._capture(phone))  # type: ignore[arg-type]
+            except RuntimeError:
+                return None  # refused in the end: not accepted, so nothing is owed
+
+        with ThreadPoolExecutor(workers) as pool:
+            return [j for j in pool.map(one, range(n)) if j]
+
+    def _settle(self, name: str, ids: list[str], note: str, timeout: float = 180) -> dict[str, Any]:
+        """Wait for the accepted jobs to end, then count done, failed, lost, duplicated and orphans."""
+        from core.db import connect
+
+        deadline = time.monotonic() + timeout
+        with connect(self.database_url, autocommit=True) as conn:
+            while True:
+                rows = conn.execute(
+                    "SELECT j.id::text AS id, j.status, (SELECT count(*) FROM scores s WHERE s.job_id = j.id) AS scores"
+                    " FROM jobs j WHERE j.id = ANY(%s::uuid[])", (ids,)).fetchall()
+                final = [r for r in rows if r["status"] in ("done", "failed", "dead")]
+                if len(final) == len(ids) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.3)
+            per_batch = conn.execute(
+                "SELECT count(*) AS n FROM (SELECT batch_id FROM jobs GROUP BY batch_id HAVING count(*) > 1) x"
+            ).fetchone()["n"]
+            keys = {r["object_key"] for r in conn.execute("SELECT object_key FROM batches").fetchall()}
+        from core.storage import LocalStore
+
+        stored = set(LocalStore(Path(self.services.env["TACIT_STORAGE__LOCAL_DIR"])).list("raw/"))
+        done = sum(r["status"] == "done" and r["scores"] == 1 for r in rows)
+        return {
+            "name": name,
+            "accepted": len(ids),
+            "done": done,
+            "failed": sum(r["status"] in ("failed", "dead") for r in rows),
+            "lost": len(ids) - len(final),
+            "duplicated": sum(r["scores"] > 1 for r in rows) + per_batch,
+            "orphans": len(keys - stored) + len(stored - keys),
+            "note": note,
+        }
+
+    # -- scenarios ----------------------------------------------------------------
+    def kill_worker(self, n: int) -> dict[str, Any]:
+        """kill -9 the factor's worker while its jobs are queued and running, then restart it."""
+        ids = self._upload_many(n)
+        role = self.stack.roles[f"worker-{FACTOR}"]
+        assert role.proc is not None
+        os.killpg(role.proc.pid, signal.SIGKILL)
+        role.proc.wait()
+        self.stack.supervise_once()
+        self.stack.wait_ready(180)
+        return self._settle("kill_worker", ids, "SIGKILL mid-batch, restarted")
+
+    def restart_redis(self, n: int) -> dict[str, Any]:
+        """Redis dies and comes back EMPTY (no persistence) while uploads continue."""
+        first = self._upload_many(n // 2)
+        redis = self.services.redis
+        assert redis is not None and redis.proc is not None
+        redis.proc.kill()
+        redis.proc.wait()
+        for f in redis.dir.glob("*.aof"):
+            f.unlink()
+        for f in redis.dir.glob("appendonlydir/*"):
+            f.unlink()
+        threading.Timer(1.0, redis.start).start()
+        second = self._upload_many(n - n // 2)
+        return self._settle("restart_redis", first + second, "killed, restarted empty")
+
+    def restart_postgres(self, n: int) -> dict[str, Any]:
+        """Postgres restarts (immediate shutdown) while phones upload; the API answers 503 meanwhile."""
+        from pgserver import _commands
+
+        result: list[str] = []
+        uploader = threading.Thread(target=lambda: result.extend(self._upload_many(n, workers=2)))
+        uploader.start()
+        time.sleep(0.5)
+        refused = self._probe_503_during(
+            lambda: _commands.pg_ctl(["-w", "-m", "immediate", "restart"], pgdata=self.services.postgres.dir))
+        uploader.join()
+        return self._settle("restart_postgres", result, f"immediate restart; {refused} probe(s) answered 503")
+
+    def _probe_503_during(self, action) -> int:  # type: ignore[no-untyped-def]
+        stop, seen = threading.Event(), [0]
+
+        def probe() -> None:
+            while not stop.is_set():
+                try:
+                    if httpx.get(self.stack.api_url + "/readyz", timeout=2).status_code == 503:
+                        seen[0] += 1
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+
+        th = threading.Thread(target=probe)
+        th.start()
+        action()
+        wait_for(lambda: httpx.get(self.stack.api_url + "/readyz", timeout=2).status_code == 200, 60, "API recovery")
+        stop.set()
+        th.join()
+        return seen[0]
+
+    def store_down(self, n: int) -> dict[str, Any]:
+        """The object store is unavailable: uploads get 503 and leave nothing; then it heals."""
+        objects = Path(self.services.env["TACIT_STORAGE__LOCAL_DIR"])
+        aside = objects.with_name("objects.aside")
+        from core.db import connect
+
+        with connect(self.database_url, autocommit=True) as conn:
+            before = conn.execute("SELECT count(*) AS n FROM batches").fetchone()["n"]
+        objects.rename(aside)
+        objects.write_text("the object store is down")  # a file where the directory was
+        refused = 0
+        try:
+            for i in range(min(n, 10)):
+                phone = self.t.phones[i % 2]
+                assert phone.device is not None
+                batch_id, env = self._envelope(phone)
+                saved, phone.device.max_attempts = phone.device.max_attempts, 1
+                try:
+                    phone.device.send(batch_id, env)
+                except Exception as e:  # noqa: BLE001
+                    refused += getattr(e, "status", 0) == 503
+                finally:
+                    phone.device.max_attempts = saved
+            with connect(self.database_url, autocommit=True) as conn:
+                after = conn.execute("SELECT count(*) AS n FROM batches").fetchone()["n"]
+        finally:
+            objects.unlink()
+            aside.rename(objects)
+        ids = self._upload_many(n)
+        note = f"{refused}/{min(n, 10)} refused with 503; {after - before} row(s) written while down"
+        result = self._settle("store_down", ids, note)
+        result["orphans"] += after - before
+        return result
+
+    def duplicate_uploads(self, n: int) -> dict[str, Any]:
+        """The same upload sent 10 times at once: one batch, one job, one score."""
+        phone = self.t.phones[0]
+        assert phone.device is not None
+        ids: list[str] = []
+        for _ in range(max(1, n // 10)):
+            batch_id, env = self._envelope(phone)
+            with ThreadPoolExecutor(10) as pool:
+                receipts = list(pool.map(lambda _, b=batch_id, e=env: phone.device.send(b, e).job_id, range(10)))  # type: ignore[union-attr]
+            ids.extend(set(receipts))
+        distinct = len(ids)
+        result = self._settle("duplicate_uploads", ids, f"{max(1, n // 10)} uploads x 10 concurrent copies")
+        result["duplicated"] += distinct - max(1, n // 10)
+        return result
+
+

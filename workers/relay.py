@@ -23,6 +23,7 @@ from core.db import make_pool, transaction
 from core.errors import Unavailable
 from core.publisher import JobPublisher
 from core.settings import Settings
+from core.webhooks import events as webhook_events
 
 log = logging.getLogger("tacit.relay")
 EPOCH_KEY = "tacit:broker-epoch"
@@ -79,12 +80,16 @@ def sweep(pool: ConnectionPool, settings: Settings) -> dict[str, int]:
     """Requeue lost jobs through the outbox; mark jobs that exhausted their attempts dead."""
     rel = settings.reliability
     with transaction(pool) as conn:
-        dead = conn.execute(
+        dead_ids = [r["id"] for r in conn.execute(
             "UPDATE jobs SET status = 'dead', error_code = 'attempts_exhausted',"
             " error_message = 'the job was interrupted on every attempt', finished_at = now(), updated_at = now()"
-            " WHERE status = 'running' AND started_at < now() - make_interval(secs => %s) AND attempts >= %s",
+            " WHERE status = 'running' AND started_at < now() - make_interval(secs => %s) AND attempts >= %s"
+            " RETURNING id",
             (rel.running_deadline_s, rel.max_attempts),
-        ).rowcount
+        ).fetchall()]
+        for job_id in dead_ids:
+            webhook_events.job_failed(conn, job_id=job_id)
+        dead = len(dead_ids)
         stuck = conn.execute(
             "WITH s AS (SELECT id FROM jobs WHERE (status = 'running' AND started_at < now() - make_interval(secs => %s))"
             " OR (status = 'queued' AND coalesce(enqueued_at, created_at) < now() - make_interval(secs => %s))"

@@ -12,6 +12,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -59,7 +60,7 @@ def redeem_token(conn: psycopg.Connection, *, token: str, public_key: bytes) -> 
     Unknown, expired and used tokens all answer the same (`enrolment_token_invalid`),
     so the answer tells a guesser nothing.
     """
-    row = conn.execute(
+    row: dict[str, Any] | None = conn.execute(  # type: ignore[assignment] # dict_row connections
         "UPDATE enrolment_tokens SET redeemed_at = now()"
         " WHERE token_hash = %s AND redeemed_at IS NULL AND expires_at > now()"
         " RETURNING tenant_id, user_id",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -29,7 +30,7 @@ _SELECT = (
 )
 
 
-def _device(row: dict) -> Device:
+def _device(row: Any) -> Device:  # a dict_row row
     pk = row["public_key"]
     return Device(
         row["id"],
@@ -62,7 +63,8 @@ def get_device(
     conn: psycopg.Connection, *, device_id: uuid.UUID, tenant_id: uuid.UUID | None = None
 ) -> Device:
     """A device by id; scoped to `tenant_id` when given (another tenant's device is NotFound)."""
-    sql, params = _SELECT + " WHERE d.id = %s", [device_id]
+    sql = _SELECT + " WHERE d.id = %s"
+    params: list[object] = [device_id]
     if tenant_id is not None:
         sql += " AND d.tenant_id = %s"
         params.append(tenant_id)
@@ -83,7 +85,8 @@ def active_device(conn: psycopg.Connection, *, device_id: uuid.UUID) -> Device:
 def list_devices(
     conn: psycopg.Connection, *, tenant_id: uuid.UUID, user_external_id: str | None = None
 ) -> list[Device]:
-    sql, params = _SELECT + " WHERE d.tenant_id = %s", [tenant_id]
+    sql = _SELECT + " WHERE d.tenant_id = %s"
+    params: list[object] = [tenant_id]
     if user_external_id is not None:
         sql += " AND u.external_id = %s"
         params.append(user_external_id)

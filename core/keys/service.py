@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg.rows import DictRow
 
 from core.protocol.errors import ProtocolError
 from core.protocol.keyring import KeyRecord, KeyStatus, public_key_entry
+
+DictConnection = psycopg.Connection[DictRow]  # connections made with row_factory=dict_row
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class ServerKey:
         return public_key_entry(self.key_id, self.public_key, self.status, self.created_at)
 
 
-def list_keys(conn: psycopg.Connection) -> list[ServerKey]:
+def list_keys(conn: DictConnection) -> list[ServerKey]:
     """Every published key, current first, then newest first."""
     rows = conn.execute(
         "SELECT key_id, public_key, status, created_at FROM server_keys"
@@ -40,7 +43,7 @@ def list_keys(conn: psycopg.Connection) -> list[ServerKey]:
     ]
 
 
-def check_usable(conn: psycopg.Connection, key_id: str) -> None:
+def check_usable(conn: DictConnection, key_id: str) -> None:
     """An upload may name only a published, unretired key (`unknown_key`, `retired_key`)."""
     row = conn.execute("SELECT status FROM server_keys WHERE key_id = %s", (key_id,)).fetchone()
     if row is None:
@@ -49,7 +52,7 @@ def check_usable(conn: psycopg.Connection, key_id: str) -> None:
         raise ProtocolError("retired_key", f"server key {key_id!r} is retired")
 
 
-def publish(conn: psycopg.Connection, records: Iterable[KeyRecord]) -> None:
+def publish(conn: DictConnection, records: Iterable[KeyRecord]) -> None:
     """Make ``server_keys`` say what the key file says (public halves and statuses only).
 
     Keys missing from `records` are left as they are: a worker's file is the authority
@@ -82,7 +85,7 @@ def publish(conn: psycopg.Connection, records: Iterable[KeyRecord]) -> None:
         )
 
 
-def retire(conn: psycopg.Connection, key_id: str) -> None:
+def retire(conn: DictConnection, key_id: str) -> None:
     """Stop accepting uploads sealed to `key_id` (the current key cannot be retired)."""
     row = conn.execute("SELECT status FROM server_keys WHERE key_id = %s", (key_id,)).fetchone()
     if row is None:

@@ -41,7 +41,7 @@ def test_independent_envelope_is_accepted_and_opens_in_a_worker(api, tenant, wor
 def test_independent_client_is_scored_by_the_running_stack(stack, settings, db):  # type: ignore[no-untyped-def]
     from core.tenants.service import create_tenant
 
-    synthetic = importlib.import_module("pipelines.keystroke.synthetic")
+    synthetic = importlib.import_module("pipelines.gait.synthetic")
     _, key = create_tenant(db, name=f"indep-{uuid.uuid4().hex[:6]}")
     tenant_headers = {"Authorization": f"Bearer {key.token}"}
     rng = np.random.default_rng(11)
@@ -49,7 +49,7 @@ def test_independent_client_is_scored_by_the_running_stack(stack, settings, db):
     with httpx.Client(base_url=stack.api_url, timeout=30) as http:
         phone = IndependentPhone.enrol(http, _token(http, tenant_headers, "ada"))
         enrol_ids = [
-            phone.upload(phone.envelope(synthetic.capture(person, rng, 8), "keystroke", "enrol")[1])
+            phone.upload(phone.envelope(synthetic.capture(person, rng, 8), "gait", "enrol")[1])
             for _ in range(3)
         ]
         assert all(r.status_code == 202 for r in enrol_ids), [r.text for r in enrol_ids]
@@ -60,7 +60,7 @@ def test_independent_client_is_scored_by_the_running_stack(stack, settings, db):
             j["error"] for j in enrolled.values()
         ]
         probe = phone.upload(
-            phone.envelope(synthetic.capture(person, rng, 4), "keystroke", "verify")[1]
+            phone.envelope(synthetic.capture(person, rng, 4), "gait", "verify")[1]
         )
         assert probe.status_code == 202, probe.text
     job = flow.wait_all(tenancy, [probe.json()["job_id"]])[probe.json()["job_id"]]

@@ -48,3 +48,38 @@ def make_job(db, tenant, *, factor: str = "keystroke", status: str = "queued", *
     db.execute(f"UPDATE jobs SET {assignments} WHERE id = %(id)s", {**sets, "id": accepted.job_id})
     db.execute("UPDATE outbox SET published_at = now() WHERE job_id = %s", (accepted.job_id,))
     return accepted.job_id
+
+
+def loadable_factors() -> tuple[str, ...]:
+    """The factors whose pipeline and committed weights load here (the others have no worker yet)."""
+    from pipelines.registry import load_pipeline
+
+    found = []
+    for factor in ("keystroke", "gait", "face"):
+        try:
+            load_pipeline(factor, device="cpu")
+        except Exception:  # noqa: BLE001 - no package, no weights or a half-committed factor
+            continue
+        found.append(factor)
+    return tuple(found)
+
+
+@pytest.fixture(scope="session")
+def ops_stack(request, settings, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A running stack as separate processes: the session's ``stack`` when every factor loads,
+    otherwise the API, the relay, the webhook pool and a pool per factor that loads."""
+    import os
+    from pathlib import Path
+
+    factors = loadable_factors()
+    if len(factors) == 3:
+        st = request.getfixturevalue("stack")
+        return st, st.env.get("TACIT_OPS_TOKEN", settings.ops_token)
+    from cli.stack import KEYRING_ENV, Stack, free_port
+
+    services = request.getfixturevalue("services")
+    env = dict(os.environ, TACIT_OPS_TOKEN=OPS_TOKEN, **{KEYRING_ENV: str(services.keyring_file)})
+    st = Stack(Path(tmp_path_factory.mktemp("ops-stack")), env, free_port(), factors=factors)
+    st.start(timeout=240)
+    request.addfinalizer(st.stop)
+    return st, OPS_TOKEN

@@ -11,6 +11,7 @@
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
       if (k === "class") node.className = v;
+      else if (k === "css") for (const [prop, val] of Object.entries(v)) node.style.setProperty(prop, val); // CSSOM: allowed by the CSP
       else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
       else node.setAttribute(k, v);
     }
@@ -30,7 +31,7 @@
     const root = $("factors");
     root.replaceChildren();
     for (const [factor, f] of Object.entries(data.factors)) {
-      root.append(h("div", { class: "tile", "data-factor": factor, style: `border-top-color:${FACTOR_COLORS[factor]}` },
+      root.append(h("div", { class: "tile", "data-factor": factor, css: { "border-top-color": FACTOR_COLORS[factor] } },
         h("h3", {}, factor),
         h("dl", {},
           h("dt", {}, "waiting"), h("dd", { "data-k": "depth" }, f.depth),
@@ -122,7 +123,7 @@
       const button = h("button", { type: "button", class: "requeue", onclick: () => requeue(j.id, button, row) }, "Requeue");
       row.append(button,
         h("code", { title: j.id }, j.id.slice(0, 8)), " ",
-        h("span", { class: "pill", style: `background:${FACTOR_COLORS[j.factor]}` }, j.factor), " ",
+        h("span", { class: "pill", css: { background: FACTOR_COLORS[j.factor] } }, j.factor), " ",
         h("strong", {}, j.error_code || "unknown"), " ",
         h("span", { class: "reason" }, j.error_message || ""), " ",
         h("span", { class: "muted" }, `${j.attempts} attempts, ${ago(j.finished_at)}`));
@@ -155,15 +156,20 @@
 
   let evaluationShown = false;
 
+  let latest = 0; // a slow answer for an older window must not overwrite a newer one
+
   async function refresh() {
     const minutes = $("window").value;
+    const ticket = ++latest;
     try {
       const r = await fetch(`/ops/api/overview?minutes=${minutes}`, { credentials: "same-origin" });
+      if (ticket !== latest) return;
       if (r.status === 401) {
         window.location.reload();
         return;
       }
       const data = await r.json();
+      if (ticket !== latest) return;
       tiles(data);
       depthChart(data);
       throughputChart(data);
@@ -176,6 +182,7 @@
       }
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
       document.body.dataset.loaded = "1";
+      document.body.dataset.minutes = String(data.minutes);
     } catch (e) {
       $("updated").textContent = "refresh failed: " + e;
     }

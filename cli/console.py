@@ -48,14 +48,15 @@ class Progress:
     def __init__(self, label: str, total: int, *, stream=sys.stderr) -> None:  # type: ignore[no-untyped-def]
         self.label, self.total, self.stream = label, max(1, total), stream
         self.done, self.t0, self._last = 0, time.monotonic(), 0.0
+        self._printed = -1
         self.tty = stream.isatty()
 
     def update(self, done: int, note: str = "") -> None:
         self.done = done
         now = time.monotonic()
-        if not self.tty and now - self._last < 2.0 and done < self.total:
+        if not self.tty and (done == self._printed or (now - self._last < 2.0 and done < self.total)):
             return
-        self._last = now
+        self._last, self._printed = now, done
         frac = min(1.0, done / self.total)
         bar = "#" * int(frac * 30)
         line = f"{self.label} [{bar:<30}] {done}/{self.total} {now - self.t0:5.1f}s {note}"

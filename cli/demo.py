@@ -46,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
             api_url, env = state["api_url"], state["env"]
         else:
             tmp = tempfile.mkdtemp(prefix="tacit-demo-")
-            print("demo: starting an embedded stack (Postgres, Redis, API, 3 workers, relay) ...", file=sys.stderr)
+            print(f"demo: starting an embedded stack (Postgres, Redis, API, workers for {', '.join(args.factors)},"
+                  " relay) ...", file=sys.stderr)
             services = start_services(Path(tmp), use_environment=False)
-            stack = Stack(Path(tmp), services.env, free_port())
+            stack = Stack(Path(tmp), services.env, free_port(), factors=tuple(args.factors))
             stack.start()
             api_url, env = stack.api_url, services.env
         from cli.simulate import run_simulation

@@ -67,6 +67,8 @@ def wait_for(check, timeout: float, what: str, interval: float = 0.2) -> None:  
         try:
             if check():
                 return
+        except StackError:
+            raise  # a process died: waiting longer will not help
         except Exception as e:  # noqa: BLE001 - keep polling until the deadline
             last = e
         time.sleep(interval)
@@ -81,6 +83,9 @@ class EmbeddedPostgres:
         self.server = None
 
     def start(self, database: str = "tacit") -> str:
+        import warnings
+
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         import pgserver
 
         self.dir.mkdir(parents=True, exist_ok=True)

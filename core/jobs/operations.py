@@ -16,7 +16,7 @@ from core.errors import Conflict, NotFound
 from core.queues import FACTORS
 
 
-def queue_wait_s(conn: psycopg.Connection, job_id: uuid.UUID) -> float | None:
+def queue_wait_s(conn: psycopg.Connection[Any], job_id: uuid.UUID) -> float | None:
     """Seconds from the job's (latest) publish to its claim; None before it was claimed."""
     row = conn.execute(
         "SELECT extract(epoch FROM started_at - coalesce(enqueued_at, created_at))::float8 AS s"
@@ -26,7 +26,7 @@ def queue_wait_s(conn: psycopg.Connection, job_id: uuid.UUID) -> float | None:
     return None if row is None or row["s"] is None else max(0.0, float(row["s"]))
 
 
-def dead_counts(conn: psycopg.Connection) -> dict[str, int]:
+def dead_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Dead jobs per factor (every factor present, zero when none)."""
     rows = conn.execute(
         "SELECT factor, count(*) AS n FROM jobs WHERE status = 'dead' GROUP BY factor"
@@ -36,7 +36,9 @@ def dead_counts(conn: psycopg.Connection) -> dict[str, int]:
     return counts
 
 
-def factor_load(conn: psycopg.Connection, *, window_s: float = 60.0) -> dict[str, dict[str, float]]:
+def factor_load(
+    conn: psycopg.Connection[Any], *, window_s: float = 60.0
+) -> dict[str, dict[str, float]]:
     """Per factor: jobs running now, and jobs finished per second over the last ``window_s``."""
     running = conn.execute(
         "SELECT factor, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY factor"
@@ -56,7 +58,7 @@ def factor_load(conn: psycopg.Connection, *, window_s: float = 60.0) -> dict[str
 
 
 def throughput_series(
-    conn: psycopg.Connection, *, minutes: int, bucket_s: int
+    conn: psycopg.Connection[Any], *, minutes: int, bucket_s: int
 ) -> dict[str, list[list[float]]]:
     """Per factor, ``[bucket start (epoch s), jobs finished per second]`` over the last minutes."""
     rows = conn.execute(
@@ -72,7 +74,7 @@ def throughput_series(
 
 
 def latency_series(
-    conn: psycopg.Connection, *, minutes: int, bucket_s: int
+    conn: psycopg.Connection[Any], *, minutes: int, bucket_s: int
 ) -> dict[str, list[list[float]]]:
     """Per factor, ``[bucket start, p50, p95, p99]`` of upload-to-score seconds of done jobs."""
     rows = conn.execute(
@@ -90,7 +92,7 @@ def latency_series(
     return series
 
 
-def dead_jobs(conn: psycopg.Connection, *, limit: int = 50) -> list[dict[str, Any]]:
+def dead_jobs(conn: psycopg.Connection[Any], *, limit: int = 50) -> list[dict[str, Any]]:
     """The most recent dead jobs with their reasons (no tenant data beyond ids)."""
     rows = conn.execute(
         "SELECT id, tenant_id, factor, purpose, attempts, error_code, error_message,"
@@ -102,7 +104,7 @@ def dead_jobs(conn: psycopg.Connection, *, limit: int = 50) -> list[dict[str, An
 
 
 def requeue_dead_job(
-    conn: psycopg.Connection, job_id: uuid.UUID, *, queue_for: Callable[[str], str]
+    conn: psycopg.Connection[Any], job_id: uuid.UUID, *, queue_for: Callable[[str], str]
 ) -> dict[str, Any]:
     """Give a dead job a fresh set of attempts: back to queued, plus an outbox row due now.
 

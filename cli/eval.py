@@ -1,0 +1,72 @@
+"""`tacit eval FACTOR`: run a factor's public evaluation protocol, model and classic baseline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval", help="evaluate a factor model on its public data set (EER, DET)"
+    )
+    p.add_argument("factor", choices=["keystroke", "gait", "face"])
+    p.add_argument(
+        "--data", required=True, help="folder holding the data set in its original format"
+    )
+    p.add_argument("--scores-out", required=True, help="CSV, one row per comparison")
+    p.add_argument("--report", help="folder for report.json, report.md and det.png")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument(
+        "--subjects", nargs="+", help="only these subjects (e.g. those held out of training)"
+    )
+    p.add_argument("--weights", help="weights folder (default: the committed weights)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda:N")
+    p.set_defaults(func=run)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from pipelines.evaluation.harness import factor_module
+    from pipelines.evaluation.run import evaluate
+
+    data = Path(args.data)
+    if not data.exists():
+        _say(f"error: data folder {data} does not exist")
+        return 2
+    try:
+        _say(f"loading {args.factor} protocol from {data}")
+        subjects = factor_module(args.factor, "dataset").load_protocol(data, args.subjects)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        _say(f"error: cannot read {args.factor} data in {data}: {e}")
+        return 2
+    if len(subjects) < 2:
+        _say("error: the protocol needs at least two subjects")
+        return 2
+    try:
+        result = evaluate(
+            args.factor,
+            subjects,
+            scores_out=Path(args.scores_out),
+            report=Path(args.report) if args.report else None,
+            weights=Path(args.weights) if args.weights else None,
+            device=args.device,
+            data=str(data),
+            progress=_say,
+        )
+    except FileNotFoundError as e:
+        _say(f"error: {e}")
+        return 2
+    _say(
+        f"{args.factor}: {result['subjects']} subjects, {result['comparisons']} comparisons, "
+        f"mean EER {result['eer']:.4f} (baseline {result['baseline_eer']:.4f})"
+    )
+    if args.json:
+        print(json.dumps(result))
+    return 0

@@ -1,0 +1,51 @@
+"""`tacit train FACTOR`: train a factor's encoder on its public data set and write its weights."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train a factor model on its public data set")
+    p.add_argument("factor", choices=["keystroke", "gait", "face"])
+    p.add_argument(
+        "--data", required=True, help="folder holding the data set in its original format"
+    )
+    p.add_argument("--out", help="weights folder (default: the package's committed weights)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--subjects", nargs="+", help="train on these subjects only (hold the rest out)")
+    p.add_argument("--json", action="store_true", help="print the training summary as JSON")
+    p.set_defaults(func=run)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import importlib
+    import json
+    from pathlib import Path
+
+    import torch
+
+    data = Path(args.data)
+    if not data.exists():
+        _say(f"error: data folder {data} does not exist")
+        return 2
+    package = importlib.import_module(f"pipelines.{args.factor}")
+    out = Path(args.out) if args.out else Path(package.__file__).parent / "weights"
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    trainer = importlib.import_module(f"pipelines.{args.factor}.train")
+    _say(f"training {args.factor} on {data} (seed {args.seed}) -> {out}")
+    try:
+        summary = trainer.train(
+            data, out=out, seed=args.seed, subjects=args.subjects, progress=_say
+        )
+    except (FileNotFoundError, ValueError) as e:
+        _say(f"error: {e}")
+        return 2
+    _say(f"wrote {out / 'model.safetensors'} and {out / 'calibration.json'}")
+    print(json.dumps(summary) if args.json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    return 0

@@ -1,0 +1,108 @@
+"""Run a factor's evaluation protocol: every subject's template against genuine and impostor probes."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from pipelines.base import FactorPipeline
+from pipelines.evaluation.protocol import EvalSubject, Scorer
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One probe against one template; `subject` owns the probe, `claimed` owns the template."""
+
+    subject: str
+    claimed: str
+    probe: str
+    genuine: bool
+    score: float
+
+
+def factor_module(factor: str, module: str) -> ModuleType:
+    """Import ``pipelines.<factor>.<module>`` (every factor package follows the same layout)."""
+    return importlib.import_module(f"pipelines.{factor}.{module}")
+
+
+def _stack(probes: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
+    return np.concatenate([p for _, p in probes], axis=0).astype(np.float32, copy=False)
+
+
+def run_protocol(
+    subjects: list[EvalSubject], scorer: Scorer, progress: Progress | None = None
+) -> list[Comparison]:
+    """Score every subject's genuine probes and every other subject's impostor probes."""
+    if len(subjects) < 2:
+        raise ValueError("the protocol needs at least two subjects")
+    prepare = getattr(scorer, "prepare", None)
+    if callable(
+        prepare
+    ):  # e.g. eigenfaces: a face space from every subject's enrolment (never probes)
+        prepare([s.enrol for s in subjects])
+    out: list[Comparison] = []
+    for n, s in enumerate(subjects, 1):
+        state = scorer.fit(s.enrol)
+        probes = [(s.subject, pid, x, True) for pid, x in s.genuine]
+        probes += [
+            (o.subject, pid, x, False)
+            for o in subjects
+            if o.subject != s.subject
+            for pid, x in o.impostor
+        ]
+        scores = scorer.score(state, _stack([(pid, x) for _, pid, x, _ in probes]))
+        for (owner, pid, _, genuine), sc in zip(probes, scores, strict=True):
+            out.append(Comparison(owner, s.subject, pid, genuine, float(sc)))
+        if progress and (n % 5 == 0 or n == len(subjects)):
+            progress(f"{scorer.name}: {n}/{len(subjects)} subjects scored")
+    return out
+
+
+class PipelineScorer:
+    """A factor pipeline seen as a Scorer: enrol on embeddings, one verification per probe."""
+
+    def __init__(
+        self, pipeline: FactorPipeline, *, device: str = "cpu", batch_size: int = 256
+    ) -> None:
+        self.pipeline = pipeline
+        self.name = pipeline.model_version
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        parts = []
+        for i in range(0, len(x), self.batch_size):
+            t = torch.from_numpy(np.ascontiguousarray(x[i : i + self.batch_size])).to(self.device)
+            parts.append(self.pipeline.embed(t).float().cpu().numpy())
+        return np.concatenate(parts, axis=0)
+
+    def fit(self, enrol: np.ndarray) -> object:
+        return self.pipeline.enrol(self.embed(enrol))
+
+    def score(self, state: object, probes: np.ndarray) -> np.ndarray:
+        from pipelines.base import Template
+
+        assert isinstance(state, Template)
+        emb = self.embed(probes)
+        return np.array(
+            [self.pipeline.verify(state, emb[i : i + 1]).score for i in range(len(emb))]
+        )
+
+
+def write_scores(path: Path, comparisons: list[Comparison]) -> None:
+    """One CSV row per comparison: subject,claimed,probe,genuine,score."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["subject", "claimed", "probe", "genuine", "score"])
+        for c in comparisons:
+            w.writerow([c.subject, c.claimed, c.probe, int(c.genuine), repr(c.score)])

@@ -1,0 +1,22 @@
+"""Scaled Manhattan (Araújo et al. 2005; Killourhy & Maxion 2009): the classic keystroke detector."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ScaledManhattan:
+    """Template = per-feature mean and mean absolute deviation; score = -sum |x - mean| / mad."""
+
+    name = "scaled-manhattan"
+
+    def fit(self, enrol: np.ndarray) -> object:
+        x = np.asarray(enrol, dtype=np.float64).reshape(len(enrol), -1)
+        mean = x.mean(axis=0)
+        mad = np.abs(x - mean).mean(axis=0)
+        return mean, np.maximum(mad, 1e-6)
+
+    def score(self, state: object, probes: np.ndarray) -> np.ndarray:
+        mean, mad = state  # type: ignore[misc]
+        x = np.asarray(probes, dtype=np.float64).reshape(len(probes), -1)
+        return -(np.abs(x - mean) / mad).sum(axis=1)

@@ -1,0 +1,144 @@
+"""Keystroke plaintext schema 1: key events, their typings, and the timing features.
+
+Arrays (see docs/plaintext.md):
+    key     <u2 [E]  key code of each event (Android KeyEvent codes by convention)
+    down    <f8 [E]  key-down time, ms since capture start
+    up      <f8 [E]  key-up time, ms since capture start
+    sample  <u4 [E]  index (0..n-1) of the typing each event belongs to
+    text    <u4 [n]  optional, per typing: the fixed phrase id (>= 1), or 0 for free text
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipelines import codec
+from pipelines.base import SampleError
+
+FACTOR = "keystroke"
+SCHEMA = 1
+FREE_TEXT = 0
+MAX_EVENTS = 100_000
+# The CMU phrase ".tie5Roanl" + Return, as Android key codes (R is typed with Shift held).
+CMU_KEYS = np.array([56, 48, 37, 33, 12, 46, 43, 29, 42, 40, 66], dtype=np.uint16)
+PHRASE_KEYS = len(CMU_KEYS)
+N_FEATURES = 3 * PHRASE_KEYS - 2  # H per key, DD and UD per adjacent pair
+
+
+@dataclass(frozen=True)
+class Typing:
+    """One typing: its events in key-down order (times in ms)."""
+
+    key: np.ndarray
+    down: np.ndarray
+    up: np.ndarray
+    text: int
+
+
+def decode_typings(plaintext: bytes) -> list[Typing]:
+    """Plaintext frame -> typings; raises PlaintextError or SampleError with a code."""
+    frame = codec.decode(plaintext)
+    if frame.factor != FACTOR:
+        raise codec.PlaintextError(
+            "plaintext_wrong_factor", f"frame is for {frame.factor!r}, not {FACTOR!r}"
+        )
+    if frame.schema != SCHEMA:
+        raise codec.PlaintextError(
+            "plaintext_bad_schema", f"keystroke schema {frame.schema} is not supported"
+        )
+    key, down, up, sample = (frame.require(n) for n in ("key", "down", "up", "sample"))
+    if any(a.ndim != 1 for a in (key, down, up, sample)) or not (
+        len(key) == len(down) == len(up) == len(sample)
+    ):
+        raise SampleError(
+            "keystroke_bad_events", "key, down, up and sample must be 1-D arrays of one length"
+        )
+    if len(key) == 0:
+        raise SampleError("keystroke_empty", "no key events")
+    if len(key) > MAX_EVENTS:
+        raise SampleError("keystroke_too_many_events", f"{len(key)} events")
+    down = down.astype(np.float64)
+    up = up.astype(np.float64)
+    if not (np.isfinite(down).all() and np.isfinite(up).all()):
+        raise SampleError("keystroke_bad_times", "times must be finite")
+    if (up < down).any():
+        raise SampleError("keystroke_bad_times", "a key is released before it is pressed")
+    sample = sample.astype(np.int64)
+    n = int(sample.max()) + 1
+    if sample.min() < 0 or n > MAX_EVENTS or len(np.unique(sample)) != n:
+        raise SampleError("keystroke_bad_samples", "sample indices must cover 0..n-1")
+    text = frame.arrays.get("text")
+    if text is None:
+        text = np.ones(n, dtype=np.int64)
+    elif text.shape != (n,):
+        raise SampleError("keystroke_bad_text", f"text must have one id per typing ({n})")
+    out = []
+    for s in range(n):
+        idx = np.flatnonzero(sample == s)
+        idx = idx[np.argsort(down[idx], kind="stable")]
+        out.append(
+            Typing(key=key[idx].astype(np.uint16), down=down[idx], up=up[idx], text=int(text[s]))
+        )
+    return out
+
+
+def typing_features(t: Typing) -> np.ndarray:
+    """Timings in seconds, CMU column order: H1, DD12, UD12, H2, ..., H_last."""
+    h = (t.up - t.down) / 1000.0
+    dd = np.diff(t.down) / 1000.0
+    ud = (t.down[1:] - t.up[:-1]) / 1000.0
+    out = np.empty(3 * len(h) - 2)
+    out[0::3] = h
+    out[1::3] = dd
+    out[2::3] = ud
+    return out
+
+
+def features(typings: list[Typing]) -> np.ndarray:
+    """Fixed-phrase typings -> [n, 31] float32 timing features (seconds)."""
+    rows = []
+    for t in typings:
+        if t.text == FREE_TEXT:
+            raise SampleError(
+                "keystroke_free_text_unsupported", "this model scores fixed-phrase typings only"
+            )
+        if len(t.key) != PHRASE_KEYS:
+            raise SampleError(
+                "keystroke_phrase_length",
+                f"a typing has {len(t.key)} keys; the model expects {PHRASE_KEYS}",
+            )
+        rows.append(typing_features(t))
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), N_FEATURES)
+
+
+def events_from_features(
+    timings: np.ndarray, keys: np.ndarray = CMU_KEYS, *, gap_ms: float = 2000.0
+) -> dict[str, np.ndarray]:
+    """Rebuild key events from H/DD timings (seconds, CMU order) of n typings, one after another.
+
+    UD is not needed: for adjacent keys UD = DD - H of the first, which the events reproduce.
+    """
+    timings = np.atleast_2d(np.asarray(timings, dtype=np.float64))
+    k = len(keys)
+    h = timings[:, 0::3] * 1000.0
+    dd = timings[:, 1::3] * 1000.0
+    n = len(timings)
+    down = np.zeros((n, k))
+    down[:, 1:] = np.cumsum(dd, axis=1)
+    starts = np.concatenate([[0.0], np.cumsum(down[:, -1] + h[:, -1] + gap_ms)[:-1]])
+    down += starts[:, None]
+    up = down + h
+    return {
+        "key": np.tile(keys, n).astype(np.uint16),
+        "down": down.reshape(-1),
+        "up": up.reshape(-1),
+        "sample": np.repeat(np.arange(n, dtype=np.uint32), k),
+        "text": np.ones(n, dtype=np.uint32),
+    }
+
+
+def encode_typings(timings: np.ndarray, keys: np.ndarray = CMU_KEYS) -> bytes:
+    """n typings given as CMU timings (seconds) -> keystroke plaintext frame."""
+    return codec.encode(FACTOR, events_from_features(timings, keys), schema=SCHEMA)

@@ -22,21 +22,22 @@ FACTOR = "keystroke"
 class ChaosStack:
     """An embedded stack whose Postgres, Redis, object store and workers can be broken and healed."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, factor: str = FACTOR) -> None:
+        self.root, self.factor = root, factor
         self.rng = np.random.default_rng(11)
 
     def __enter__(self) -> ChaosStack:
-        os.environ.setdefault("TACIT_RELIABILITY__RUNNING_DEADLINE_S", "10")
         self.services = start_services(self.root, use_environment=False)
-        self.services.env.update({"TACIT_RELIABILITY__RUNNING_DEADLINE_S": "10"})
-        self.stack = Stack(self.root, self.services.env, free_port())
+        # Short deadlines so that a scenario recovers in seconds rather than minutes.
+        self.services.env.update({"TACIT_RELIABILITY__RUNNING_DEADLINE_S": "10",
+                                  "TACIT_RELIABILITY__VISIBILITY_TIMEOUT_S": "15"})
+        self.stack = Stack(self.root, self.services.env, free_port(), factors=(self.factor,))
         self.stack.start(timeout=240)
         self.database_url = self.services.env["DATABASE_URL"]
         self.t = simulate.Tenancy(self.stack.api_url, simulate.create_tenant(self.database_url, "chaos"))
-        simulate.make_phones(self.t, phones=2, factors=[FACTOR], seed=5)
+        simulate.make_phones(self.t, phones=2, factors=[self.factor], seed=5)
         with self.t.client() as c:
-            ids = [simulate.upload(c, p, FACTOR, "enrol", self._capture(p, 8)) for p in self.t.phones for _ in range(3)]
+            ids = [simulate.upload(c, p, self.factor, "enrol", self._capture(p, 8)) for p in self.t.phones for _ in range(3)]
         simulate.wait_jobs(self.t, ids, "enrol ", timeout=120)
         return self
 
@@ -46,12 +47,12 @@ class ChaosStack:
 
     # -- helpers ------------------------------------------------------------------
     def _capture(self, phone: simulate.Phone, n: int = 4) -> bytes:
-        return simulate.capture(FACTOR, phone.persons[FACTOR], self.rng, n)
+        return simulate.capture(self.factor, phone.persons[self.factor], self.rng, n)
 
     def _envelope(self, phone: simulate.Phone):  # type: ignore[no-untyped-def]
         assert phone.device is not None
         now = int(time.time() * 1000)
-        return phone.device.build_envelope(self._capture(phone), factor=FACTOR, purpose="verify",
+        return phone.device.build_envelope(self._capture(phone), factor=self.factor, purpose="verify",
                                            capture_start_ms=now - 10_000, capture_end_ms=now)
 
     def _upload_many(self, n: int, *, workers: int = 4) -> list[str]:
@@ -59,7 +60,7 @@ class ChaosStack:
         def one(i: int) -> str | None:
             phone = self.t.phones[i % len(self.t.phones)]
             try:
-                return simulate.upload(None, phone, FACTOR, "verify", self._capture(phone))  # type: ignore[arg-type]
+                return simulate.upload(None, phone, self.factor, "verify", self._capture(phone))  # type: ignore[arg-type]
             except RuntimeError:
                 return None  # refused in the end: not accepted, so nothing is owed
 
@@ -103,7 +104,7 @@ class ChaosStack:
     def kill_worker(self, n: int) -> dict[str, Any]:
         """kill -9 the factor's worker while its jobs are queued and running, then restart it."""
         ids = self._upload_many(n)
-        role = self.stack.roles[f"worker-{FACTOR}"]
+        role = self.stack.roles[f"worker-{self.factor}"]
         assert role.proc is not None
         os.killpg(role.proc.pid, signal.SIGKILL)
         role.proc.wait()
@@ -134,8 +135,10 @@ class ChaosStack:
         uploader = threading.Thread(target=lambda: result.extend(self._upload_many(n, workers=2)))
         uploader.start()
         time.sleep(0.5)
-        refused = self._probe_503_during(
-            lambda: _commands.pg_ctl(["-w", "-m", "immediate", "restart"], pgdata=self.services.postgres.dir))
+        pg = self.services.postgres
+        assert pg is not None and pg.server is not None
+        refused = self._probe_503_during(lambda: _commands.pg_ctl(
+            ["-w", "-m", "immediate", "restart"], pgdata=pg.dir, user=pg.server.system_user))
         uploader.join()
         return self._settle("restart_postgres", result, f"immediate restart; {refused} probe(s) answered 503")
 

@@ -29,6 +29,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_transport_options": {
             # Above the longest task: an unacked message is redelivered only after this.
             "visibility_timeout": settings.reliability.visibility_timeout_s,
+            "unacked_restore_interval": 5,
+            "unacked_restore_throttle": 1,
             "socket_timeout": 5,
             "socket_connect_timeout": 3,
         },

@@ -61,7 +61,9 @@ class ReliabilitySettings(BaseModel):
     max_attempts: int = 5
     running_deadline_s: float = 120.0  # a job running longer than this is presumed lost
     queued_deadline_s: float = 900.0  # a queued job older than this is republished
-    visibility_timeout_s: int = 1800  # above the longest task
+    # Above the longest task: a message delivered to a worker that died before claiming its
+    # job is handed out again after this long (kombu restores it; checked every few seconds).
+    visibility_timeout_s: int = 300
     relay_poll_s: float = 0.5
 
 

@@ -91,6 +91,7 @@ class TestServices:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
             "TACIT_RELIABILITY__RUNNING_DEADLINE_S": "8",
+            "TACIT_RELIABILITY__VISIBILITY_TIMEOUT_S": "15",
             "TACIT_RELIABILITY__QUEUED_DEADLINE_S": "60",
             "OMP_NUM_THREADS": "1",
             # webhooks: seconds instead of hours between attempts, and the loopback receiver allowed

@@ -1,0 +1,83 @@
+"""Face plaintext schema 1 and the image normalisation shared by the model and the baseline.
+
+Arrays (see docs/plaintext.md):
+    frames  |u1 [n, h, w] (grayscale) or [n, h, w, 3] (RGB), one face crop per frame
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pipelines import codec
+from pipelines.base import SampleError
+
+FACTOR = "face"
+SCHEMA = 1
+INPUT_HW = (56, 46)  # half of ORL's 112x92, same aspect
+MIN_SIDE, MAX_SIDE, MAX_FRAMES = 16, 1024, 64
+
+
+def decode_frames(plaintext: bytes) -> np.ndarray:
+    """Plaintext frame -> uint8 frames [n, h, w] or [n, h, w, 3]; raises PlaintextError/SampleError."""
+    frame = codec.decode(plaintext)
+    if frame.factor != FACTOR:
+        raise codec.PlaintextError(
+            "plaintext_wrong_factor", f"frame is for {frame.factor!r}, not {FACTOR!r}"
+        )
+    if frame.schema != SCHEMA:
+        raise codec.PlaintextError(
+            "plaintext_bad_schema", f"face schema {frame.schema} is not supported"
+        )
+    x = frame.require("frames")
+    if x.dtype != np.uint8:
+        raise SampleError("face_bad_dtype", "frames must be uint8")
+    if not (x.ndim == 3 or (x.ndim == 4 and x.shape[3] == 3)):
+        raise SampleError(
+            "face_bad_shape", f"frames must be [n, h, w] or [n, h, w, 3], got {list(x.shape)}"
+        )
+    n, h, w = x.shape[:3]
+    if n == 0:
+        raise SampleError("face_empty", "no frames")
+    if n > MAX_FRAMES:
+        raise SampleError("face_too_many_frames", f"{n} frames; at most {MAX_FRAMES}")
+    if not (MIN_SIDE <= h <= MAX_SIDE and MIN_SIDE <= w <= MAX_SIDE):
+        raise SampleError(
+            "face_bad_size", f"frames are {h}x{w}; sides must be {MIN_SIDE}..{MAX_SIDE}"
+        )
+    return x
+
+
+def normalise(frames: np.ndarray) -> np.ndarray:
+    """uint8 frames -> [n, 1, 56, 46] float32: grayscale, centre crop to 112:92, resize, per-image standardise."""
+    x = frames.astype(np.float32)
+    if x.ndim == 4:
+        x = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    n, h, w = x.shape
+    target = INPUT_HW[0] / INPUT_HW[1]
+    if h / w > target:  # too tall: crop rows
+        ch = round(w * target)
+        top = (h - ch) // 2
+        x = x[:, top : top + ch]
+    elif h / w < target:  # too wide: crop columns
+        cw = round(h / target)
+        left = (w - cw) // 2
+        x = x[:, :, left : left + cw]
+    t = torch.from_numpy(np.ascontiguousarray(x))[:, None]
+    mode = "area" if t.shape[-2] >= INPUT_HW[0] else "bilinear"
+    t = (
+        F.interpolate(t, size=INPUT_HW, mode=mode)
+        if mode == "area"
+        else F.interpolate(t, size=INPUT_HW, mode=mode, align_corners=False)
+    )
+    t = t - t.mean(dim=(2, 3), keepdim=True)
+    t = t / t.std(dim=(2, 3), keepdim=True).clamp_min(1.0)
+    return t.numpy().astype(np.float32)
+
+
+def encode_frames(frames: np.ndarray) -> bytes:
+    """uint8 frames -> face plaintext frame."""
+    return codec.encode(
+        FACTOR, {"frames": np.ascontiguousarray(frames, dtype=np.uint8)}, schema=SCHEMA
+    )

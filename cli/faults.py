@@ -33,6 +33,10 @@ class ChaosStack:
                                   "TACIT_RELIABILITY__VISIBILITY_TIMEOUT_S": "15"})
         self.stack = Stack(self.root, self.services.env, free_port(), factors=(self.factor,))
         self.stack.start(timeout=240)
+        # Like `tacit up` (or Kubernetes), restart any process that dies during a scenario.
+        self._supervising = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="supervisor")
+        self._supervisor.start()
         self.database_url = self.services.env["DATABASE_URL"]
         self.t = simulate.Tenancy(self.stack.api_url, simulate.create_tenant(self.database_url, "chaos"))
         simulate.make_phones(self.t, phones=2, factors=[self.factor], seed=5)
@@ -41,7 +45,13 @@ class ChaosStack:
         simulate.wait_jobs(self.t, ids, "enrol ", timeout=120)
         return self
 
+    def _supervise(self) -> None:
+        while not self._supervising.wait(1.0):
+            self.stack.supervise_once()
+
     def __exit__(self, *exc: object) -> None:
+        self._supervising.set()
+        self._supervisor.join()
         self.stack.stop()
         self.services.stop()
 
@@ -106,10 +116,7 @@ class ChaosStack:
         ids = self._upload_many(n)
         role = self.stack.roles[f"worker-{self.factor}"]
         assert role.proc is not None
-        os.killpg(role.proc.pid, signal.SIGKILL)
-        role.proc.wait()
-        self.stack.supervise_once()
-        self.stack.wait_ready(180)
+        os.killpg(role.proc.pid, signal.SIGKILL)  # the supervisor restarts it
         return self._settle("kill_worker", ids, "SIGKILL mid-batch, restarted")
 
     def restart_redis(self, n: int) -> dict[str, Any]:
@@ -123,8 +130,12 @@ class ChaosStack:
             f.unlink()
         for f in redis.dir.glob("appendonlydir/*"):
             f.unlink()
-        threading.Timer(1.0, redis.start).start()
-        second = self._upload_many(n - n // 2)
+        second: list[str] = []
+        uploader = threading.Thread(target=lambda: second.extend(self._upload_many(n - n // 2)))
+        uploader.start()  # phones keep uploading; the SDK retries the 503s
+        time.sleep(1.0)
+        redis.start()  # same port, empty
+        uploader.join()
         return self._settle("restart_redis", first + second, "killed, restarted empty")
 
     def restart_postgres(self, n: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from core.settings import Settings
 
 
 def run_pool(args: argparse.Namespace, settings: Settings) -> int:
-    from cli.stack import wait_for
+    from cli.stack import die_with_parent, wait_for
 
     device = args.device or settings.pool.device
     sock = Path(tempfile.gettempdir()) / f"tacit-model-{args.factor}-{os.getpid()}.sock"
@@ -28,7 +28,7 @@ def run_pool(args: argparse.Namespace, settings: Settings) -> int:
     base = [sys.executable, "-m", "cli.main"]
     ready_file = env.pop("TACIT_READY_FILE", None)
     model = subprocess.Popen([*base, "model-server", "--factor", args.factor, "--device", device,
-                              "--socket", str(sock)], env=env)
+                              "--socket", str(sock)], env=env, preexec_fn=die_with_parent)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -44,7 +44,7 @@ def run_pool(args: argparse.Namespace, settings: Settings) -> int:
             argv = [*base, "worker", "--factor", args.factor, "--loglevel", args.loglevel]
             if args.threads:
                 argv += ["--threads", str(args.threads)]
-            cpu.append(subprocess.Popen(argv, env=dict(cpu_env, TACIT_READY_FILE=str(rf))))
+            cpu.append(subprocess.Popen(argv, env=dict(cpu_env, TACIT_READY_FILE=str(rf)), preexec_fn=die_with_parent))
         wait_for(lambda: all(r.exists() for r in readies), 300, "CPU workers")
         if ready_file:
             Path(ready_file).touch()

@@ -28,6 +28,18 @@ class StackError(RuntimeError):
     pass
 
 
+def die_with_parent() -> None:
+    """In a child, before exec: get SIGTERM if the process (thread) that started us dies.
+
+    A stack killed with SIGKILL then leaves no orphans holding ports and databases.
+    """
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def ensure_keyring(path: Path, database_url: str) -> Path:
     """Create the server key file (mode 0600) with one key if it is missing; publish its public keys.
 
@@ -121,6 +133,7 @@ class EmbeddedRedis:
              "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
              "--logfile", str(self.dir / "redis.log"), "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         url = f"redis://127.0.0.1:{self.port}/0"
         client = redis.Redis.from_url(url)
@@ -195,7 +208,7 @@ class Stack:
             env["TACIT_METRICS_PORT"] = str(role.metrics_port)
         with open(role.log, "ab") as out:
             role.proc = subprocess.Popen(role.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=die_with_parent)
 
     def start(self, timeout: float = 120) -> None:
         ensure_keyring(self.keyring_file, self.env["DATABASE_URL"])

@@ -122,7 +122,7 @@ class Bench:
             out.append((acc.job_id, queue))
         return out
 
-    def start_workers(self, *, max_batch: int, threads: int, processes: int) -> None:
+    def start_workers(self, *, max_batch: int, threads: int, processes: int, loglevel: str = "WARNING") -> None:
         from cli.stack import wait_for
 
         env = dict(self.env, TACIT_POOL__MAX_BATCH=str(max_batch), TACIT_POOL__THREADS=str(threads),
@@ -132,10 +132,15 @@ class Bench:
             rf = self.root / f"ready-{max_batch}-{i}"
             log = open(self.root / f"worker-{max_batch}-{i}.log", "ab")  # noqa: SIM115 - lives with the process
             self.workers.append(subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "worker", "--factor", self.factor, "--loglevel", "WARNING"],
+                [sys.executable, "-m", "cli.main", "worker", "--factor", self.factor, "--loglevel", loglevel],
                 env=dict(env, TACIT_READY_FILE=str(rf)), stdout=log, stderr=subprocess.STDOUT))
             ready.append(rf)
         wait_for(lambda: all(r.exists() for r in ready), 180, "worker")
+
+    def queue_depth(self) -> int:
+        import redis
+
+        return int(redis.Redis.from_url(self.env["REDIS_URL"]).llen(self.settings.queues.score_queue(self.factor)))
 
     def stop_workers(self) -> None:
         for w in self.workers:

@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     p.add_argument("--uploads", type=int, default=40, help="uploads per scenario")
     p.add_argument("--data-dir", type=Path, default=None, help="keep the stack's state here (default: temporary)")
+    p.add_argument("--factor", choices=("keystroke", "gait", "face"), default="keystroke",
+                   help="the factor whose pool is exercised")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     results = []
     try:
         print(f"chaos: starting an embedded stack in {root} ...", file=sys.stderr)
-        with ChaosStack(root) as chaos:
+        with ChaosStack(root, args.factor) as chaos:
             for name in args.scenarios:
                 print(f"chaos: scenario {name}", file=sys.stderr)
                 results.append(getattr(chaos, name)(args.uploads))

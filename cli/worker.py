@@ -72,6 +72,9 @@ def run_webhooks(args: argparse.Namespace) -> int:
     settings = get_settings()
     threads = args.threads or settings.webhooks.threads
     rt = delivery.init(settings)
+    from workers import metrics
+
+    metrics.start(role="webhooks", port=settings.metrics_port, redis_url=settings.redis_url)
     from workers.webhooks.app import app
 
     try:

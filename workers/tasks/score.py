@@ -18,7 +18,11 @@ from workers.scoring import score_job
 @app.task(name=TASK_SCORE, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def score(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     rt = runtime.get()
-    job, verdict = score_job(rt, uuid.UUID(job_id))
+    try:
+        job, verdict = score_job(rt, uuid.UUID(job_id))
+    except Unavailable:
+        # The database was unreachable before the job was claimed: no attempt was counted.
+        raise self.retry(countdown=2) from None
     if job is None or verdict is None:
         return
     max_attempts = rt.settings.reliability.max_attempts
@@ -29,6 +33,10 @@ def score(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
         except Unavailable:
             pass  # the sweeper requeues it if this message is lost too
         raise self.retry(countdown=backoff_s(job.attempts))
-    with transaction(rt.pool) as conn:
-        if jobs.fail(conn, job.id, code=verdict.code, message=verdict.message, dead=verdict.outcome == "retry"):
-            webhook_events.job_failed(conn, job_id=job.id)
+    try:
+        with transaction(rt.pool) as conn:
+            failed = jobs.fail(conn, job.id, code=verdict.code, message=verdict.message, dead=verdict.outcome == "retry")
+            if failed:
+                webhook_events.job_failed(conn, job_id=job.id)
+    except Unavailable:
+        raise self.retry(countdown=2) from None

@@ -92,7 +92,7 @@ class Bench:
 
         with connect(self.env["DATABASE_URL"]) as conn:
             tenant, _ = create_tenant(conn, name="bench")
-            self.device = create_device(conn, tenant_id=tenant.id, user_external_id="bench-user")
+            self.phone = create_device(conn, tenant_id=tenant.id, user_external_id="bench-user")
 
     def seal(self, plaintext: bytes, purpose: str) -> tuple[uuid.UUID, bytes]:
         from core.protocol.envelope import EnvelopeHeader
@@ -100,9 +100,9 @@ class Bench:
 
         batch_id = uuid.uuid4()
         now = int(time.time() * 1000)
-        header = EnvelopeHeader(device_id=str(self.device.id), batch_id=batch_id, factor=self.factor,
+        header = EnvelopeHeader(device_id=str(self.phone.id), batch_id=batch_id, factor=self.factor,
                                 purpose=purpose, capture_start_ms=now - 60_000, capture_end_ms=now, key_id=self.key_id)
-        return batch_id, seal_envelope(self.public, str(self.device.tenant_id), header, plaintext)
+        return batch_id, seal_envelope(self.public, str(self.phone.tenant_id), header, plaintext)
 
     def create_jobs(self, plaintexts: list[bytes], purpose: str) -> list[tuple[uuid.UUID, str]]:
         """Blob + batch + job + outbox rows, not yet published."""
@@ -115,9 +115,9 @@ class Bench:
             batch_id, env = self.seal(pt, purpose)
             nb = NewBatch(client_batch_id=batch_id, factor=self.factor, purpose=purpose, body=env, key_id=self.key_id)
             received = utcnow()
-            key = store_blob(self.store, device=self.device, batch=nb, received=received)
+            key = store_blob(self.store, device=self.phone, batch=nb, received=received)
             with transaction(self.pool) as conn:
-                acc = record_batch(conn, device=self.device, batch=nb, object_key=key, queue=queue, received=received)
+                acc = record_batch(conn, device=self.phone, batch=nb, object_key=key, queue=queue, received=received)
                 conn.execute("UPDATE outbox SET published_at = now() WHERE job_id = %s", (acc.job_id,))
             out.append((acc.job_id, queue))
         return out

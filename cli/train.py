@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"error: data folder {data} does not exist")
         return 2
     package = importlib.import_module(f"pipelines.{args.factor}")
-    out = Path(args.out) if args.out else Path(package.__file__).parent / "weights"
+    out = Path(args.out) if args.out else Path(str(package.__file__)).parent / "weights"
     torch.set_num_threads(min(2, torch.get_num_threads()))
     trainer = importlib.import_module(f"pipelines.{args.factor}.train")
     _say(f"training {args.factor} on {data} (seed {args.seed}) -> {out}")

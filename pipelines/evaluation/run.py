@@ -18,7 +18,7 @@ from pipelines.evaluation.harness import (
 from pipelines.evaluation.protocol import EvalSubject, Scorer
 from pipelines.evaluation.report import summarise, write_report
 
-BASELINES = {"keystroke": "ScaledManhattan", "face": "Eigenfaces"}
+BASELINES = {"keystroke": "ScaledManhattan", "face": "Eigenfaces", "gait": "WindowStatsBaseline"}
 
 
 def baseline_scorer(factor: str) -> Scorer:
@@ -29,7 +29,10 @@ def baseline_scorer(factor: str) -> Scorer:
         name = next(
             n
             for n, v in vars(module).items()
-            if inspect.isclass(v) and hasattr(v, "fit") and hasattr(v, "score")
+            if inspect.isclass(v)
+            and not n.startswith("_")
+            and hasattr(v, "fit")
+            and hasattr(v, "score")
         )
     scorer: Scorer = getattr(module, name)()
     return scorer
@@ -41,7 +44,10 @@ def load_model(factor: str, *, weights: Path | None, device: str) -> PipelineSco
     if weights is not None:
         if not (weights / "model.safetensors").is_file():
             raise FileNotFoundError(f"no model.safetensors in {weights}")
-        pipeline = package.load(device=device, weights_dir=weights)
+        if hasattr(package, "load_from"):  # gait's name for loading other weights
+            pipeline = package.load_from(weights, device=device)
+        else:
+            pipeline = package.load(device=device, weights_dir=weights)
     else:
         pipeline = package.load(device=device)
     return PipelineScorer(pipeline, device=device)

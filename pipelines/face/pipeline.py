@@ -93,6 +93,11 @@ class FacePipeline:
     def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
         if template.factor != self.factor:
             raise SampleError("template_wrong_factor", f"template is for {template.factor}")
+        if template.model_version != self.model_version:
+            raise SampleError(
+                "template_model_mismatch",
+                f"template built by {template.model_version}; re-enrol for {self.model_version}",
+            )
         if len(embeddings) == 0:
             raise SampleError("face_empty", "no frames to verify")
         d = self.distances(template, embeddings)

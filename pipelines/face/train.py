@@ -71,7 +71,8 @@ def _protocol_distances(
 ) -> tuple[np.ndarray, np.ndarray]:
     emb = {s: pipeline.embed(x).numpy() for s, x in images.items()}
     enrol_idx, probe_idx = [k - 1 for k in ENROL], [k - 1 for k in PROBES]
-    g, i = [], []
+    g: list[np.ndarray] = []
+    i: list[np.ndarray] = []
     for s in images:
         t = pipeline.enrol(emb[s][enrol_idx])
         for o in images:

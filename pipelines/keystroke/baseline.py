@@ -17,6 +17,8 @@ class ScaledManhattan:
         return mean, np.maximum(mad, 1e-6)
 
     def score(self, state: object, probes: np.ndarray) -> np.ndarray:
-        mean, mad = state  # type: ignore[misc]
+        assert isinstance(state, tuple)
+        mean: np.ndarray = state[0]
+        mad: np.ndarray = state[1]
         x = np.asarray(probes, dtype=np.float64).reshape(len(probes), -1)
         return -(np.abs(x - mean) / mad).sum(axis=1)

@@ -31,6 +31,8 @@ class KeystrokeEncoder(nn.Module):
             nn.Linear(hidden, dim),
         )
         self.n_features, self.hidden, self.dim = n_features, hidden, dim
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
 
     def scaled(self, x: torch.Tensor) -> torch.Tensor:
         """Population-standardised timing scale, [N, n_features]."""

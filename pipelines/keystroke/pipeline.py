@@ -17,14 +17,20 @@ from pipelines.keystroke.model import KeystrokeEncoder
 class Scoring:
     """How a template is built and compared (kept in calibration.json next to the weights)."""
 
-    recent: int = 200  # enrol on the most recent typings only: typing rhythm drifts with practice
-    raw_weight: float = 1.0  # weight of scaled Manhattan on the standardised timings
-    emb_weight: float = 1.0  # weight of scaled Manhattan in the learned embedding
+    recent: int = 75  # enrol on the most recent typings only: typing rhythm drifts with practice
+    keep: int = 28  # timings counted per typing: the 3 most deviant are dropped (one slip is not an impostor)
+    raw_weight: float = 1.0  # weight of scaled Manhattan on the timings
+    emb_weight: float = 0.5  # weight of scaled Manhattan in the learned embedding
 
 
-def scaled_manhattan(x: np.ndarray, mean: np.ndarray, mad: np.ndarray) -> np.ndarray:
-    """Mean over dimensions of |x - mean| / mad, one value per row of x."""
-    return np.asarray((np.abs(x - mean) / mad).mean(axis=1))
+def scaled_manhattan(
+    x: np.ndarray, centre: np.ndarray, spread: np.ndarray, keep: int | None = None
+) -> np.ndarray:
+    """Mean over dimensions of |x - centre| / spread, one value per row; only the `keep` smallest count."""
+    dev = np.abs(x - centre) / spread
+    if keep is not None and keep < dev.shape[1]:
+        dev = np.sort(dev, axis=1)[:, :keep]
+    return np.asarray(dev.mean(axis=1))
 
 
 class KeystrokePipeline:
@@ -55,10 +61,10 @@ class KeystrokePipeline:
         return features(decoded)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 31] timings (s) -> [N, D + 31]: learned embedding, then the standardised timings."""
+        """[N, 31] timings (s) -> [N, D + 31]: learned embedding, then the timings themselves."""
         with torch.inference_mode():
             x = x.to(self.device, torch.float32)
-            return torch.cat([self.encoder(x), self.encoder.scaled(x)], dim=1)
+            return torch.cat([self.encoder(x), x], dim=1)
 
     def _split(self, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         e = np.asarray(e, dtype=np.float64)
@@ -76,12 +82,12 @@ class KeystrokePipeline:
             )
         emb, raw = self._split(embeddings[-self.scoring.recent :])
         arrays = {}
-        for name, part in (("emb", emb), ("raw", raw)):
-            mean = part.mean(axis=0)
-            arrays[f"{name}_mean"] = mean.astype(np.float32)
-            arrays[f"{name}_mad"] = np.maximum(np.abs(part - mean).mean(axis=0), 1e-3).astype(
-                np.float32
-            )
+        for name, part, floor in (("emb", emb, 1e-3), ("raw", raw, 1e-4)):
+            # median and median absolute deviation: a few botched typings do not move the template
+            median = np.median(part, axis=0)
+            arrays[f"{name}_median"] = median.astype(np.float32)
+            mad = np.median(np.abs(part - median), axis=0)
+            arrays[f"{name}_mad"] = np.maximum(mad, floor).astype(np.float32)
         return Template(self.factor, self.model_version, arrays, samples=len(embeddings))
 
     def distances(self, template: Template, embeddings: np.ndarray) -> np.ndarray:
@@ -89,13 +95,18 @@ class KeystrokePipeline:
         emb, raw = self._split(embeddings)
         a = template.arrays
         s = self.scoring
-        return s.emb_weight * scaled_manhattan(
-            emb, a["emb_mean"], a["emb_mad"]
-        ) + s.raw_weight * scaled_manhattan(raw, a["raw_mean"], a["raw_mad"])
+        d_emb = scaled_manhattan(emb, a["emb_median"], a["emb_mad"])
+        d_raw = scaled_manhattan(raw, a["raw_median"], a["raw_mad"], s.keep)
+        return s.emb_weight * d_emb + s.raw_weight * d_raw
 
     def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
         if template.factor != self.factor:
             raise SampleError("template_wrong_factor", f"template is for {template.factor}")
+        if template.model_version != self.model_version:
+            raise SampleError(
+                "template_model_mismatch",
+                f"template built by {template.model_version}; re-enrol for {self.model_version}",
+            )
         if len(embeddings) == 0:
             raise SampleError("keystroke_empty", "no typings to verify")
         d = self.distances(template, embeddings)

@@ -35,19 +35,30 @@ HPARAMS = {
 }
 
 
-def _scaled_distance(probe: torch.Tensor, enrol: torch.Tensor) -> torch.Tensor:
-    mu = enrol.mean(0)
-    mad = (enrol - mu).abs().mean(0).clamp_min(1e-3)
-    return ((probe - mu).abs() / mad).mean(1)
+def _robust_distance(
+    probe: torch.Tensor, enrol: torch.Tensor, keep: int | None = None
+) -> torch.Tensor:
+    """The pipeline's template distance in torch: median/MAD scaled Manhattan, `keep` smallest terms."""
+    med = enrol.median(dim=0).values
+    mad = (enrol - med).abs().median(dim=0).values.clamp_min(1e-3 if keep is None else 1e-4)
+    dev = (probe - med).abs() / mad
+    if keep is not None:
+        dev = dev.sort(dim=1).values[:, :keep]
+    return dev.mean(1)
 
 
 def fit_encoder(
-    inputs: dict[str, np.ndarray], *, seed: int, progress: Callable[[str], None] | None = None
+    inputs: dict[str, np.ndarray],
+    *,
+    seed: int,
+    scoring: Scoring | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> KeystrokeEncoder:
     """Train an encoder on subject -> [reps, 31] timings (reps in typing order)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     h = HPARAMS
+    scoring = scoring or Scoring()
     model = KeystrokeEncoder(hidden=int(h["hidden"]), dim=int(h["dim"]))
     subjects = list(inputs)
     x = {s: torch.from_numpy(inputs[s]) for s in subjects}
@@ -62,13 +73,19 @@ def fit_encoder(
         emb = {s: model(x[s]) for s in subjects}
         loss = torch.zeros(())
         for s in subjects:
-            n = len(x[s])
-            size = int(rng.integers(50, min(200, n - 20) + 1))
+            n, size = len(x[s]), scoring.recent
             start = int(rng.integers(0, n - size - 20 + 1))
+            gidx = torch.from_numpy(rng.integers(start + size, min(n, start + size + 200), 64))
+            others = [o for o in subjects if o != s]
+            # the learned distance is trained on top of the fixed timing distance it is added to
+            raw_t = x[s][start : start + size]
+            g_raw = _robust_distance(x[s][gidx], raw_t, scoring.keep)
+            i_raw = _robust_distance(torch.cat([x[o][:early] for o in others]), raw_t, scoring.keep)
             enrol = emb[s][start : start + size]
-            genuine = emb[s][torch.from_numpy(rng.integers(start + size, n, 64))]
-            impostor = torch.cat([emb[o][:early] for o in subjects if o != s])
-            g, i = _scaled_distance(genuine, enrol), _scaled_distance(impostor, enrol)
+            g_emb = _robust_distance(emb[s][gidx], enrol)
+            i_emb = _robust_distance(torch.cat([emb[o][:early] for o in others]), enrol)
+            g = scoring.raw_weight * g_raw + scoring.emb_weight * g_emb
+            i = scoring.raw_weight * i_raw + scoring.emb_weight * i_emb
             loss = loss + torch.nn.functional.softplus(g[:, None] - i[None, :]).mean()
         loss = loss / len(subjects)
         opt.zero_grad()
@@ -92,7 +109,8 @@ def train(
     table = read_subjects(data_dir)
     names = subjects or list(table)
     inputs = {s: model_inputs(table[s][1]) for s in names}
-    encoder = fit_encoder(inputs, seed=seed, progress=progress)
+    # trained with the learned distance at full weight; scored at half weight (chosen on held-out subjects)
+    encoder = fit_encoder(inputs, seed=seed, scoring=Scoring(emb_weight=1.0), progress=progress)
     scoring = Scoring()
     from pipelines.evaluation.calibration import Calibration
 

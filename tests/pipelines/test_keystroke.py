@@ -1,0 +1,177 @@
+"""Keystroke: plaintext events, the CMU protocol, the baseline and the committed model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import pipelines.keystroke as keystroke
+from pipelines import codec
+from pipelines.base import FactorPipeline, SampleError
+from pipelines.evaluation.harness import run_protocol
+from pipelines.keystroke.baseline import ScaledManhattan
+from pipelines.keystroke.dataset import load_protocol, read_subjects
+from pipelines.keystroke.events import decode_typings, encode_typings, features
+from pipelines.keystroke.synthetic import capture, make_person, timings
+
+
+def test_cmu_timings_survive_the_trip_through_key_events() -> None:
+    # given CMU-style timings of three typings
+    t = timings(make_person(1), np.random.default_rng(0), 3)
+    # when they become events, a plaintext frame, and features again
+    x = features(decode_typings(encode_typings(t)))
+    # then every hold, down-down and up-down time is the same
+    np.testing.assert_allclose(x, t, atol=1e-6)
+
+
+def test_protocol_counts_on_a_tiny_cmu_file(cmu_dir: Path) -> None:
+    # given a CMU-format file with 3 subjects of 400 reps
+    subjects = load_protocol(cmu_dir)
+    # when the harness runs the protocol
+    comps = run_protocol(subjects, ScaledManhattan())
+    # then 200 enrolment reps, 200 genuine probes, 5 impostor probes lent per subject
+    assert [s.subject for s in subjects] == ["s002", "s003", "s004"]
+    assert all(s.enrol.shape == (200, 31) for s in subjects)
+    assert sum(c.genuine for c in comps) == 3 * 200
+    assert sum(not c.genuine for c in comps) == 3 * 2 * 5
+    impostors_of_s002 = {c.probe for c in comps if c.claimed == "s002" and not c.genuine}
+    assert impostors_of_s002 == {f"{s}:1.{r}" for s in ("s003", "s004") for r in range(1, 6)}
+
+
+def test_protocol_enrols_on_the_first_200_reps_in_file_order(cmu_dir: Path) -> None:
+    table = read_subjects(cmu_dir)
+    s = load_protocol(cmu_dir, ["s003"])[0]
+    # UD is rebuilt as DD - H from the 4-decimal file, so it may differ in the last digit
+    np.testing.assert_allclose(s.enrol, table["s003"][1][:200], atol=2e-4)
+    assert s.genuine[0][0] == "s003:5.1" and s.genuine[-1][0] == "s003:8.50"
+
+
+def test_protocol_accepts_the_parent_folder_and_rejects_unknown_subjects(cmu_dir: Path) -> None:
+    assert len(load_protocol(cmu_dir.parent, ["s002", "s004"])) == 2
+    with pytest.raises(ValueError, match="s999"):
+        load_protocol(cmu_dir, ["s999"])
+
+
+def test_a_file_in_another_format_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "DSL-StrongPasswordData.csv").write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(ValueError, match="format"):
+        load_protocol(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "code"),
+    [
+        (
+            {
+                "key": np.zeros(2, "<u2"),
+                "down": np.zeros(2),
+                "up": np.zeros(3),
+                "sample": np.zeros(2, "<u4"),
+            },
+            "keystroke_bad_events",
+        ),
+        (
+            {
+                "key": np.zeros(1, "<u2"),
+                "down": np.ones(1),
+                "up": np.zeros(1),
+                "sample": np.zeros(1, "<u4"),
+            },
+            "keystroke_bad_times",
+        ),
+        (
+            {
+                "key": np.zeros(2, "<u2"),
+                "down": np.zeros(2),
+                "up": np.ones(2),
+                "sample": np.array([0, 2], "<u4"),
+            },
+            "keystroke_bad_samples",
+        ),
+    ],
+)
+def test_malformed_events_raise_sample_errors_with_codes(
+    arrays: dict[str, np.ndarray], code: str
+) -> None:
+    with pytest.raises(SampleError) as e:
+        decode_typings(codec.encode("keystroke", arrays))
+    assert e.value.code == code
+
+
+def test_a_frame_without_events_or_for_another_factor_is_a_plaintext_error() -> None:
+    with pytest.raises(codec.PlaintextError) as e:
+        decode_typings(codec.encode("keystroke", {"key": np.zeros(1, "<u2")}))
+    assert e.value.code == "plaintext_missing_array"
+    with pytest.raises(codec.PlaintextError) as e:
+        decode_typings(codec.encode("face", {"frames": np.zeros((1, 20, 20), "|u1")}))
+    assert e.value.code == "plaintext_wrong_factor"
+
+
+def test_free_text_and_other_lengths_are_refused_by_the_phrase_model() -> None:
+    frame = codec.encode(
+        "keystroke",
+        {
+            "key": np.arange(3, dtype="<u2"),
+            "down": np.array([0.0, 100, 200]),
+            "up": np.array([50.0, 150, 250]),
+            "sample": np.zeros(3, "<u4"),
+        },
+    )
+    with pytest.raises(SampleError) as e:
+        features(decode_typings(frame))
+    assert e.value.code == "keystroke_phrase_length"
+    free = codec.decode(encode_typings(np.full((1, 31), 0.1)))
+    frame = codec.encode("keystroke", {**free.arrays, "text": np.zeros(1, "<u4")})
+    with pytest.raises(SampleError) as e:
+        features(decode_typings(frame))
+    assert e.value.code == "keystroke_free_text_unsupported"
+
+
+def _embed(p: FactorPipeline, plaintext: bytes) -> np.ndarray:
+    return p.embed(torch.from_numpy(p.preprocess(p.decode(plaintext)))).numpy()
+
+
+def test_committed_model_scores_simulated_genuine_typists_above_impostors() -> None:
+    # given the committed pipeline and six simulated typists enrolled with three captures each
+    p = keystroke.load()
+    assert isinstance(p, FactorPipeline)
+    rng = np.random.default_rng(7)
+    people = [make_person(100 + k) for k in range(6)]
+    templates = [
+        p.enrol(np.concatenate([_embed(p, capture(q, rng, 10)) for _ in range(3)])) for q in people
+    ]
+    # when each verifies a genuine capture and another person's capture
+    genuine = [p.verify(templates[k], _embed(p, capture(people[k], rng, 5))) for k in range(6)]
+    impostor = [
+        p.verify(templates[k], _embed(p, capture(people[(k + 1) % 6], rng, 5))) for k in range(6)
+    ]
+    # then genuine captures score clearly higher, and scores are probabilities with matching llr
+    assert np.mean([v.score for v in genuine]) > np.mean([v.score for v in impostor]) + 0.5
+    for v in genuine + impostor:
+        assert 0.0 <= v.score <= 1.0 and len(v.per_sample) == 5
+        assert v.score == pytest.approx(1 / (1 + np.exp(-v.llr)), abs=1e-9)
+
+
+def test_templates_hold_only_numpy_arrays_that_the_codec_can_carry() -> None:
+    p = keystroke.load()
+    t = p.enrol(_embed(p, capture(make_person(3), np.random.default_rng(0), 25)))
+    back = codec.decode(codec.encode("keystroke", t.arrays)).arrays
+    assert back.keys() == t.arrays.keys() and t.model_version == "keystroke-enc-1"
+
+
+def test_enrolment_needs_enough_typings() -> None:
+    p = keystroke.load()
+    with pytest.raises(SampleError) as e:
+        p.enrol(_embed(p, capture(make_person(3), np.random.default_rng(0), 5)))
+    assert e.value.code == "enrolment_too_small"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_embeddings_match_cpu() -> None:
+    x = torch.from_numpy(timings(make_person(5), np.random.default_rng(0), 16).astype(np.float32))
+    cpu = keystroke.load("cpu").embed(x)
+    gpu = keystroke.load("cuda:0").embed(x.to("cuda:0")).cpu()
+    torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-4)

@@ -10,7 +10,6 @@ import uuid
 import numpy as np
 
 from core.db import transaction
-from core.jobs import operations as job_ops
 from core.jobs import repository as jobs
 from core.scores import repository as scores
 from core.webhooks import events as webhook_events
@@ -72,10 +71,9 @@ def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, V
     """Run one job to its end; returns the job and, on error, what to do about it."""
     with transaction(rt.pool) as conn:
         job = jobs.claim(conn, job_id)
-        wait_s = job_ops.queue_wait_s(conn, job_id) if job is not None else None
     if job is None:
         return None, None  # finished before (a redelivery) or unknown
-    observe.observe_claim(job.factor, wait_s)
+    observe.observe_claim(job.factor, job.queue_wait_s)
     t0 = time.monotonic()
     try:
         blob = rt.store.get(job.object_key)

@@ -16,16 +16,6 @@ from core.errors import Conflict, NotFound
 from core.queues import FACTORS
 
 
-def queue_wait_s(conn: psycopg.Connection[Any], job_id: uuid.UUID) -> float | None:
-    """Seconds from the job's (latest) publish to its claim; None before it was claimed."""
-    row = conn.execute(
-        "SELECT extract(epoch FROM started_at - coalesce(enqueued_at, created_at))::float8 AS s"
-        " FROM jobs WHERE id = %s",
-        (job_id,),
-    ).fetchone()
-    return None if row is None or row["s"] is None else max(0.0, float(row["s"]))
-
-
 def dead_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Dead jobs per factor (every factor present, zero when none)."""
     rows = conn.execute(

@@ -34,6 +34,7 @@ class ClaimedJob:
     created_at: datetime
     captured_to: datetime | None
     decision_threshold: float
+    queue_wait_s: float  # from the latest publish to this claim
 
 
 _JOB_VIEW = (
@@ -91,7 +92,8 @@ def claim(conn: psycopg.Connection, job_id: uuid.UUID) -> ClaimedJob | None:
         " FROM batches b, tenants t"
         " WHERE j.id = %s AND j.status IN ('queued', 'running') AND b.id = j.batch_id AND t.id = j.tenant_id"
         " RETURNING j.id, j.tenant_id, j.user_id, b.device_id, j.factor, j.purpose, j.attempts,"
-        " b.object_key, b.key_id, b.client_batch_id, j.created_at, b.captured_to, t.decision_threshold",
+        " b.object_key, b.key_id, b.client_batch_id, j.created_at, b.captured_to, t.decision_threshold,"
+        " extract(epoch FROM now() - coalesce(j.enqueued_at, j.created_at))::float8 AS queue_wait_s",
         (job_id,),
     ).fetchone()
     if row is None:
@@ -99,7 +101,7 @@ def claim(conn: psycopg.Connection, job_id: uuid.UUID) -> ClaimedJob | None:
     return ClaimedJob(
         row["id"], row["tenant_id"], row["user_id"], row["device_id"], row["factor"], row["purpose"],
         row["attempts"], row["object_key"], row["key_id"], row["client_batch_id"], row["created_at"],
-        row["captured_to"], float(row["decision_threshold"]),
+        row["captured_to"], float(row["decision_threshold"]), max(0.0, float(row["queue_wait_s"])),
     )
 
 

@@ -16,6 +16,7 @@ from psycopg.rows import DictRow
 
 from core.settings import TrustSettings
 from core.trust.service import user_trust
+from core.webhooks.endpoints import EVENT_TYPES
 from core.webhooks.signing import new_message_id
 
 MAX_PAYLOAD_BYTES = 20_000  # thin payloads: ids and a summary, the tenant fetches the rest
@@ -87,10 +88,33 @@ def _job_data(r: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+ALL_EVENTS = frozenset(EVENT_TYPES)
+
+
+def subscribed(conn: psycopg.Connection[DictRow], *, job_id: uuid.UUID) -> frozenset[str]:
+    """The event types that some enabled endpoint of the job's tenant listens to."""
+    rows = conn.execute(
+        "SELECT e.event_types FROM webhook_endpoints e JOIN jobs j ON j.tenant_id = e.tenant_id"
+        " WHERE j.id = %s AND e.status = 'enabled'",
+        (job_id,),
+    ).fetchall()
+    out: set[str] = set()
+    for r in rows:
+        out |= set(r["event_types"]) if r["event_types"] else ALL_EVENTS
+    return frozenset(out)
+
+
 def job_completed(
     conn: psycopg.Connection[DictRow], *, job_id: uuid.UUID, trust: TrustSettings
 ) -> None:
-    """After a job is done: job.completed, and trust.changed if the user's trust moved."""
+    """After a job is done: job.completed, and trust.changed if the user's trust moved.
+
+    Nothing is computed for a tenant with no endpoint subscribed to either event: the
+    scoring path then pays one indexed lookup.
+    """
+    wanted = subscribed(conn, job_id=job_id)
+    if not wanted & {"job.completed", "trust.changed"}:
+        return
     r = conn.execute(_JOB, (job_id,)).fetchone()
     if r is None:
         return
@@ -101,7 +125,7 @@ def job_completed(
         data=_job_data(r),
         user_id=r["user_id"],
     )
-    if r["purpose"] == "verify":
+    if r["purpose"] == "verify" and "trust.changed" in wanted:
         trust_moved(
             conn,
             tenant_id=r["tenant_id"],

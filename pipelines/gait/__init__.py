@@ -13,9 +13,9 @@ from pipelines.gait.pipeline import GaitPipeline, load_pipeline_from
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
-def load(device: str = "cpu") -> GaitPipeline:
-    """The gait pipeline with its committed weights, on `device` (``cpu`` or ``cuda:N``)."""
-    return load_pipeline_from(WEIGHTS_DIR, device)
+def load(device: str = "cpu", weights_dir: Path | None = None) -> GaitPipeline:
+    """The gait pipeline on `device` (``cpu`` or ``cuda:N``), committed weights by default."""
+    return load_pipeline_from(weights_dir or WEIGHTS_DIR, device)
 
 
 def load_from(weights_dir: Path, device: str = "cpu") -> GaitPipeline:

@@ -53,7 +53,7 @@ def cross_validate(
     *,
     folds: int = 3,
     seed: int = 0,
-    steps: int = 600,
+    steps: int = 300,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Train on k-1 folds of users, evaluate model and baseline on the unseen fold."""
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="HAPT_RawData or its parent")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=600, help="training steps per fold")
+    parser.add_argument("--steps", type=int, default=300, help="training steps per fold")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     import torch

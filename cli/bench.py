@@ -17,7 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--rows-per-job", type=int, default=None, help="samples in each job (factor default)")
     w.add_argument("--max-batch", type=int, default=None, help="rows per forward pass (factor default)")
     w.add_argument("--threads", type=int, default=32, help="jobs a worker holds at once")
-    w.add_argument("--processes", type=int, default=1, help="worker processes sharing the queue")
+    w.add_argument("--processes", type=int, default=1, help="independent pools sharing the queue")
+    w.add_argument("--cpu-processes", type=int, default=1,
+                   help="CPU worker processes per pool feeding one model process (1: model in-process)")
+    w.add_argument("--users", type=int, default=20, help="enrolled users the jobs are spread over")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=_run_worker)
     try:

@@ -55,10 +55,10 @@ def raw_rate(pipeline, x_job: np.ndarray, max_batch: int, device: str, seconds: 
 class Bench:
     """Embedded services, one tenant/device, sealed envelopes, and worker processes to time."""
 
-    def __init__(self, factor: str, device: str, root: Path) -> None:
+    def __init__(self, factor: str, device: str, root: Path, *, users: int = 1) -> None:
         from cli.stack import start_services
 
-        self.factor, self.device, self.root = factor, device, root
+        self.factor, self.device, self.root, self.users = factor, device, root, users
         self.services = start_services(root, use_environment=False)
         self.env = dict(self.services.env)
         self._keys()
@@ -92,37 +92,42 @@ class Bench:
 
         with connect(self.env["DATABASE_URL"]) as conn:
             tenant, _ = create_tenant(conn, name="bench")
-            self.phone = create_device(conn, tenant_id=tenant.id, user_external_id="bench-user")
+            self.phones = [create_device(conn, tenant_id=tenant.id, user_external_id=f"bench-user-{i}")
+                           for i in range(self.users)]
 
-    def seal(self, plaintext: bytes, purpose: str) -> tuple[uuid.UUID, bytes]:
+    def seal(self, plaintext: bytes, purpose: str, phone) -> tuple[uuid.UUID, bytes]:  # type: ignore[no-untyped-def]
         from core.protocol.envelope import EnvelopeHeader
         from core.protocol.hpke import seal_envelope
 
         batch_id = uuid.uuid4()
         now = int(time.time() * 1000)
-        header = EnvelopeHeader(device_id=str(self.phone.id), batch_id=batch_id, factor=self.factor,
+        header = EnvelopeHeader(device_id=str(phone.id), batch_id=batch_id, factor=self.factor,
                                 purpose=purpose, capture_start_ms=now - 60_000, capture_end_ms=now, key_id=self.key_id)
-        return batch_id, seal_envelope(self.public, str(self.phone.tenant_id), header, plaintext)
+        return batch_id, seal_envelope(self.public, str(phone.tenant_id), header, plaintext)
 
     def create_jobs(self, plaintexts: list[bytes], purpose: str) -> list[tuple[uuid.UUID, str]]:
-        """Blob + batch + job + outbox rows, not yet published."""
+        """Blob + batch + job + outbox rows, not yet published; round robin over the users' phones
+        (enrolment: every phone gets every plaintext)."""
         from core.batches.service import NewBatch, record_batch, store_blob, utcnow
         from core.db import transaction
 
         out = []
         queue = self.settings.queues.score_queue(self.factor)
-        for pt in plaintexts:
-            batch_id, env = self.seal(pt, purpose)
+        work = ([(pt, ph) for ph in self.phones for pt in plaintexts] if purpose == "enrol"
+                else [(pt, self.phones[i % len(self.phones)]) for i, pt in enumerate(plaintexts)])
+        for pt, phone in work:
+            batch_id, env = self.seal(pt, purpose, phone)
             nb = NewBatch(client_batch_id=batch_id, factor=self.factor, purpose=purpose, body=env, key_id=self.key_id)
             received = utcnow()
-            key = store_blob(self.store, device=self.phone, batch=nb, received=received)
+            key = store_blob(self.store, device=phone, batch=nb, received=received)
             with transaction(self.pool) as conn:
-                acc = record_batch(conn, device=self.phone, batch=nb, object_key=key, queue=queue, received=received)
+                acc = record_batch(conn, device=phone, batch=nb, object_key=key, queue=queue, received=received)
                 conn.execute("UPDATE outbox SET published_at = now() WHERE job_id = %s", (acc.job_id,))
             out.append((acc.job_id, queue))
         return out
 
-    def start_workers(self, *, max_batch: int, threads: int, processes: int, loglevel: str = "WARNING") -> None:
+    def start_workers(self, *, max_batch: int, threads: int, processes: int, loglevel: str = "WARNING",
+                      cpu_processes: int = 1) -> None:
         from cli.stack import wait_for
 
         env = dict(self.env, TACIT_POOL__MAX_BATCH=str(max_batch), TACIT_POOL__THREADS=str(threads),
@@ -132,10 +137,36 @@ class Bench:
             rf = self.root / f"ready-{max_batch}-{i}"
             log = open(self.root / f"worker-{max_batch}-{i}.log", "ab")  # noqa: SIM115 - lives with the process
             self.workers.append(subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "worker", "--factor", self.factor, "--loglevel", loglevel],
+                [sys.executable, "-m", "cli.main", "worker", "--factor", self.factor, "--loglevel", loglevel,
+                 "--cpu-processes", str(cpu_processes), "--threads", str(threads)],
                 env=dict(env, TACIT_READY_FILE=str(rf)), stdout=log, stderr=subprocess.STDOUT))
             ready.append(rf)
         wait_for(lambda: all(r.exists() for r in ready), 180, "worker")
+
+    def _cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by the worker processes (and their children), Postgres and Redis."""
+        import psutil
+
+        out = {"workers": 0.0, "postgres": 0.0, "redis": 0.0, "bench": 0.0}
+        for w in self.workers:
+            try:
+                procs = [psutil.Process(w.pid), *psutil.Process(w.pid).children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                    out["workers"] += t.user + t.system
+                except psutil.NoSuchProcess:
+                    pass
+        for p in psutil.process_iter(["name", "cpu_times"]):
+            name = p.info["name"] or ""
+            key = "postgres" if name.startswith("postgres") else "redis" if name.startswith("redis") else None
+            if key and p.info["cpu_times"]:
+                out[key] += p.info["cpu_times"].user + p.info["cpu_times"].system
+        t = psutil.Process().cpu_times()
+        out["bench"] = t.user + t.system
+        return out
 
     def queue_depth(self) -> int:
         import redis
@@ -155,6 +186,7 @@ class Bench:
 
         ids = [j for j, _ in jobs]
         bar = Progress(label, len(ids))
+        cpu0 = self._cpu_seconds()
         t0 = time.perf_counter()
         for job_id, queue in jobs:
             self.publisher.send(job_id, queue)
@@ -167,8 +199,10 @@ class Bench:
             bar.update(row["n"])
             if row["n"] == len(ids):
                 break
-            time.sleep(0.02)
+            time.sleep(0.1)
         elapsed = time.perf_counter() - t0
+        cpu1 = self._cpu_seconds()
+        self.cpu_share = {k: round((cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) / elapsed, 2) for k in cpu1}
         bar.finish()
         if row["bad"]:
             raise RuntimeError(f"{row['bad']} job(s) failed during '{label}'; see {self.root}/worker-*.log")
@@ -198,17 +232,19 @@ def run(args: argparse.Namespace) -> int:
     root = Path(tempfile.mkdtemp(prefix="tacit-bench-"))
     bench = None
     try:
-        bench = Bench(factor, device, root)
+        bench = Bench(factor, device, root, users=args.users)
         enrol = [synth.capture(person, rng, max(rows, 8)) for _ in range(3)]
         verify = [synth.capture(person, rng, rows) for _ in range(args.jobs)]
-        results = {}
+        results: dict[str, float] = {}
+        cpu: dict[str, dict[str, float]] = {}
         for label, mb in (("batched", max_batch), ("batch-1", 1)):
             bench.start_workers(max_batch=mb if mb > 1 else 1, threads=args.threads if mb > 1 else 1,
-                                processes=args.processes)
+                                processes=args.processes, cpu_processes=args.cpu_processes)
             if label == "batched":
                 bench.run_jobs(bench.create_jobs(enrol, "enrol"), "enrol  ")
             jobs = bench.create_jobs(verify, "verify")
             results[label] = args.jobs * rows / bench.run_jobs(jobs, f"{label:<7}")
+            cpu[label] = bench.cpu_share
             bench.stop_workers()
     except Exception as e:  # noqa: BLE001 - one clear line
         return fail(f"{e.__class__.__name__}: {e}")
@@ -218,11 +254,14 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(root, ignore_errors=True)
     worker, batch1 = results["batched"], results["batch-1"]
     out = {"factor": factor, "device": device, "raw_per_s": round(raw, 1), "worker_per_s": round(worker, 1),
+           "cores_busy": cpu["batched"],
            "batch1_per_s": round(batch1, 1), "ratio_vs_raw": round(worker / raw, 3),
            "batching_gain": round(worker / batch1, 2)}
     print(f"raw model     {raw:10.1f} samples/s  (batch {max_batch})")
     print(f"worker path   {worker:10.1f} samples/s  ({worker / rows:.1f} jobs/s)   b/a = {worker / raw:.3f}")
     print(f"batch of one  {batch1:10.1f} samples/s  ({batch1 / rows:.1f} jobs/s)   b/c = {worker / batch1:.2f}")
+    share = cpu["batched"]
+    print("cores busy while batched: " + ", ".join(f"{k} {v:.2f}" for k, v in share.items()))
     if args.json:
         print(json.dumps(out))
     return 0

@@ -25,13 +25,24 @@ def connect(url: str, **kwargs: object) -> psycopg.Connection:
         raise Unavailable(f"database unreachable: {e.__class__.__name__}", code="database_unavailable") from e
 
 
-def make_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "tacit") -> ConnectionPool:
-    """A pool of dict-row connections; opened lazily so a down database does not block start-up."""
+def make_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "tacit", durable_commits: bool = True
+) -> ConnectionPool:
+    """A pool of dict-row connections; opened lazily so a down database does not block start-up.
+
+    ``durable_commits=False`` turns off ``synchronous_commit`` for the pool's sessions: a
+    commit returns before its WAL is flushed. Only for writes that are safe to lose in a
+    database crash because they are redone (the workers' claims and scores: a lost commit
+    leaves the job open, and the sweeper runs it again). Never for accepting uploads.
+    """
+    kwargs: dict[str, object] = {"row_factory": dict_row, "autocommit": False}
+    if not durable_commits:
+        kwargs["options"] = "-c synchronous_commit=off"
     return ConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"row_factory": dict_row, "autocommit": False},
+        kwargs=kwargs,
         name=name,
         open=False,
         timeout=10,

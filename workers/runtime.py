@@ -114,7 +114,8 @@ def init(factor: str, settings: Settings, *, device: str | None = None) -> Runti
             on_batch=lambda s: log_batch(factor, s),
             name=f"batcher-{factor}",
         )
-    pool = make_pool(settings.database_url, min_size=1, max_size=max(4, settings.pool.threads // 4), name=f"worker-{factor}")
+    pool = make_pool(settings.database_url, min_size=1, max_size=max(4, settings.pool.threads // 4), name=f"worker-{factor}",
+                     durable_commits=False)
     pool.open(wait=False)
     _runtime = Runtime(factor, settings, pool, make_store(settings.storage), pipeline, batcher)
     log.info(json.dumps({"event": "worker_ready", "factor": factor, "device": device,

@@ -1,6 +1,6 @@
 """The worker benchmark: (a) the model's raw forward rate at the configured batch size,
 (b) the whole worker path with dynamic batching (queue -> fetch -> decrypt -> decode ->
-preprocess -> model -> write score), (c) the same path with one job per forward pass.
+preprocess -> model -> write score), (c) the same pool with one job per forward pass.
 
 All three run in one invocation on the same inputs, so the ratios b/a and b/c are
 comparable even on a shared, noisy machine.
@@ -126,7 +126,7 @@ class Bench:
             out.append((acc.job_id, queue))
         return out
 
-    def start_workers(self, *, max_batch: int, threads: int, processes: int, loglevel: str = "WARNING",
+    def start_workers(self, *, max_batch: int, threads: int, processes: int, loglevel: str = "INFO",
                       cpu_processes: int = 1) -> None:
         from cli.stack import wait_for
 
@@ -168,6 +168,25 @@ class Bench:
         out["bench"] = t.user + t.system
         return out
 
+    def _model_stats(self, since: float, elapsed: float) -> tuple[float, float]:
+        """Fraction of the run the model was computing, and mean jobs per forward pass (from batch logs)."""
+        import json as _json
+
+        model_s, jobs, batches = 0.0, 0, 0
+        for log in self.root.glob("worker-*.log"):
+            for line in log.read_text(errors="replace").splitlines():
+                if '"event": "batch"' not in line:
+                    continue
+                try:
+                    e = _json.loads(line)
+                except ValueError:
+                    continue
+                if e.get("ts", 0) >= since:
+                    model_s += e["model_ms"] / 1e3
+                    jobs += e["jobs"]
+                    batches += 1
+        return round(model_s / elapsed, 3), round(jobs / batches, 1) if batches else 0.0
+
     def queue_depth(self) -> int:
         import redis
 
@@ -203,6 +222,7 @@ class Bench:
         elapsed = time.perf_counter() - t0
         cpu1 = self._cpu_seconds()
         self.cpu_share = {k: round((cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) / elapsed, 2) for k in cpu1}
+        self.model_busy, self.mean_batch = self._model_stats(time.time() - elapsed, elapsed)
         bar.finish()
         if row["bad"]:
             raise RuntimeError(f"{row['bad']} job(s) failed during '{label}'; see {self.root}/worker-*.log")
@@ -237,14 +257,17 @@ def run(args: argparse.Namespace) -> int:
         verify = [synth.capture(person, rng, rows) for _ in range(args.jobs)]
         results: dict[str, float] = {}
         cpu: dict[str, dict[str, float]] = {}
-        for label, mb in (("batched", max_batch), ("batch-1", 1)):
-            bench.start_workers(max_batch=mb if mb > 1 else 1, threads=args.threads if mb > 1 else 1,
-                                processes=args.processes, cpu_processes=args.cpu_processes)
+        busy: dict[str, tuple[float, float]] = {}
+        # (c) is the same pool with room for one job per forward pass: max batch = one job's rows.
+        for label, mb in (("batched", max_batch), ("batch-1", rows)):
+            bench.start_workers(max_batch=mb, threads=args.threads, processes=args.processes,
+                                cpu_processes=args.cpu_processes)
             if label == "batched":
                 bench.run_jobs(bench.create_jobs(enrol, "enrol"), "enrol  ")
             jobs = bench.create_jobs(verify, "verify")
             results[label] = args.jobs * rows / bench.run_jobs(jobs, f"{label:<7}")
             cpu[label] = bench.cpu_share
+            busy[label] = (bench.model_busy, bench.mean_batch)
             bench.stop_workers()
     except Exception as e:  # noqa: BLE001 - one clear line
         return fail(f"{e.__class__.__name__}: {e}")
@@ -254,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(root, ignore_errors=True)
     worker, batch1 = results["batched"], results["batch-1"]
     out = {"factor": factor, "device": device, "raw_per_s": round(raw, 1), "worker_per_s": round(worker, 1),
-           "cores_busy": cpu["batched"],
+           "cores_busy": cpu["batched"], "model_busy": busy["batched"][0], "jobs_per_forward": busy["batched"][1],
            "batch1_per_s": round(batch1, 1), "ratio_vs_raw": round(worker / raw, 3),
            "batching_gain": round(worker / batch1, 2)}
     print(f"raw model     {raw:10.1f} samples/s  (batch {max_batch})")
@@ -262,6 +285,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"batch of one  {batch1:10.1f} samples/s  ({batch1 / rows:.1f} jobs/s)   b/c = {worker / batch1:.2f}")
     share = cpu["batched"]
     print("cores busy while batched: " + ", ".join(f"{k} {v:.2f}" for k, v in share.items()))
+    print(f"model busy {busy['batched'][0]:.0%} of the batched run, {busy['batched'][1]:.1f} jobs per forward pass"
+          f" (batch of one: {busy['batch-1'][0]:.0%})")
     if args.json:
         print(json.dumps(out))
     return 0

@@ -1,0 +1,62 @@
+"""Same inputs through each factor's pipeline on CPU and on a CUDA device: outputs must agree.
+
+    python -m pipelines.cuda_check [--device cuda:0] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+import numpy as np
+import torch
+
+from pipelines.base import FACTORS
+from pipelines.registry import load_pipeline
+
+ATOL = 1e-3  # embeddings are unit-scale; TF32/cuDNN kernels differ from CPU in the last bits
+
+
+def check(factor: str, device: str, rows: int = 64) -> dict[str, object]:
+    synth = importlib.import_module(f"pipelines.{factor}.synthetic")
+    rng = np.random.default_rng(0)
+    cpu, gpu = load_pipeline(factor, "cpu"), load_pipeline(factor, device)
+    enrol = cpu.preprocess(cpu.decode(synth.capture(synth.make_person(1), rng, 8)))
+    probe = cpu.preprocess(cpu.decode(synth.capture(synth.make_person(1), rng, 4)))
+    x = np.concatenate([enrol] * (rows // len(enrol) + 1))[:rows]
+    with torch.inference_mode():
+        e_cpu = cpu.embed(torch.from_numpy(x)).numpy()
+        e_gpu = gpu.embed(torch.from_numpy(x).to(device)).float().cpu().numpy()
+        t_cpu = cpu.enrol(cpu.embed(torch.from_numpy(enrol)).numpy())
+        t_gpu = gpu.enrol(gpu.embed(torch.from_numpy(enrol).to(device)).float().cpu().numpy())
+        v_cpu = cpu.verify(t_cpu, cpu.embed(torch.from_numpy(probe)).numpy())
+        v_gpu = gpu.verify(t_gpu, gpu.embed(torch.from_numpy(probe).to(device)).float().cpu().numpy())
+    diff = float(np.abs(e_cpu - e_gpu).max())
+    return {"factor": factor, "device": device, "rows": rows, "max_abs_diff": diff,
+            "score_cpu": round(v_cpu.score, 6), "score_gpu": round(v_gpu.score, 6),
+            "ok": diff <= ATOL and abs(v_cpu.score - v_gpu.score) <= 1e-2}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pipelines.cuda_check")
+    p.add_argument("--device", default="cuda:0")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("cuda_check: no CUDA device here", file=sys.stderr)
+        return 2
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    results = [check(f, args.device) for f in FACTORS]
+    for r in results:
+        print(f"{r['factor']:<10} max |cpu-gpu| {r['max_abs_diff']:.2e}  score cpu {r['score_cpu']:.4f} "
+              f"gpu {r['score_gpu']:.4f}  {'ok' if r['ok'] else 'MISMATCH'}")
+    if args.json:
+        print(json.dumps({"cuda_check": results, "gpu": torch.cuda.get_device_name(0)}))
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -154,6 +154,16 @@ def serve(port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer | None:
     return server
 
 
+def stop(server: ThreadingHTTPServer | None, timeout: float = 5.0) -> None:
+    """Stop a server from `serve` without waiting forever on a loop that never ran."""
+    if server is None:
+        return
+    closer = threading.Thread(target=server.shutdown, daemon=True)
+    closer.start()
+    closer.join(timeout)
+    server.server_close()
+
+
 # -- heartbeat ---------------------------------------------------------------------
 
 

@@ -63,7 +63,7 @@ def test_worker_metrics_server_exports_job_observations(settings):  # type: igno
         page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
     finally:
-        server.shutdown()
+        metrics.stop(server)
     # then every scoring metric is there under its contract name
     got = samples(page.text)
     assert got[("tacit_jobs_total", (("factor", "face"), ("status", "done")))] >= 1

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -88,31 +85,13 @@ class Load:
 
 def run(args: argparse.Namespace) -> int:
     from cli.console import fail
-    from cli.stack import Stack, free_port, read_state, start_services
+    from cli.stack import running_stack
 
-    root = Path(tempfile.mkdtemp(prefix="tacit-bench-ingest-"))
-    services = stack = None
     try:
-        if args.data_dir:
-            state = read_state(args.data_dir.resolve())
-            if state is None:
-                return fail(f"no running stack on {args.data_dir}")
-            api_url, env = state["api_url"], state["env"]
-        else:
-            print("bench ingest: starting an embedded stack ...", file=sys.stderr)
-            services = start_services(root, use_environment=False)
-            stack = Stack(root, services.env, free_port())
-            stack.start(timeout=240)
-            api_url, env = stack.api_url, services.env
-        result = measure(api_url, env["DATABASE_URL"], args)
+        with running_stack(args.data_dir, factors=(FACTOR,), label="bench-ingest") as (api_url, env):
+            result = measure(api_url, env["DATABASE_URL"], args)
     except Exception as e:  # noqa: BLE001 - one clear line
         return fail(f"{e.__class__.__name__}: {e}")
-    finally:
-        if stack:
-            stack.stop()
-        if services:
-            services.stop()
-        shutil.rmtree(root, ignore_errors=True)
     print(f"no-op          {result['noop_per_s']:9.1f} req/s")
     print(f"ingest         {result['ingest_per_s']:9.1f} uploads/s   ratio {result['ratio']:.3f}   errors {result['errors']}")
     print(f"upload         p50 {result['upload_ms']['p50']:.1f} ms   p99 {result['upload_ms']['p99']:.1f} ms")

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 
 from core.queues import FACTORS
@@ -32,42 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cli.console import fail
-    from cli.stack import Stack, StackError, free_port, read_state, start_services
+    from cli.simulate import run_simulation
+    from cli.stack import StackError, running_stack
 
     if args.phones < 2:
         return fail("--phones must be at least 2 (impostors come from the other phones)")
-    services = stack = None
-    tmp: str | None = None
     try:
-        state = read_state(args.data_dir.resolve()) if args.data_dir else None
-        if args.data_dir and state is None:
-            return fail(f"no running stack on {args.data_dir}; start one with `tacit up --data-dir {args.data_dir}`")
-        if state:
-            api_url, env = state["api_url"], state["env"]
-        else:
-            tmp = tempfile.mkdtemp(prefix="tacit-demo-")
-            print(f"demo: starting an embedded stack (Postgres, Redis, API, workers for {', '.join(args.factors)},"
-                  " relay) ...", file=sys.stderr)
-            services = start_services(Path(tmp), use_environment=False)
-            stack = Stack(Path(tmp), services.env, free_port(), factors=tuple(args.factors))
-            stack.start()
-            api_url, env = stack.api_url, services.env
-        from cli.simulate import run_simulation
-
-        summary = run_simulation(api_url, env["DATABASE_URL"], phones=args.phones, factors=args.factors,
-                                 enrol_batches=args.enrol_batches, verify_batches=args.verify_batches,
-                                 seed=args.seed)
+        with running_stack(args.data_dir, factors=tuple(args.factors), label="demo") as (api_url, env):
+            summary = run_simulation(api_url, env["DATABASE_URL"], phones=args.phones, factors=args.factors,
+                                     enrol_batches=args.enrol_batches, verify_batches=args.verify_batches,
+                                     seed=args.seed)
     except StackError as e:
         return fail(str(e))
     except Exception as e:  # noqa: BLE001 - one clear line for any failure
         return fail(f"{e.__class__.__name__}: {e}")
-    finally:
-        if stack:
-            stack.stop()
-        if services:
-            services.stop()
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
     print_table(summary)
     if args.json:
         print(json.dumps(summary))

@@ -318,3 +318,37 @@ def read_state(data_dir: Path) -> dict | None:
     except (OSError, ValueError):
         return None  # left by a stack that is no longer running
     return state
+
+
+@contextlib.contextmanager
+def running_stack(data_dir: Path | None, *, factors: tuple[str, ...] = FACTORS, label: str = "tacit"):
+    """(api_url, env) of the stack `tacit up` runs on `data_dir`, or of a temporary embedded one.
+
+    The temporary stack (its services, processes and directory) is removed on exit.
+    """
+    import shutil
+    import sys
+    import tempfile
+
+    if data_dir is not None:
+        state = read_state(data_dir.resolve())
+        if state is None:
+            raise StackError(f"no running stack on {data_dir}; start one with `tacit up --data-dir {data_dir}`")
+        yield state["api_url"], state["env"]
+        return
+    root = Path(tempfile.mkdtemp(prefix=f"{label}-"))
+    services: Services | None = None
+    stack: Stack | None = None
+    try:
+        print(f"{label}: starting an embedded stack (Postgres, Redis, API, workers for {', '.join(factors)},"
+              " relay) ...", file=sys.stderr)
+        services = start_services(root, use_environment=False)
+        stack = Stack(root, services.env, free_port(), factors=factors)
+        stack.start(timeout=240)
+        yield stack.api_url, services.env
+    finally:
+        if stack:
+            stack.stop()
+        if services:
+            services.stop()
+        shutil.rmtree(root, ignore_errors=True)

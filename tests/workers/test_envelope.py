@@ -25,6 +25,20 @@ from workers.errors import classify
 
 
 @pytest.fixture()
+def api(settings):  # type: ignore[no-untyped-def]
+    """The API, publishing keystroke jobs to a queue of this test's own: the live workers of the
+    session stack (if it runs) must not take the jobs this test delivers by hand."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    queues = settings.queues.model_copy(update={"keystroke": f"score.keystroke.test-{uuid.uuid4().hex[:8]}"})
+    with TestClient(create_app(settings.model_copy(update={"queues": queues})),
+                    raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture()
 def worker(settings, keyring_file):  # type: ignore[no-untyped-def]
     """This process as a worker: it knows the key file (the in-process API does not look)."""
     from core.settings import get_settings

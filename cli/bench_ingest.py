@@ -97,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"upload         p50 {result['upload_ms']['p50']:.1f} ms   p99 {result['upload_ms']['p99']:.1f} ms")
     print(f"upload->score  p50 {result['e2e_ms']['p50']:.1f} ms   p99 {result['e2e_ms']['p99']:.1f} ms   (light load)")
     print(f"upload->score  p50 {result['e2e_loaded_ms']['p50']:.1f} ms   p99 {result['e2e_loaded_ms']['p99']:.1f} ms   (under the load above)")
-    print(f"lost {result['lost']}   duplicated {result['duplicated']}   accepted {result['accepted']}")
+    print(f"lost {result['lost']}   duplicated {result['duplicated']}   accepted {result['accepted']}"
+          f"   failed {result['failed']}")
     if args.json:
         print(json.dumps(result))
-    return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
+    return 0 if result["lost"] == result["duplicated"] == result["failed"] == 0 else 1
 
 
 def measure(api_url: str, database_url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -112,7 +113,7 @@ def measure(api_url: str, database_url: str, args: argparse.Namespace) -> dict[s
     simulate.make_phones(t, phones=args.concurrency, factors=[FACTOR], seed=3)
     rng = np.random.default_rng(0)
     enrol = [simulate.upload(None, p, FACTOR, "enrol", simulate.capture(FACTOR, p.persons[FACTOR], rng, 8))  # type: ignore[arg-type]
-             for p in t.phones]
+             for p in t.phones for _ in range(3)]
     simulate.wait_jobs(t, enrol, "enrol ", timeout=300)
     for p in t.phones:
         p.device.max_attempts = 1  # count refusals instead of retrying them
@@ -123,7 +124,9 @@ def measure(api_url: str, database_url: str, args: argparse.Namespace) -> dict[s
     clients: dict[int, httpx.Client] = {}
 
     def noop(phone, rng):  # type: ignore[no-untyped-def]
-        c = clients.setdefault(threading.get_ident(), httpx.Client(base_url=api_url, timeout=30))
+        c = clients.get(threading.get_ident())
+        if c is None:
+            c = clients[threading.get_ident()] = httpx.Client(base_url=api_url, timeout=30)
         c.get("/healthz").raise_for_status()
         return None
 
@@ -148,6 +151,7 @@ def measure(api_url: str, database_url: str, args: argparse.Namespace) -> dict[s
         "lost": loaded["lost"] + lit["lost"],
         "duplicated": loaded["duplicated"] + lit["duplicated"],
         "accepted": len(loaded_ids) + len(light_ids),
+        "failed": loaded["failed"] + lit["failed"],
     }
 
 
@@ -180,6 +184,7 @@ def job_stats(database_url: str, ids: list[str]) -> dict[str, Any]:
             "SELECT count(*) AS n FROM (SELECT batch_id FROM jobs WHERE id = ANY(%s::uuid[])"
             " GROUP BY batch_id HAVING count(*) > 1) x", (ids,)).fetchone()["n"]
     e2e = [float(rows[i]["ms"]) for i in ids if i in rows and rows[i]["status"] == "done"]
+    failed = sum(1 for i in ids if i in rows and rows[i]["status"] in ("failed", "dead"))
     lost = sum(1 for i in ids if i not in rows or rows[i]["status"] not in ("done", "failed", "dead"))
     duplicated = sum(1 for r in rows.values() if r["scores"] > 1) + dup_batches + (len(ids) - len(set(ids)))
-    return {"e2e": e2e, "lost": lost, "duplicated": duplicated}
+    return {"e2e": e2e, "lost": lost, "duplicated": duplicated, "failed": failed}

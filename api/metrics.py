@@ -8,11 +8,11 @@ seconds so several scrapers do not each scan the jobs table.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core import metrics as m
 from core.jobs import operations
@@ -64,14 +64,21 @@ def install(app: FastAPI) -> None:
     app.state.metrics_gauges = _AppGauges(app)
     app.include_router(router)
 
-    @app.middleware("http")
-    async def time_uploads(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.method != "POST" or request.url.path != UPLOAD_PATH:
-            return await call_next(request)
+    app.add_middleware(UploadTimer)
+
+
+class UploadTimer:
+    """Pure ASGI middleware (no per-request wrapping of other routes): times uploads only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != UPLOAD_PATH:
+            await self.app(scope, receive, send)
+            return
         t0 = time.perf_counter()
         try:
-            return await call_next(request)
+            await self.app(scope, receive, send)
         finally:
             m.UPLOAD_SECONDS.observe(time.perf_counter() - t0)

@@ -3,7 +3,8 @@
 content type, encoding name and size -> signature headers and freshness -> the device
 and its key -> the Ed25519 signature -> the nonce (only authentic requests use nonces
 up) -> Content-Encoding under a cap -> the envelope -> it names the signing device ->
-its key id is published and not retired. The API never decrypts: what is stored is
+(the route then checks that its key id is published and not retired, in the same
+transaction as the idempotency lookup). The API never decrypts: what is stored is
 the envelope as received, after Content-Encoding.
 """
 
@@ -20,7 +21,6 @@ from core.batches.service import NewBatch
 from core.db import transaction
 from core.devices.service import Device, uploading_device
 from core.errors import InvalidInput, Unavailable
-from core.keys.service import check_usable
 from core.protocol import body as wire
 from core.protocol import envelope as env
 from core.protocol import signing
@@ -120,10 +120,4 @@ async def read_upload(request: Request, settings: Settings) -> Upload:
         captured_from=_captured(h.capture_start_ms),
         captured_to=_captured(h.capture_end_ms),
     )
-
-    def key_usable() -> None:
-        with transaction(state.pool) as conn:
-            check_usable(conn, h.key_id)
-
-    await run_in_threadpool(key_usable)
     return Upload(device=device, envelope=envelope, batch=batch)

@@ -10,6 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from api.schemas import Accepted
 from api.upload import read_upload
 from core.batches.ingest import ingest
+from core.batches.service import AcceptedBatch
+from core.keys.service import check_usable
 from core.protocol.envelope import CONTENT_TYPE
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -51,19 +53,22 @@ async def upload_batch(request: Request, response: Response) -> Accepted:
     """Accept one sensor batch; the same (device, batch id) again returns the same job."""
     state = request.app.state
     upload = await read_upload(request, state.settings)
-    await run_in_threadpool(
-        state.rate_limit.check, tenant_id=upload.device.tenant_id, device_id=upload.device.id
-    )
-    accepted = await run_in_threadpool(
-        ingest,
-        state.pool,
-        state.store,
-        state.publisher,
-        state.settings,
-        device_id=upload.device.id,
-        batch=upload.batch,
-        check_backlog=state.backlog,
-    )
+
+    def accept() -> AcceptedBatch:
+        # one hop to a worker thread for all the blocking steps of an upload
+        state.rate_limit.check(tenant_id=upload.device.tenant_id, device_id=upload.device.id)
+        return ingest(
+            state.pool,
+            state.store,
+            state.publisher,
+            state.settings,
+            device=upload.device,
+            batch=upload.batch,
+            check_backlog=state.backlog,
+            check_batch=lambda conn: check_usable(conn, upload.envelope.header.key_id),
+        )
+
+    accepted = await run_in_threadpool(accept)
     response.headers["Location"] = f"/v1/jobs/{accepted.job_id}"
     return Accepted(
         job_id=accepted.job_id,

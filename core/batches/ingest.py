@@ -1,6 +1,6 @@
 """The upload use case, in the order that makes 202 a promise.
 
-1. the device is known and active, 2. a retry of an accepted batch returns its job,
+1. the device is known, active and authenticated (by the caller), 2. a retry of an accepted batch returns its job,
 3. the factor's backlog is within bounds, 4. the blob is durable, 5. batch + job +
 outbox rows commit together, 6. the job is published after commit (the relay
 republishes it if this step fails). A failure before 5 removes the blob.
@@ -8,9 +8,9 @@ republishes it if this step fails). A failure before 5 removes the blob.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from core.batches.service import (
@@ -22,7 +22,7 @@ from core.batches.service import (
     utcnow,
 )
 from core.db import transaction
-from core.devices.service import Device, active_device
+from core.devices.service import Device
 from core.errors import Unavailable
 from core.publisher import JobPublisher
 from core.settings import Settings
@@ -37,15 +37,19 @@ def ingest(
     publisher: JobPublisher,
     settings: Settings,
     *,
-    device_id: uuid.UUID,
+    device: Device,
     batch: NewBatch,
     check_backlog: BacklogCheck | None = None,
-    authenticate: Callable[[Device], None] | None = None,
+    check_batch: Callable[[psycopg.Connection], None] | None = None,
 ) -> AcceptedBatch:
+    """Accept a batch from an authenticated, active `device` (see the module's order of steps).
+
+    `check_batch` runs in the first transaction, before the idempotency lookup (the API
+    checks there that the envelope's server key is published and not retired).
+    """
     with transaction(pool) as conn:
-        device = active_device(conn, device_id=device_id)
-        if authenticate is not None:
-            authenticate(device)
+        if check_batch is not None:
+            check_batch(conn)
         existing = find_existing(conn, device_id=device.id, client_batch_id=batch.client_batch_id)
     if existing is not None:
         return existing

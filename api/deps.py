@@ -22,7 +22,9 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-ConnDep = Annotated[psycopg.Connection, Depends(get_conn)]
+# scope="function": the transaction commits before the response is sent, so a client
+# that got 2xx can read what it wrote (and a failed commit is an error, not a 2xx).
+ConnDep = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
 
 
 def get_tenant(request: Request, conn: ConnDep) -> Tenant:

@@ -36,13 +36,13 @@ def webhook_rt(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def webhook_stack(settings, tmp_path_factory):  # type: ignore[no-untyped-def]
+def webhook_stack(settings, services, tmp_path_factory):  # type: ignore[no-untyped-def]
     """The API, the relay and `tacit worker --webhooks` as real processes (no scoring pools)."""
-    from cli.stack import Stack, free_port
+    from cli.stack import KEYRING_ENV, Stack, free_port
 
-    st = Stack(
-        Path(tmp_path_factory.mktemp("webhook-stack")), dict(os.environ), free_port(), factors=()
-    )
+    # the run's key file: a stack without one would publish a key of its own as current
+    env = dict(os.environ, **{KEYRING_ENV: str(services.keyring_file)})
+    st = Stack(Path(tmp_path_factory.mktemp("webhook-stack")), env, free_port(), factors=())
     st.start(timeout=120)
     try:
         yield st

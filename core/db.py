@@ -5,19 +5,22 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from importlib import resources
+from typing import Any, cast
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from core.errors import Unavailable
+
+DictConnection = psycopg.Connection[DictRow]  # every connection here is made with row_factory=dict_row
 
 MIGRATIONS_PACKAGE = "core.migrations"
 # One lock id for every migrator, so two `tacit migrate` runs never interleave.
 MIGRATION_LOCK_ID = 0x7AC17
 
 
-def connect(url: str, **kwargs: object) -> psycopg.Connection:
+def connect(url: str, **kwargs: object) -> DictConnection:
     """One connection with dict rows (for commands and tests)."""
     try:
         return psycopg.connect(url, row_factory=dict_row, **kwargs)  # type: ignore[arg-type]
@@ -51,14 +54,14 @@ def make_pool(
 
 
 @contextlib.contextmanager
-def transaction(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
+def transaction(pool: ConnectionPool[Any]) -> Iterator[DictConnection]:
     """A connection inside one transaction: commit on success, roll back on error.
 
     Database connectivity errors surface as ``Unavailable`` so callers answer 503.
     """
     try:
         with pool.connection() as conn, conn.transaction():
-            yield conn
+            yield cast(DictConnection, conn)  # pools from make_pool use dict rows
     except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as e:
         raise Unavailable("database unavailable", code="database_unavailable") from e
     except PoolTimeout as e:
@@ -105,4 +108,4 @@ def ensure_database(url: str) -> None:
     admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(str(name))))

@@ -111,9 +111,9 @@ class JobPublisher:
     def publish_after_commit(self, conn: psycopg.Connection, jobs: Iterable[tuple[uuid.UUID, str]]) -> int:
         """Publish committed jobs and mark their outbox rows; failures are left for the relay."""
         sent: list[uuid.UUID] = []
-        for job_id, queue in jobs:
+        for job_id, queue_name in jobs:
             try:
-                self.send(job_id, queue)
+                self.send(job_id, queue_name)
             except Exception:  # noqa: BLE001 - any broker failure: the relay republishes
                 continue
             sent.append(job_id)

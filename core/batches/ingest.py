@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import psycopg
 from psycopg_pool import ConnectionPool
 
 from core.batches.service import (
@@ -21,7 +20,7 @@ from core.batches.service import (
     store_blob,
     utcnow,
 )
-from core.db import transaction
+from core.db import DictConnection, transaction
 from core.devices.service import Device
 from core.errors import Unavailable
 from core.publisher import JobPublisher
@@ -40,7 +39,7 @@ def ingest(
     device: Device,
     batch: NewBatch,
     check_backlog: BacklogCheck | None = None,
-    check_batch: Callable[[psycopg.Connection], None] | None = None,
+    check_batch: Callable[[DictConnection], None] | None = None,
 ) -> AcceptedBatch:
     """Accept a batch from an authenticated, active `device` (see the module's order of steps).
 

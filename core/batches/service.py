@@ -10,8 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import psycopg
-
+from core.db import DictConnection
 from core.devices.service import Device
 from core.errors import InvalidInput
 from core.queues import FACTORS
@@ -40,7 +39,7 @@ class AcceptedBatch:
     created: bool  # False when this (device, batch id) was accepted before
 
 
-def find_existing(conn: psycopg.Connection, *, device_id: uuid.UUID, client_batch_id: uuid.UUID) -> AcceptedBatch | None:
+def find_existing(conn: DictConnection, *, device_id: uuid.UUID, client_batch_id: uuid.UUID) -> AcceptedBatch | None:
     row = conn.execute(
         "SELECT j.id AS job_id, b.id AS batch_id, b.factor, o.queue FROM batches b"
         " JOIN jobs j ON j.batch_id = b.id"
@@ -61,7 +60,7 @@ def store_blob(store: ObjectStore, *, device: Device, batch: NewBatch, received:
 
 
 def record_batch(
-    conn: psycopg.Connection, *, device: Device, batch: NewBatch, object_key: str, queue: str, received: datetime
+    conn: DictConnection, *, device: Device, batch: NewBatch, object_key: str, queue: str, received: datetime
 ) -> AcceptedBatch:
     """Insert batch, job and outbox rows; a concurrent duplicate returns the first job."""
     if batch.factor not in FACTORS:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-
+from core.db import DictConnection
 from core.devices.service import Device, get_device
 from core.errors import NotFound
 from core.users.service import get_or_create_user
@@ -36,7 +35,7 @@ def _hash(token: str) -> bytes:
 
 
 def issue_token(
-    conn: psycopg.Connection,
+    conn: DictConnection,
     *,
     tenant_id: uuid.UUID,
     user_external_id: str,
@@ -54,7 +53,7 @@ def issue_token(
     return IssuedToken(token, expires_at)
 
 
-def redeem_token(conn: psycopg.Connection, *, token: str, public_key: bytes) -> Device:
+def redeem_token(conn: DictConnection, *, token: str, public_key: bytes) -> Device:
     """Use a token up and register a device with `public_key` for the token's user.
 
     Unknown, expired and used tokens all answer the same (`enrolment_token_invalid`),

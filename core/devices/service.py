@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
-
+from core.db import DictConnection
 from core.errors import Forbidden, NotFound
 from core.users.service import get_or_create_user
 
@@ -44,7 +43,7 @@ def _device(row: Any) -> Device:  # a dict_row row
 
 
 def create_device(
-    conn: psycopg.Connection,
+    conn: DictConnection,
     *,
     tenant_id: uuid.UUID,
     user_external_id: str,
@@ -60,7 +59,7 @@ def create_device(
 
 
 def get_device(
-    conn: psycopg.Connection, *, device_id: uuid.UUID, tenant_id: uuid.UUID | None = None
+    conn: DictConnection, *, device_id: uuid.UUID, tenant_id: uuid.UUID | None = None
 ) -> Device:
     """A device by id; scoped to `tenant_id` when given (another tenant's device is NotFound)."""
     sql = _SELECT + " WHERE d.id = %s"
@@ -74,7 +73,7 @@ def get_device(
     return _device(row)
 
 
-def active_device(conn: psycopg.Connection, *, device_id: uuid.UUID) -> Device:
+def active_device(conn: DictConnection, *, device_id: uuid.UUID) -> Device:
     """A device allowed to upload: exists and not revoked."""
     device = get_device(conn, device_id=device_id)
     if device.status != "active":
@@ -83,7 +82,7 @@ def active_device(conn: psycopg.Connection, *, device_id: uuid.UUID) -> Device:
 
 
 def list_devices(
-    conn: psycopg.Connection, *, tenant_id: uuid.UUID, user_external_id: str | None = None
+    conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id: str | None = None
 ) -> list[Device]:
     sql = _SELECT + " WHERE d.tenant_id = %s"
     params: list[object] = [tenant_id]
@@ -94,7 +93,7 @@ def list_devices(
 
 
 def revoke_device(
-    conn: psycopg.Connection, *, tenant_id: uuid.UUID, device_id: uuid.UUID
+    conn: DictConnection, *, tenant_id: uuid.UUID, device_id: uuid.UUID
 ) -> Device:
     cur = conn.execute(
         "UPDATE devices SET status = 'revoked', revoked_at = now() WHERE id = %s AND tenant_id = %s",
@@ -105,7 +104,7 @@ def revoke_device(
     return get_device(conn, device_id=device_id, tenant_id=tenant_id)
 
 
-def uploading_device(conn: psycopg.Connection, *, device_id: str) -> Device:
+def uploading_device(conn: DictConnection, *, device_id: str) -> Device:
     """The device named by a signed upload: exists, active, and holds a signing key.
 
     `device_id` is the header text; anything that is not one of our ids is simply unknown.

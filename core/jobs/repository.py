@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
-
+from core.db import DictConnection
 from core.errors import NotFound
 
 OPEN = ("queued", "running")
@@ -47,7 +46,7 @@ _JOB_VIEW = (
 )
 
 
-def get_job_view(conn: psycopg.Connection, *, tenant_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any]:
+def get_job_view(conn: DictConnection, *, tenant_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any]:
     """A job as its tenant sees it; another tenant's job is NotFound."""
     row = conn.execute(_JOB_VIEW + " WHERE j.id = %s AND j.tenant_id = %s", (job_id, tenant_id)).fetchone()
     if row is None:
@@ -56,7 +55,7 @@ def get_job_view(conn: psycopg.Connection, *, tenant_id: uuid.UUID, job_id: uuid
 
 
 def list_job_views(
-    conn: psycopg.Connection,
+    conn: DictConnection,
     *,
     tenant_id: uuid.UUID,
     user: str | None = None,
@@ -66,7 +65,7 @@ def list_job_views(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Newest first, keyset-paginated on (created_at, id)."""
-    sql, params = _JOB_VIEW + " WHERE j.tenant_id = %s", [tenant_id]
+    sql, params = _JOB_VIEW + " WHERE j.tenant_id = %s", list[Any]([tenant_id])
     if user is not None:
         sql += " AND u.external_id = %s"
         params.append(user)
@@ -84,7 +83,7 @@ def list_job_views(
     return [dict(r) for r in conn.execute(sql, params).fetchall()]
 
 
-def claim(conn: psycopg.Connection, job_id: uuid.UUID) -> ClaimedJob | None:
+def claim(conn: DictConnection, job_id: uuid.UUID) -> ClaimedJob | None:
     """Mark an open job running and count the attempt; None if it is finished or unknown."""
     row = conn.execute(
         "UPDATE jobs j SET status = 'running', attempts = j.attempts + 1,"
@@ -105,7 +104,7 @@ def claim(conn: psycopg.Connection, job_id: uuid.UUID) -> ClaimedJob | None:
     )
 
 
-def finish(conn: psycopg.Connection, job_id: uuid.UUID) -> bool:
+def finish(conn: DictConnection, job_id: uuid.UUID) -> bool:
     cur = conn.execute(
         "UPDATE jobs SET status = 'done', finished_at = now(), updated_at = now(),"
         " error_code = NULL, error_message = NULL WHERE id = %s AND status = 'running'",
@@ -114,7 +113,7 @@ def finish(conn: psycopg.Connection, job_id: uuid.UUID) -> bool:
     return cur.rowcount == 1
 
 
-def fail(conn: psycopg.Connection, job_id: uuid.UUID, *, code: str, message: str, dead: bool = False) -> bool:
+def fail(conn: DictConnection, job_id: uuid.UUID, *, code: str, message: str, dead: bool = False) -> bool:
     """End a job as failed (permanent error) or dead (attempts exhausted), with its reason."""
     cur = conn.execute(
         "UPDATE jobs SET status = %s, error_code = %s, error_message = %s, finished_at = now(),"
@@ -124,7 +123,7 @@ def fail(conn: psycopg.Connection, job_id: uuid.UUID, *, code: str, message: str
     return cur.rowcount == 1
 
 
-def note_retry(conn: psycopg.Connection, job_id: uuid.UUID, *, code: str, message: str) -> None:
+def note_retry(conn: DictConnection, job_id: uuid.UUID, *, code: str, message: str) -> None:
     """Back to queued after a transient error; the reason stays visible until it succeeds."""
     conn.execute(
         "UPDATE jobs SET status = 'queued', error_code = %s, error_message = %s, updated_at = now()"

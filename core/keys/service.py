@@ -11,13 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-import psycopg
-from psycopg.rows import DictRow
-
+from core.db import DictConnection
 from core.protocol.errors import ProtocolError
 from core.protocol.keyring import KeyRecord, KeyStatus, public_key_entry
-
-DictConnection = psycopg.Connection[DictRow]  # connections made with row_factory=dict_row
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import psycopg
+from core.db import DictConnection
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ScoreRow:
     captured_at: datetime | None
 
 
-def insert_score(conn: psycopg.Connection, row: ScoreRow) -> bool:
+def insert_score(conn: DictConnection, row: ScoreRow) -> bool:
     """Write a job's score once; False if the job already had one."""
     cur = conn.execute(
         "INSERT INTO scores (job_id, tenant_id, user_id, factor, score, distance, llr, decision, samples,"
@@ -38,13 +38,13 @@ def insert_score(conn: psycopg.Connection, row: ScoreRow) -> bool:
     return cur.rowcount == 1
 
 
-def lock_user_factor(conn: psycopg.Connection, user_id: uuid.UUID, factor: str) -> None:
+def lock_user_factor(conn: DictConnection, user_id: uuid.UUID, factor: str) -> None:
     """Serialise template rebuilds of one user and factor for the rest of the transaction."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{user_id}:{factor}",))
 
 
 def insert_enrolment_sample(
-    conn: psycopg.Connection, *, job_id: uuid.UUID, tenant_id: uuid.UUID, user_id: uuid.UUID,
+    conn: DictConnection, *, job_id: uuid.UUID, tenant_id: uuid.UUID, user_id: uuid.UUID,
     factor: str, model_version: str, embeddings: bytes, samples: int,
 ) -> bool:
     cur = conn.execute(
@@ -55,7 +55,7 @@ def insert_enrolment_sample(
     return cur.rowcount == 1
 
 
-def enrolment_samples(conn: psycopg.Connection, *, user_id: uuid.UUID, factor: str, model_version: str) -> list[bytes]:
+def enrolment_samples(conn: DictConnection, *, user_id: uuid.UUID, factor: str, model_version: str) -> list[bytes]:
     rows = conn.execute(
         "SELECT embeddings FROM enrolment_samples WHERE user_id = %s AND factor = %s AND model_version = %s"
         " ORDER BY created_at, job_id",
@@ -65,7 +65,7 @@ def enrolment_samples(conn: psycopg.Connection, *, user_id: uuid.UUID, factor: s
 
 
 def upsert_template(
-    conn: psycopg.Connection, *, user_id: uuid.UUID, tenant_id: uuid.UUID, factor: str,
+    conn: DictConnection, *, user_id: uuid.UUID, tenant_id: uuid.UUID, factor: str,
     model_version: str, data: bytes, samples: int,
 ) -> None:
     conn.execute(
@@ -77,7 +77,7 @@ def upsert_template(
     )
 
 
-def load_template(conn: psycopg.Connection, *, user_id: uuid.UUID, factor: str) -> tuple[str, bytes] | None:
+def load_template(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> tuple[str, bytes] | None:
     row = conn.execute(
         "SELECT model_version, data FROM templates WHERE user_id = %s AND factor = %s", (user_id, factor)
     ).fetchone()

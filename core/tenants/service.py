@@ -8,8 +8,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-import psycopg
-
+from core.db import DictConnection
 from core.errors import NotFound, Unauthorized
 
 KEY_PREFIX = "tk"
@@ -33,14 +32,14 @@ def _hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-def create_tenant(conn: psycopg.Connection, *, name: str) -> tuple[Tenant, IssuedKey]:
+def create_tenant(conn: DictConnection, *, name: str) -> tuple[Tenant, IssuedKey]:
     """Create a tenant with its first API key."""
     tenant_id = uuid.uuid4()
     conn.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (tenant_id, name))
     return Tenant(tenant_id, name, 0.5), create_api_key(conn, tenant_id=tenant_id, label="initial")
 
 
-def create_api_key(conn: psycopg.Connection, *, tenant_id: uuid.UUID, label: str = "") -> IssuedKey:
+def create_api_key(conn: DictConnection, *, tenant_id: uuid.UUID, label: str = "") -> IssuedKey:
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     key_id = uuid.uuid4()
@@ -51,7 +50,7 @@ def create_api_key(conn: psycopg.Connection, *, tenant_id: uuid.UUID, label: str
     return IssuedKey(key_id, f"{KEY_PREFIX}_{prefix}_{secret}")
 
 
-def revoke_api_key(conn: psycopg.Connection, *, tenant_id: uuid.UUID, key_id: uuid.UUID) -> None:
+def revoke_api_key(conn: DictConnection, *, tenant_id: uuid.UUID, key_id: uuid.UUID) -> None:
     cur = conn.execute(
         "UPDATE api_keys SET revoked_at = now() WHERE id = %s AND tenant_id = %s AND revoked_at IS NULL",
         (key_id, tenant_id),
@@ -60,7 +59,7 @@ def revoke_api_key(conn: psycopg.Connection, *, tenant_id: uuid.UUID, key_id: uu
         raise NotFound("no such active API key", code="api_key_not_found")
 
 
-def authenticate(conn: psycopg.Connection, token: str) -> Tenant:
+def authenticate(conn: DictConnection, token: str) -> Tenant:
     """The tenant owning `token`, or Unauthorized (unknown, malformed or revoked key)."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
@@ -77,6 +76,6 @@ def authenticate(conn: psycopg.Connection, token: str) -> Tenant:
     return Tenant(row["id"], row["name"], float(row["decision_threshold"]))
 
 
-def list_tenants(conn: psycopg.Connection) -> list[Tenant]:
+def list_tenants(conn: DictConnection) -> list[Tenant]:
     rows = conn.execute("SELECT id, name, decision_threshold FROM tenants ORDER BY created_at").fetchall()
     return [Tenant(r["id"], r["name"], float(r["decision_threshold"])) for r in rows]

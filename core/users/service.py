@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import psycopg
-
+from core.db import DictConnection
 from core.errors import InvalidInput, NotFound
 
 MAX_EXTERNAL_ID = 200
@@ -16,7 +15,7 @@ def _check(external_id: str) -> None:
         raise InvalidInput("user id must be 1-200 printable characters", code="invalid_user_id")
 
 
-def get_or_create_user(conn: psycopg.Connection, *, tenant_id: uuid.UUID, external_id: str) -> uuid.UUID:
+def get_or_create_user(conn: DictConnection, *, tenant_id: uuid.UUID, external_id: str) -> uuid.UUID:
     _check(external_id)
     row = conn.execute(
         "INSERT INTO users (id, tenant_id, external_id) VALUES (%s, %s, %s)"
@@ -28,7 +27,7 @@ def get_or_create_user(conn: psycopg.Connection, *, tenant_id: uuid.UUID, extern
     return uuid.UUID(str(row["id"]))
 
 
-def get_user_id(conn: psycopg.Connection, *, tenant_id: uuid.UUID, external_id: str) -> uuid.UUID:
+def get_user_id(conn: DictConnection, *, tenant_id: uuid.UUID, external_id: str) -> uuid.UUID:
     """The internal id of the tenant's user, or NotFound (also for another tenant's user)."""
     _check(external_id)
     row = conn.execute(

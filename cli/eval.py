@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data", required=True, help="folder holding the data set in its original format"
     )
-    p.add_argument("--scores-out", required=True, help="CSV, one row per comparison")
+    p.add_argument("--scores-out", help="CSV, one row per comparison (required without --folds)")
     p.add_argument("--report", help="folder for report.json, report.md and det.png")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument(
@@ -22,6 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--weights", help="weights folder (default: the committed weights)")
     p.add_argument("--device", default="cpu", help="cpu or cuda:N")
+    p.add_argument(
+        "--folds",
+        type=int,
+        help="held-out evaluation: train on k-1 folds of subjects, evaluate on the rest, k times",
+    )
+    p.add_argument("--seed", type=int, default=0, help="training seed with --folds")
     p.set_defaults(func=run)
 
 
@@ -39,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if not data.exists():
         _say(f"error: data folder {data} does not exist")
+        return 2
+    if args.folds:
+        return _cross_validate(args, data)
+    if not args.scores_out:
+        _say("error: --scores-out is required (or --folds with --report)")
         return 2
     try:
         _say(f"loading {args.factor} protocol from {data}")
@@ -66,6 +77,39 @@ def run(args: argparse.Namespace) -> int:
     _say(
         f"{args.factor}: {result['subjects']} subjects, {result['comparisons']} comparisons, "
         f"mean EER {result['eer']:.4f} (baseline {result['baseline_eer']:.4f})"
+    )
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def _cross_validate(args: argparse.Namespace, data: object) -> int:
+    import json
+    from pathlib import Path
+
+    from pipelines.evaluation.crossval import cross_validate
+
+    if not args.report:
+        _say("error: --folds needs --report")
+        return 2
+    try:
+        result = cross_validate(
+            args.factor,
+            Path(str(data)),
+            k=args.folds,
+            report=Path(args.report),
+            seed=args.seed,
+            device=args.device,
+            progress=_say,
+        )
+    except (FileNotFoundError, ValueError) as e:
+        _say(f"error: {e}")
+        return 2
+    per_fold = ", ".join(f"{f['eer']:.4f}" for f in result["folds"])
+    _say(
+        f"{args.factor}: {args.folds} folds, {result['subjects']} held-out subjects, "
+        f"mean EER {result['eer']:.4f} (baseline {result['baseline_eer']:.4f}), "
+        f"per fold {per_fold}"
     )
     if args.json:
         print(json.dumps(result))

@@ -93,9 +93,17 @@ def _det_plot(path: Path, runs: dict[str, list[Comparison]], title: str) -> None
 
 
 def write_report(
-    out: Path, factor: str, runs: dict[str, list[Comparison]], *, data: str
+    out: Path,
+    factor: str,
+    runs: dict[str, list[Comparison]],
+    *,
+    data: str,
+    method: dict | None = None,
 ) -> dict[str, Summary]:
-    """Write report.json, report.md and det.png for each scorer's comparisons into `out`."""
+    """Write report.json, report.md and det.png for each scorer's comparisons into `out`.
+
+    `method` says how the comparisons were made (e.g. which subjects were held out).
+    """
     out.mkdir(parents=True, exist_ok=True)
     summaries = {name: summarise(name, comps) for name, comps in runs.items()}
     (out / "report.json").write_text(
@@ -103,6 +111,7 @@ def write_report(
             {
                 "factor": factor,
                 "data": data,
+                **({"method": method} if method else {}),
                 "scorers": {k: asdict(v) for k, v in summaries.items()},
             },
             indent=2,
@@ -116,6 +125,11 @@ def write_report(
         f"Data: `{data}`. EER is the mean of per-subject EERs (each subject at its own threshold);",
         "FNMR at a fixed FMR uses one global threshold over all comparisons.",
         "",
+        *(
+            [f"Held out: {method['held_out']}; training: {method['training']}.", ""]
+            if method and "held_out" in method
+            else []
+        ),
         "| scorer | subjects | genuine | impostor | mean EER | sd | pooled EER | FNMR@FMR 1% | FNMR@FMR 0.1% |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from pipelines.base import SampleError, Template, Verification
-from pipelines.evaluation.calibration import Calibration
+from pipelines.evaluation.calibration import Calibration, posterior
 from pipelines.face.frames import decode_frames, normalise
 from pipelines.face.lbp import chi_square, lbp_histograms
 from pipelines.face.model import FaceEncoder
@@ -101,10 +101,11 @@ class FacePipeline:
         if len(embeddings) == 0:
             raise SampleError("face_empty", "no frames to verify")
         d = self.distances(template, embeddings)
-        distance = float(np.median(d))  # a job's frames: the median resists one bad frame
+        # frames of one job are strongly correlated: their llrs add with the fitted discount
+        llr = self.calibration.job_llr(d)
         return Verification(
-            score=float(self.calibration.score(distance)),
-            distance=distance,
-            llr=float(self.calibration.llr(distance)),
+            score=float(posterior(llr)),
+            distance=float(np.median(d)),
+            llr=llr,
             per_sample=[float(v) for v in self.calibration.score(d)],
         )

@@ -59,7 +59,9 @@ def _dtype_str(a: np.ndarray) -> str:
     return s
 
 
-def encode(factor: str, arrays: dict[str, np.ndarray], *, schema: int = 1, compress: bool = False) -> bytes:
+def encode(
+    factor: str, arrays: dict[str, np.ndarray], *, schema: int = 1, compress: bool = False
+) -> bytes:
     """Encode named arrays as a plaintext frame (optionally zstd-compressed)."""
     body = bytearray(struct.pack("<H", len(arrays)))
     for name, arr in arrays.items():
@@ -112,7 +114,9 @@ def _bounded_unzstd(data: bytes, limit: int) -> bytes:
             while chunk := reader.read(min(1 << 20, limit + 1 - len(out))):
                 out += chunk
                 if len(out) > limit:
-                    raise PlaintextError("plaintext_too_large", f"decompressed plaintext exceeds {limit} bytes")
+                    raise PlaintextError(
+                        "plaintext_too_large", f"decompressed plaintext exceeds {limit} bytes"
+                    )
     except zstandard.ZstdError as e:
         raise PlaintextError("plaintext_bad_compression", f"zstd: {e}") from None
     return bytes(out)
@@ -131,8 +135,6 @@ def decode(data: bytes) -> Plaintext:
     (schema,) = r.unpack("<H")
     body = bytes(r.buf[r.pos :])
     if flags & FLAG_ZSTD:
-        import zstandard
-
         body = _bounded_unzstd(body, MAX_DECODED_BYTES)
     br = _Reader(body)
     (count,) = br.unpack("<H")

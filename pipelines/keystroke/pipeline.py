@@ -8,29 +8,32 @@ import numpy as np
 import torch
 
 from pipelines.base import SampleError, Template, Verification
-from pipelines.evaluation.calibration import Calibration
+from pipelines.evaluation.calibration import Calibration, posterior
+from pipelines.keystroke import detectors
+from pipelines.keystroke.detectors import DETECTORS
 from pipelines.keystroke.events import decode_typings, features
 from pipelines.keystroke.model import KeystrokeEncoder
 
 
 @dataclass(frozen=True)
 class Scoring:
-    """How a template is built and compared (kept in calibration.json next to the weights)."""
+    """How a template is built and compared (kept in calibration.json next to the weights).
+
+    The four weights fuse the detectors after per-user normalisation; they are chosen
+    by cross-validation over the training subjects (pipelines/keystroke/train.py).
+    """
 
     recent: int = 75  # enrol on the most recent typings only: typing rhythm drifts with practice
     keep: int = 28  # timings counted per typing: the 3 most deviant are dropped (one slip is not an impostor)
-    raw_weight: float = 1.0  # weight of scaled Manhattan on the timings
-    emb_weight: float = 0.5  # weight of scaled Manhattan in the learned embedding
+    floor: float = 0.01  # smallest MAD of a log timing (about 1%)
+    outlier_z: float = 3.0
+    manhattan: float = 1.0
+    nearest: float = 0.25
+    outliers: float = 0.0
+    embedding: float = 0.25
 
-
-def scaled_manhattan(
-    x: np.ndarray, centre: np.ndarray, spread: np.ndarray, keep: int | None = None
-) -> np.ndarray:
-    """Mean over dimensions of |x - centre| / spread, one value per row; only the `keep` smallest count."""
-    dev = np.abs(x - centre) / spread
-    if keep is not None and keep < dev.shape[1]:
-        dev = np.sort(dev, axis=1)[:, :keep]
-    return np.asarray(dev.mean(axis=1))
+    def weights(self) -> np.ndarray:
+        return np.array([getattr(self, k) for k in DETECTORS])
 
 
 class KeystrokePipeline:
@@ -81,23 +84,50 @@ class KeystrokePipeline:
                 "enrolment_too_small", f"{len(embeddings)} typings; need {self.min_enrol_samples}"
             )
         emb, raw = self._split(embeddings[-self.scoring.recent :])
-        arrays = {}
-        for name, part, floor in (("emb", emb, 1e-3), ("raw", raw, 1e-4)):
-            # median and median absolute deviation: a few botched typings do not move the template
-            median = np.median(part, axis=0)
-            arrays[f"{name}_median"] = median.astype(np.float32)
-            mad = np.median(np.abs(part - median), axis=0)
-            arrays[f"{name}_mad"] = np.maximum(mad, floor).astype(np.float32)
+        timings = detectors.log_timings(raw)
+        # each detector's spread over the enrolment itself (leave one out) is this user's scale
+        norm = np.tile(np.array([0.0, 1.0]), (len(DETECTORS), 1))
+        for k, (name, w) in enumerate(zip(DETECTORS, self.scoring.weights(), strict=True)):
+            if w == 0.0:
+                continue
+            loo = detectors.leave_one_out(self._detector(name), np.hstack([timings, emb]))
+            norm[k] = loo.mean(), max(float(loo.std()), 1e-6)
+        arrays = {
+            "timings": timings.astype(np.float32),
+            "embeddings": emb.astype(np.float32),
+            "norm": norm.astype(np.float32),
+        }
         return Template(self.factor, self.model_version, arrays, samples=len(embeddings))
 
-    def distances(self, template: Template, embeddings: np.ndarray) -> np.ndarray:
-        """Per-typing distance to the template (lower = closer)."""
+    def _detector(self, name: str) -> detectors.Distance:
+        """Detector `name` on rows of [log timings | embedding]."""
+        s, n = self.scoring, self.encoder.n_features
+        if name == "manhattan":
+            return lambda e, p: detectors.manhattan(e[:, :n], p[:, :n], keep=s.keep, floor=s.floor)
+        if name == "nearest":
+            return lambda e, p: detectors.nearest(e[:, :n], p[:, :n], floor=s.floor)
+        if name == "outliers":
+            return lambda e, p: detectors.outliers(e[:, :n], p[:, :n], z=s.outlier_z, floor=s.floor)
+        return lambda e, p: detectors.embedding(e[:, n:], p[:, n:])
+
+    def detector_scores(self, template: Template, embeddings: np.ndarray) -> np.ndarray:
+        """[n, 4] per-typing detector distances on the user's own scale (0 = a typical enrolment typing)."""
         emb, raw = self._split(embeddings)
         a = template.arrays
-        s = self.scoring
-        d_emb = scaled_manhattan(emb, a["emb_median"], a["emb_mad"])
-        d_raw = scaled_manhattan(raw, a["raw_median"], a["raw_mad"], s.keep)
-        return s.emb_weight * d_emb + s.raw_weight * d_raw
+        enrol = np.hstack(
+            [np.asarray(a["timings"], np.float64), np.asarray(a["embeddings"], np.float64)]
+        )
+        probes = np.hstack([detectors.log_timings(raw), emb])
+        norm = np.asarray(a["norm"], dtype=np.float64)
+        out = np.zeros((len(probes), len(DETECTORS)))
+        for k, (name, w) in enumerate(zip(DETECTORS, self.scoring.weights(), strict=True)):
+            if w != 0.0:
+                out[:, k] = (self._detector(name)(enrol, probes) - norm[k, 0]) / norm[k, 1]
+        return out
+
+    def distances(self, template: Template, embeddings: np.ndarray) -> np.ndarray:
+        """Per-typing fused distance to the template (lower = closer)."""
+        return np.asarray(self.detector_scores(template, embeddings) @ self.scoring.weights())
 
     def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
         if template.factor != self.factor:
@@ -110,12 +140,11 @@ class KeystrokePipeline:
         if len(embeddings) == 0:
             raise SampleError("keystroke_empty", "no typings to verify")
         d = self.distances(template, embeddings)
-        # typings in one job are scored one by one; the job's distance is their mean
-        distance = float(d.mean())
-        llr = float(self.calibration.llr(distance))
+        # each typing is evidence; the job's llr adds them, discounted for their correlation
+        llr = self.calibration.job_llr(d)
         return Verification(
-            score=float(self.calibration.score(distance)),
-            distance=distance,
+            score=float(posterior(llr)),
+            distance=float(d.mean()),
             llr=llr,
             per_sample=[float(v) for v in self.calibration.score(d)],
         )

@@ -1,30 +1,40 @@
-"""Train the keystroke encoder on CMU subjects with an episodic scaled-Manhattan ranking objective.
+"""Train the keystroke model on CMU subjects: the encoder, the detector weights, the calibration.
 
-Each step, for every training subject: a random window of consecutive typings is the
-enrolment set, later typings are genuine probes, and other subjects' first typings
-(unpractised, as an impostor typing someone else's phrase) are impostor probes. The
-loss ranks every genuine probe closer than every impostor probe to the template.
+Encoder: each step, for every training subject, a random window of consecutive
+typings is the enrolment set, later typings are genuine probes, and other subjects'
+first typings (unpractised, as an impostor typing someone else's phrase) are impostor
+probes. The loss ranks every genuine probe closer than every impostor probe, with the
+embedding distance added to the timing distance it is fused with, so the embedding
+learns what the timings miss.
+
+Detector weights and calibration come from subjects the encoder has not seen: the
+training subjects are split in two (alternate subjects), an encoder is trained on
+each part and scores the other, and the weights (grid, lowest mean per-subject EER)
+and the calibration are fitted on those out-of-fold scores. The shipped encoder is
+then trained on every training subject.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from pipelines.evaluation.calibration import fit_calibration
-from pipelines.evaluation.harness import PipelineScorer, run_protocol
-from pipelines.keystroke.dataset import load_protocol, model_inputs, read_subjects
+from pipelines.evaluation.calibration import Calibration, fit_calibration, fit_job_fusion
+from pipelines.evaluation.metrics import eer
+from pipelines.keystroke.dataset import ENROL, GENUINE, IMPOSTOR, model_inputs, read_subjects
+from pipelines.keystroke.detectors import DETECTORS, LOG_OFFSET
 from pipelines.keystroke.model import KeystrokeEncoder, timing_scale
 from pipelines.keystroke.pipeline import KeystrokePipeline, Scoring
 
-MODEL_VERSION = "keystroke-enc-1"
+MODEL_VERSION = "keystroke-enc-2"
 HPARAMS = {
     "hidden": 128,
     "dim": 32,
@@ -33,14 +43,17 @@ HPARAMS = {
     "weight_decay": 1e-4,
     "impostor_reps": 5,
 }
+WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0)  # for nearest, outliers, embedding; manhattan is fixed at 1
+ALL_ON = Scoring(nearest=1.0, outliers=1.0, embedding=1.0)
+Progress = Callable[[str], None]
 
 
 def _robust_distance(
-    probe: torch.Tensor, enrol: torch.Tensor, keep: int | None = None
+    probe: torch.Tensor, enrol: torch.Tensor, keep: int | None = None, floor: float = 1e-3
 ) -> torch.Tensor:
-    """The pipeline's template distance in torch: median/MAD scaled Manhattan, `keep` smallest terms."""
+    """Median/MAD scaled Manhattan in torch, only the `keep` smallest terms."""
     med = enrol.median(dim=0).values
-    mad = (enrol - med).abs().median(dim=0).values.clamp_min(1e-3 if keep is None else 1e-4)
+    mad = (enrol - med).abs().median(dim=0).values.clamp_min(floor)
     dev = (probe - med).abs() / mad
     if keep is not None:
         dev = dev.sort(dim=1).values[:, :keep]
@@ -48,44 +61,39 @@ def _robust_distance(
 
 
 def fit_encoder(
-    inputs: dict[str, np.ndarray],
-    *,
-    seed: int,
-    scoring: Scoring | None = None,
-    progress: Callable[[str], None] | None = None,
+    inputs: dict[str, np.ndarray], *, seed: int, progress: Progress | None = None
 ) -> KeystrokeEncoder:
     """Train an encoder on subject -> [reps, 31] timings (reps in typing order)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    h = HPARAMS
-    scoring = scoring or Scoring()
+    h, scoring = HPARAMS, Scoring()
     model = KeystrokeEncoder(hidden=int(h["hidden"]), dim=int(h["dim"]))
     subjects = list(inputs)
-    x = {s: torch.from_numpy(inputs[s]) for s in subjects}
+    x = {s: torch.from_numpy(inputs[s].astype(np.float32)) for s in subjects}
+    logt = {s: torch.log(v.clamp_min(0.0) + LOG_OFFSET) for s, v in x.items()}
     z = timing_scale(torch.cat(list(x.values())))
     model.mean.copy_(z.mean(0))
     model.std.copy_(z.std(0).clamp_min(1e-3))
     opt = torch.optim.AdamW(
         model.parameters(), lr=float(h["lr"]), weight_decay=float(h["weight_decay"])
     )
-    steps, early = int(h["steps"]), int(h["impostor_reps"])
+    steps, early, size = int(h["steps"]), int(h["impostor_reps"]), scoring.recent
     for step in range(steps):
         emb = {s: model(x[s]) for s in subjects}
         loss = torch.zeros(())
         for s in subjects:
-            n, size = len(x[s]), scoring.recent
-            start = int(rng.integers(0, n - size - 20 + 1))
-            gidx = torch.from_numpy(rng.integers(start + size, min(n, start + size + 200), 64))
+            start = int(rng.integers(0, len(x[s]) - size - 20 + 1))
+            gidx = torch.from_numpy(
+                rng.integers(start + size, min(len(x[s]), start + size + 200), 64)
+            )
             others = [o for o in subjects if o != s]
-            # the learned distance is trained on top of the fixed timing distance it is added to
-            raw_t = x[s][start : start + size]
-            g_raw = _robust_distance(x[s][gidx], raw_t, scoring.keep)
-            i_raw = _robust_distance(torch.cat([x[o][:early] for o in others]), raw_t, scoring.keep)
+            enrol_t = logt[s][start : start + size]
+            imp_t = torch.cat([logt[o][:early] for o in others])
+            g = _robust_distance(logt[s][gidx], enrol_t, scoring.keep, scoring.floor)
+            i = _robust_distance(imp_t, enrol_t, scoring.keep, scoring.floor)
             enrol = emb[s][start : start + size]
-            g_emb = _robust_distance(emb[s][gidx], enrol)
-            i_emb = _robust_distance(torch.cat([emb[o][:early] for o in others]), enrol)
-            g = scoring.raw_weight * g_raw + scoring.emb_weight * g_emb
-            i = scoring.raw_weight * i_raw + scoring.emb_weight * i_emb
+            g = g + _robust_distance(emb[s][gidx], enrol)
+            i = i + _robust_distance(torch.cat([emb[o][:early] for o in others]), enrol)
             loss = loss + torch.nn.functional.softplus(g[:, None] - i[None, :]).mean()
         loss = loss / len(subjects)
         opt.zero_grad()
@@ -96,33 +104,97 @@ def fit_encoder(
     return model.eval()
 
 
+class SubjectScores:
+    """One subject's per-detector scores in the CMU protocol (impostors: 5 typings of each other subject)."""
+
+    def __init__(self, genuine: np.ndarray, impostor: np.ndarray) -> None:
+        self.genuine, self.impostor = genuine, impostor  # [n, 4] each
+
+    def eer(self, weights: np.ndarray) -> float:
+        return eer(-(self.genuine @ weights), -(self.impostor @ weights))
+
+
+def protocol_scores(
+    encoder: KeystrokeEncoder, inputs: dict[str, np.ndarray]
+) -> dict[str, SubjectScores]:
+    """Every subject of `inputs` enrolled and probed by the others, every detector on."""
+    pipeline = KeystrokePipeline(encoder, Calibration(0.0, -1.0), ALL_ON, model_version="")
+    with torch.inference_mode():
+        emb = {s: pipeline.embed(torch.from_numpy(v)).double().numpy() for s, v in inputs.items()}
+    out = {}
+    for s, e in emb.items():
+        template = pipeline.enrol(e[:ENROL])
+        impostor = np.concatenate([emb[o][:IMPOSTOR] for o in emb if o != s])
+        out[s] = SubjectScores(
+            pipeline.detector_scores(template, e[ENROL : ENROL + GENUINE]),
+            pipeline.detector_scores(template, impostor),
+        )
+    return out
+
+
+def select_weights(scores: dict[str, SubjectScores]) -> Scoring:
+    """The detector weights with the lowest mean per-subject EER (ties: the first, i.e. fewer detectors)."""
+    best: tuple[float, tuple[float, ...]] | None = None
+    for ws in itertools.product(WEIGHT_GRID, repeat=len(DETECTORS) - 1):
+        w = np.array([1.0, *ws])
+        mean = float(np.mean([sc.eer(w) for sc in scores.values()]))
+        if best is None or mean < best[0] - 1e-12:
+            best = (mean, ws)
+    assert best is not None
+    nearest, outliers, embedding = best[1]
+    return replace(Scoring(), nearest=nearest, outliers=outliers, embedding=embedding)
+
+
+def calibrate(scores: dict[str, SubjectScores], scoring: Scoring) -> Calibration:
+    """Per-typing logistic calibration, then the job fusion (rho) on runs of consecutive typings."""
+    w = scoring.weights()
+    g = [sc.genuine @ w for sc in scores.values()]
+    i = [sc.impostor @ w for sc in scores.values()]
+    base = fit_calibration(
+        np.concatenate(g), np.concatenate(i), name="per-user normalised fusion of 4 detectors"
+    )
+    # impostor runs: each other subject's 5 typings against the template, in order
+    imp_runs = [run for d in i for run in np.split(d, len(d) // IMPOSTOR)]
+    return fit_job_fusion(base, g, imp_runs)
+
+
+def out_of_fold_scores(
+    inputs: dict[str, np.ndarray], *, seed: int, progress: Progress | None = None
+) -> dict[str, SubjectScores]:
+    """Scores of every subject by an encoder trained on the other half (alternate subjects)."""
+    names = list(inputs)
+    out: dict[str, SubjectScores] = {}
+    for k in range(2):
+        held = names[k::2]
+        if progress:
+            progress(f"out-of-fold encoder {k + 1}/2: holding out {len(held)} subjects")
+        enc = fit_encoder({s: inputs[s] for s in names if s not in held}, seed=seed)
+        out.update(protocol_scores(enc, {s: inputs[s] for s in held}))
+    return out
+
+
 def train(
     data_dir: Path,
     *,
     out: Path,
     seed: int = 0,
     subjects: list[str] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict:
-    """Train on `subjects` (default: all in the file), calibrate on them, write weights + calibration."""
+    """Train on `subjects` (default: all in the file), choose weights and calibrate out of fold, write."""
     t0 = time.monotonic()
     table = read_subjects(data_dir)
     names = subjects or list(table)
     inputs = {s: model_inputs(table[s][1]) for s in names}
-    # trained with the learned distance at full weight; scored at half weight (chosen on held-out subjects)
-    encoder = fit_encoder(inputs, seed=seed, scoring=Scoring(emb_weight=1.0), progress=progress)
-    scoring = Scoring()
-    from pipelines.evaluation.calibration import Calibration
-
-    pipeline = KeystrokePipeline(
-        encoder, Calibration(0.0, -1.0), scoring, model_version=MODEL_VERSION
-    )
-    scorer = PipelineScorer(pipeline)
-    # calibrate the raw distance: score = -distance under the placeholder calibration's logit
-    comps = run_protocol(load_protocol(data_dir, names), _DistanceScorer(pipeline, scorer))
-    g = np.array([-c.score for c in comps if c.genuine])
-    i = np.array([-c.score for c in comps if not c.genuine])
-    calibration = fit_calibration(g, i, name="weighted scaled Manhattan (embedding + timings)")
+    if len(names) >= 4:  # two folds of at least two subjects each: out-of-fold choices
+        oof = out_of_fold_scores(inputs, seed=seed, progress=progress)
+        scoring, calibrated_on = select_weights(oof), "out of fold (2 folds by subject)"
+    else:  # too few people to hold any out: default weights, calibration on the training subjects
+        oof, scoring, calibrated_on = {}, Scoring(), "training subjects (too few to hold out)"
+    if progress:
+        progress(f"weights {dict(zip(DETECTORS, scoring.weights().tolist(), strict=True))}")
+    encoder = fit_encoder(inputs, seed=seed, progress=progress)
+    calibration = calibrate(oof or protocol_scores(encoder, inputs), scoring)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous() for k, v in encoder.state_dict().items()}
     config = {"hidden": encoder.hidden, "dim": encoder.dim, "n_features": encoder.n_features}
@@ -136,6 +208,7 @@ def train(
         model_version=MODEL_VERSION,
         scoring=asdict(scoring),
         encoder=config,
+        calibrated_on=calibrated_on,
         trained_on={
             "data": "CMU DSL-StrongPasswordData.csv",
             "subjects": names,
@@ -147,23 +220,6 @@ def train(
         "model_version": MODEL_VERSION,
         "subjects": len(names),
         "seconds": round(time.monotonic() - t0, 1),
+        "scoring": asdict(scoring),
         **asdict(calibration),
     }
-
-
-class _DistanceScorer:
-    """Scores probes by negative distance, for fitting the calibration."""
-
-    name = "distance"
-
-    def __init__(self, pipeline: KeystrokePipeline, scorer: PipelineScorer) -> None:
-        self.pipeline, self.scorer = pipeline, scorer
-
-    def fit(self, enrol: np.ndarray) -> object:
-        return self.scorer.fit(enrol)
-
-    def score(self, state: object, probes: np.ndarray) -> np.ndarray:
-        from pipelines.base import Template
-
-        assert isinstance(state, Template)
-        return -self.pipeline.distances(state, self.scorer.embed(probes))

@@ -58,5 +58,12 @@ def cmu_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def cmu_dir_4(tmp_path: Path) -> Path:
+    """Four subjects: enough for two folds of two."""
+    write_cmu_csv(tmp_path / "keystroke4", ["s002", "s003", "s004", "s005"])
+    return tmp_path / "keystroke4"
+
+
+@pytest.fixture
 def orl_dir(tmp_path: Path) -> Path:
     return write_orl(tmp_path / "att_faces", ["s1", "s2", "s10"])

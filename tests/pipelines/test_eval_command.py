@@ -55,7 +55,7 @@ def test_eval_writes_scores_report_and_a_json_last_line(
     assert 0.0 <= summary["eer"] <= 1.0 and 0.0 <= summary["baseline_eer"] <= 1.0
     assert {p.name for p in report.iterdir()} == {"report.json", "report.md", "det.png"}
     names = set(json.loads((report / "report.json").read_text())["scorers"])
-    assert names == {"keystroke-enc-1", "baseline: scaled-manhattan"}
+    assert names == {"keystroke-enc-2", "baseline: scaled-manhattan"}
 
 
 def test_eval_of_a_missing_folder_or_wrong_format_exits_2(
@@ -122,9 +122,45 @@ def test_train_writes_weights_that_load(
         _run(train_command, ["train", "keystroke", "--data", str(cmu_dir), "--out", str(out)]) == 0
     )
     # then the weights load and a second run with the same seed writes the same calibration
-    assert load(weights_dir=out).model_version == "keystroke-enc-1"
+    assert load(weights_dir=out).model_version == "keystroke-enc-2"
     first = (out / "calibration.json").read_text()
     assert (
         _run(train_command, ["train", "keystroke", "--data", str(cmu_dir), "--out", str(out)]) == 0
     )
     assert (out / "calibration.json").read_text() == first
+
+
+@pytest.mark.slow
+def test_eval_with_folds_trains_on_the_other_folds_and_says_who_was_held_out(
+    cmu_dir_4: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # given a CMU-format file with 4 subjects and a short training schedule
+    from pipelines.keystroke import train as trainer
+
+    monkeypatch.setitem(trainer.HPARAMS, "steps", 3)
+    report = tmp_path / "report"
+    # when it is evaluated with 2 folds by subject
+    rc = _run(
+        eval_command,
+        [
+            "eval",
+            "keystroke",
+            "--data",
+            str(cmu_dir_4),
+            "--folds",
+            "2",
+            "--report",
+            str(report),
+            "--json",
+        ],
+    )
+    # then every subject is scored once, by the model trained on the other fold
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["subjects"] == 4 and len(summary["folds"]) == 2
+    method = json.loads((report / "report.json").read_text())["method"]
+    assert [f["held_out"] for f in method["folds"]] == [["s002", "s004"], ["s003", "s005"]]
+    assert (report / "det.png").is_file()

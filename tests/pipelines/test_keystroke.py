@@ -159,7 +159,7 @@ def test_templates_hold_only_numpy_arrays_that_the_codec_can_carry() -> None:
     p = keystroke.load()
     t = p.enrol(_embed(p, capture(make_person(3), np.random.default_rng(0), 25)))
     back = codec.decode(codec.encode("keystroke", t.arrays)).arrays
-    assert back.keys() == t.arrays.keys() and t.model_version == "keystroke-enc-1"
+    assert back.keys() == t.arrays.keys() and t.model_version == "keystroke-enc-2"
 
 
 def test_enrolment_needs_enough_typings() -> None:
@@ -175,3 +175,19 @@ def test_cuda_embeddings_match_cpu() -> None:
     cpu = keystroke.load("cpu").embed(x)
     gpu = keystroke.load("cuda:0").embed(x.to("cuda:0")).cpu()
     torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-4)
+
+
+def test_detectors_are_on_the_users_own_scale() -> None:
+    # given a template built from one typist's enrolment
+    p = keystroke.load()
+    rng = np.random.default_rng(11)
+    person = make_person(21)
+    t = p.enrol(_embed(p, capture(person, rng, 75)))
+    # when that typist's new typings and another typist's are scored per detector
+    own = p.detector_scores(t, _embed(p, capture(person, rng, 50)))
+    other = p.detector_scores(t, _embed(p, capture(make_person(22), rng, 50)))
+    # then the typist's own typings sit near 0 (a typical enrolment typing) on every detector in use,
+    # and the other typist's lie far out
+    used = p.scoring.weights() != 0
+    assert np.abs(own[:, used].mean(axis=0)).max() < 1.5
+    assert (other[:, used].mean(axis=0) > own[:, used].mean(axis=0) + 2.0).all()

@@ -130,6 +130,7 @@ def train(
     progress: Callable[[str], None] | None = None,
     steps: int = 300,
     calibrate: str = "cross",
+    out_of_fold: bool | None = None,
 ) -> dict:
     """Train on `subjects` (all HAPT users found when None), write model.safetensors and
     calibration.json into `out`, and return a summary.
@@ -137,10 +138,14 @@ def train(
     ``calibrate="cross"`` fits the calibration on scores of users a model did not see
     (two half-models, each scoring the other half), so the posteriors are not
     overconfident; ``"train"`` fits it on the final model's own training users (faster).
+    ``out_of_fold`` (the evaluation harness's name for the same choice) overrides
+    `calibrate` when given: True is ``"cross"``, False is ``"train"``.
     """
     from pipelines.gait.calibrate import fit_calibration, similarity_runs
     from pipelines.gait.pipeline import Calibration, GaitPipeline
 
+    if out_of_fold is not None:
+        calibrate = "cross" if out_of_fold else "train"
     started = time.monotonic()
     segments = load_segments(data_dir, subjects)
     users = sorted({s.user for s in segments})

@@ -109,3 +109,12 @@ def test_training_is_reproducible_with_a_seed(hapt: Path, tmp_path: Path) -> Non
     for name in ("model.safetensors", "calibration.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert a["slope"] == b["slope"] and a["trained_on"] == ["user01", "user02", "user03"]
+
+
+def test_the_harness_can_skip_out_of_fold_calibration(hapt: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    # given the evaluation harness's switch (it trains once per fold and needs no calibration)
+    # when training is asked not to calibrate out of fold
+    summary = train(hapt, out=tmp_path / "w", seed=0, steps=2, out_of_fold=False)
+    # then one model is trained and calibrated on its own users, as with calibrate="train"
+    assert summary["calibrated_on"] == "train"

@@ -70,3 +70,14 @@ class FactorPipeline(Protocol):
     def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
         """One job's embeddings [n, D] against a template -> calibrated verification."""
         ...
+
+
+def check_template(template: Template, *, factor: str, model_version: str) -> None:
+    """A template is only comparable with embeddings of the same factor and model version."""
+    if template.factor != factor:
+        raise SampleError("template_wrong_factor", f"template is for {template.factor}")
+    if template.model_version != model_version:
+        raise SampleError(
+            "template_model_mismatch",
+            f"template built by {template.model_version}; re-enrol for {model_version}",
+        )

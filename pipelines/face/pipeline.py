@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipelines.base import SampleError, Template, Verification
+from pipelines.base import SampleError, Template, Verification, check_template
 from pipelines.evaluation.calibration import Calibration, posterior
 from pipelines.face.frames import decode_frames, normalise
 from pipelines.face.lbp import chi_square, lbp_histograms
@@ -91,13 +91,7 @@ class FacePipeline:
         return (s.cnn_weight * d_cnn + s.lbp_weight * d_lbp).double().numpy()
 
     def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
-        if template.factor != self.factor:
-            raise SampleError("template_wrong_factor", f"template is for {template.factor}")
-        if template.model_version != self.model_version:
-            raise SampleError(
-                "template_model_mismatch",
-                f"template built by {template.model_version}; re-enrol for {self.model_version}",
-            )
+        check_template(template, factor=self.factor, model_version=self.model_version)
         if len(embeddings) == 0:
             raise SampleError("face_empty", "no frames to verify")
         d = self.distances(template, embeddings)

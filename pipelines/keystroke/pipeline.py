@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipelines.base import SampleError, Template, Verification
+from pipelines.base import SampleError, Template, Verification, check_template
 from pipelines.evaluation.calibration import Calibration, posterior
 from pipelines.keystroke import detectors
 from pipelines.keystroke.detectors import DETECTORS
@@ -130,13 +130,7 @@ class KeystrokePipeline:
         return np.asarray(self.detector_scores(template, embeddings) @ self.scoring.weights())
 
     def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
-        if template.factor != self.factor:
-            raise SampleError("template_wrong_factor", f"template is for {template.factor}")
-        if template.model_version != self.model_version:
-            raise SampleError(
-                "template_model_mismatch",
-                f"template built by {template.model_version}; re-enrol for {self.model_version}",
-            )
+        check_template(template, factor=self.factor, model_version=self.model_version)
         if len(embeddings) == 0:
             raise SampleError("keystroke_empty", "no typings to verify")
         d = self.distances(template, embeddings)

@@ -30,7 +30,8 @@ class ChaosStack:
         self.services = start_services(self.root, use_environment=False)
         # Short deadlines so that a scenario recovers in seconds rather than minutes.
         self.services.env.update({"TACIT_RELIABILITY__RUNNING_DEADLINE_S": "10",
-                                  "TACIT_RELIABILITY__VISIBILITY_TIMEOUT_S": "15"})
+                                  "TACIT_RELIABILITY__VISIBILITY_TIMEOUT_S": "15",
+                                  "TACIT_RELIABILITY__QUEUED_DEADLINE_S": "30"})
         self.stack = Stack(self.root, self.services.env, free_port(), factors=(self.factor,))
         self.stack.start(timeout=240)
         # Like `tacit up` (or Kubernetes), restart any process that dies during a scenario.

@@ -110,8 +110,16 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if self.server is not None:
+            user = self.server.system_user
             with contextlib.suppress(Exception):
                 self.server.cleanup()
+            if (self.dir / "postmaster.pid").exists():
+                # a server restarted under pgserver's feet (pg_ctl restart) is not the one it
+                # tracks: stop whatever runs on this data directory now
+                from pgserver import _commands
+
+                with contextlib.suppress(Exception):
+                    _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.dir, user=user)
             self.server = None
 
 

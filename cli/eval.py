@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from cli.console import say
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,9 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
 
 def run(args: argparse.Namespace) -> int:
     import json
@@ -44,21 +42,21 @@ def run(args: argparse.Namespace) -> int:
 
     data = Path(args.data)
     if not data.exists():
-        _say(f"error: data folder {data} does not exist")
+        say(f"error: data folder {data} does not exist")
         return 2
     if args.folds:
         return _cross_validate(args, data)
     if not args.scores_out:
-        _say("error: --scores-out is required (or --folds with --report)")
+        say("error: --scores-out is required (or --folds with --report)")
         return 2
     try:
-        _say(f"loading {args.factor} protocol from {data}")
+        say(f"loading {args.factor} protocol from {data}")
         subjects = factor_module(args.factor, "dataset").load_protocol(data, args.subjects)
     except (FileNotFoundError, ValueError, OSError) as e:
-        _say(f"error: cannot read {args.factor} data in {data}: {e}")
+        say(f"error: cannot read {args.factor} data in {data}: {e}")
         return 2
     if len(subjects) < 2:
-        _say("error: the protocol needs at least two subjects")
+        say("error: the protocol needs at least two subjects")
         return 2
     try:
         result = evaluate(
@@ -69,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
             weights=Path(args.weights) if args.weights else None,
             device=args.device,
             data=str(data),
-            progress=_say,
+            progress=say,
         )
     except FileNotFoundError as e:
-        _say(f"error: {e}")
+        say(f"error: {e}")
         return 2
-    _say(
+    say(
         f"{args.factor}: {result['subjects']} subjects, {result['comparisons']} comparisons, "
         f"mean EER {result['eer']:.4f} (baseline {result['baseline_eer']:.4f})"
     )
@@ -90,7 +88,7 @@ def _cross_validate(args: argparse.Namespace, data: object) -> int:
     from pipelines.evaluation.crossval import cross_validate
 
     if not args.report:
-        _say("error: --folds needs --report")
+        say("error: --folds needs --report")
         return 2
     try:
         result = cross_validate(
@@ -100,13 +98,13 @@ def _cross_validate(args: argparse.Namespace, data: object) -> int:
             report=Path(args.report),
             seed=args.seed,
             device=args.device,
-            progress=_say,
+            progress=say,
         )
     except (FileNotFoundError, ValueError) as e:
-        _say(f"error: {e}")
+        say(f"error: {e}")
         return 2
     per_fold = ", ".join(f"{f['eer']:.4f}" for f in result["folds"])
-    _say(
+    say(
         f"{args.factor}: {args.folds} folds, {result['subjects']} held-out subjects, "
         f"mean EER {result['eer']:.4f} (baseline {result['baseline_eer']:.4f}), "
         f"per fold {per_fold}"

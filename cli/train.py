@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from cli.console import say
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,9 +20,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
 
 def run(args: argparse.Namespace) -> int:
     import importlib
@@ -32,20 +30,20 @@ def run(args: argparse.Namespace) -> int:
 
     data = Path(args.data)
     if not data.exists():
-        _say(f"error: data folder {data} does not exist")
+        say(f"error: data folder {data} does not exist")
         return 2
     package = importlib.import_module(f"pipelines.{args.factor}")
     out = Path(args.out) if args.out else Path(str(package.__file__)).parent / "weights"
     torch.set_num_threads(min(2, torch.get_num_threads()))
     trainer = importlib.import_module(f"pipelines.{args.factor}.train")
-    _say(f"training {args.factor} on {data} (seed {args.seed}) -> {out}")
+    say(f"training {args.factor} on {data} (seed {args.seed}) -> {out}")
     try:
         summary = trainer.train(
-            data, out=out, seed=args.seed, subjects=args.subjects, progress=_say
+            data, out=out, seed=args.seed, subjects=args.subjects, progress=say
         )
     except (FileNotFoundError, ValueError) as e:
-        _say(f"error: {e}")
+        say(f"error: {e}")
         return 2
-    _say(f"wrote {out / 'model.safetensors'} and {out / 'calibration.json'}")
+    say(f"wrote {out / 'model.safetensors'} and {out / 'calibration.json'}")
     print(json.dumps(summary) if args.json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
     return 0

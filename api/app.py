@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis
+import redis.asyncio
 from fastapi import FastAPI
 
 from api import errors, ops
 from api import metrics as api_metrics
 from api.routes import batches, devices, enrolment, health, jobs, keys, users, webhooks
 from core.backlog import BacklogGuard
-from core.db import make_pool
+from core.db import make_async_pool, make_pool
 from core.publisher import JobPublisher
-from core.ratelimit import UploadRateLimit
+from core.ratelimit import UploadGate
 from core.settings import Settings, get_settings
 from core.storage import make_store
 
@@ -28,20 +30,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.settings = settings
         state.pool = make_pool(settings.database_url, min_size=2, max_size=20, name="api")
         state.pool.open(wait=False)
+        # the upload path runs on the event loop, one round trip per statement
+        state.db = make_async_pool(settings.database_url, min_size=2, max_size=20, name="api-uploads")
+        await state.db.open(wait=False)
         state.store = make_store(settings.storage)
         state.publisher = JobPublisher(settings, state.pool)
         state.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        state.backlog = BacklogGuard(state.redis, limit=settings.limits.backlog_limit)
-        state.rate_limit = UploadRateLimit(
-            state.redis,
+        state.aredis = redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        state.backlog = BacklogGuard(state.aredis, limit=settings.limits.backlog_limit)
+        state.upload_gate = UploadGate(
+            state.aredis,
             device_per_min=settings.limits.device_rate_per_min,
             tenant_per_min=settings.limits.tenant_rate_per_min,
         )
         try:
             yield
         finally:
+            await asyncio.to_thread(state.publisher.flush)
+            await state.db.close()
             state.pool.close()
             state.redis.close()
+            await state.aredis.aclose()
 
     app = FastAPI(
         title="Tacit",

@@ -1,31 +1,34 @@
 """Reading a device upload (docs/protocol.md section 7), cheapest and unauthenticated checks first.
 
 content type, encoding name and size -> signature headers and freshness -> the device
-and its key -> the Ed25519 signature -> the nonce (only authentic requests use nonces
-up) -> Content-Encoding under a cap -> the envelope -> it names the signing device ->
-(the route then checks that its key id is published and not retired, in the same
-transaction as the idempotency lookup). The API never decrypts: what is stored is
+and its key -> the Ed25519 signature -> the nonce and the rate limits (only authentic
+requests use nonces and rate up) -> Content-Encoding under a cap -> the envelope -> it
+names the signing device -> (ingest then checks that its key id is published and not
+retired, in the same statement as the idempotency lookup). The API never decrypts: what is stored is
 the envelope as received, after Content-Encoding.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import redis
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
+from psycopg_pool import AsyncConnectionPool
 
 from core.batches.service import NewBatch
-from core.db import transaction
+from core.db import async_connection
 from core.devices.service import Device, uploading_device
-from core.errors import InvalidInput, Unavailable
+from core.errors import InvalidInput
 from core.protocol import body as wire
 from core.protocol import envelope as env
 from core.protocol import signing
 from core.protocol.errors import ProtocolError
-from core.settings import Settings
+from core.ratelimit import UploadGate
+from core.settings import LimitSettings
 
 # The latest capture time a datetime (and so the batches table) can hold: 9999-12-31.
 MAX_CAPTURE_MS = 253_402_300_799_999
@@ -72,42 +75,40 @@ def _check_encoding_name(value: str | None) -> None:
         raise ProtocolError("unsupported_content_encoding", f"Content-Encoding {value!r}")
 
 
-def _claim_nonce(client: redis.Redis, device_id: str, nonce: str) -> None:
-    try:
-        signing.claim_nonce(client, device_id, nonce)
-    except redis.RedisError as e:
-        raise Unavailable("nonce store unavailable", code="broker_unavailable") from e
+@dataclass(frozen=True)
+class SignedRequest:
+    """What the signature covers, read off the request in the event loop."""
+
+    method: str
+    target: str
+    headers: Mapping[str, str]
+    body: bytes
 
 
-async def read_upload(request: Request, settings: Settings) -> Upload:
-    """Check a signed upload end to end (short of storing it); every refusal raises a coded error."""
-    state = request.app.state
-    limits = settings.limits
+async def receive_upload(request: Request, limits: LimitSettings) -> SignedRequest:
+    """Media type, encoding name and the body under its cap: the checks that need the event loop."""
     wire.check_content_type(request.headers.get("content-type"))
     _check_encoding_name(request.headers.get("content-encoding"))
-    raw = await read_body(request, limits.max_body_bytes)
+    body = await read_body(request, limits.max_body_bytes)
+    return SignedRequest(request.method, request_target(request), request.headers, body)
 
+
+async def check_upload(request: SignedRequest, db: AsyncConnectionPool, gate: UploadGate, limits: LimitSettings) -> Upload:
+    """Every check of a signed upload short of storing it."""
     headers = signing.parse_signature_headers(request.headers)
     signing.check_freshness(headers.timestamp)
-
-    def lookup() -> Device:
-        with transaction(state.pool) as conn:
-            return uploading_device(conn, device_id=headers.device_id)
-
-    device = await run_in_threadpool(lookup)
+    async with async_connection(db) as conn:
+        device = await uploading_device(conn, device_id=headers.device_id)
     assert device.public_key is not None  # uploading_device refuses keyless devices
     signing.verify(
-        device.public_key,
-        method=request.method,
-        target=request_target(request),
-        body=raw,
-        headers=headers,
+        device.public_key, method=request.method, target=request.target, body=request.body, headers=headers
     )
-    await run_in_threadpool(_claim_nonce, state.redis, headers.device_id, headers.nonce)
+    await gate.admit(tenant_id=device.tenant_id, device_id=device.id, nonce=headers.nonce)
 
-    decoded = wire.decode_body(
-        raw, request.headers.get("content-encoding"), max_decoded=limits.max_decoded_bytes
-    )
+    encoding = request.headers.get("content-encoding")
+    decode = functools.partial(wire.decode_body, request.body, encoding, max_decoded=limits.max_decoded_bytes)
+    # inflating can take milliseconds: not on the event loop
+    decoded = decode() if (encoding or "identity").strip().lower() == "identity" else await asyncio.to_thread(decode)
     envelope = env.parse_envelope(decoded, max_ciphertext=limits.max_decoded_bytes)
     env.check_envelope_device(envelope, headers.device_id)
     h = envelope.header

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import redis
+import redis.asyncio
 
 from core.errors import Unavailable
 
@@ -13,27 +13,24 @@ from core.errors import Unavailable
 class BacklogGuard:
     """Reads each queue's Redis list length at most every `ttl_s`, so uploads cost no extra round trip."""
 
-    def __init__(self, client: redis.Redis, *, limit: int, ttl_s: float = 0.5) -> None:
+    def __init__(self, client: redis.asyncio.Redis, *, limit: int, ttl_s: float = 0.5) -> None:
         self.client, self.limit, self.ttl_s = client, limit, ttl_s
         self._seen: dict[str, tuple[float, int]] = {}
-        self._lock = threading.Lock()
 
-    def depth(self, queue: str) -> int:
+    async def depth(self, queue: str) -> int:
         now = time.monotonic()
-        with self._lock:
-            cached = self._seen.get(queue)
+        cached = self._seen.get(queue)
         if cached and now - cached[0] < self.ttl_s:
             return cached[1]
         try:
-            depth = int(self.client.llen(queue))
+            depth = int(await self.client.llen(queue))
         except redis.RedisError as e:
             raise Unavailable("queue broker unavailable", code="broker_unavailable") from e
-        with self._lock:
-            self._seen[queue] = (now, depth)
+        self._seen[queue] = (now, depth)
         return depth
 
-    def __call__(self, queue: str) -> None:
-        depth = self.depth(queue)
+    async def __call__(self, queue: str) -> None:
+        depth = await self.depth(queue)
         if depth >= self.limit:
             raise Unavailable(
                 f"queue {queue} holds {depth} jobs; retry later", code="backlog_full", retry_after=5

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from importlib import resources
 from typing import Any, cast
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from core.errors import Unavailable
 
 DictConnection = psycopg.Connection[DictRow]  # every connection here is made with row_factory=dict_row
+AsyncDictConnection = psycopg.AsyncConnection[DictRow]
 
 MIGRATIONS_PACKAGE = "core.migrations"
 # One lock id for every migrator, so two `tacit migrate` runs never interleave.
@@ -53,19 +54,49 @@ def make_pool(
     )
 
 
-@contextlib.contextmanager
-def transaction(pool: ConnectionPool[Any]) -> Iterator[DictConnection]:
-    """A connection inside one transaction: commit on success, roll back on error.
+def make_async_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "tacit") -> AsyncConnectionPool:
+    """A pool of autocommit dict-row connections for asyncio code; open it with ``await pool.open()``.
 
-    Database connectivity errors surface as ``Unavailable`` so callers answer 503.
+    Every statement is its own transaction, so each is one round trip: for reads that
+    need no shared snapshot and for writes that are one statement (atomic by itself).
+    Commits are durable (``synchronous_commit`` as the server sets it).
     """
+    return AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        name=name,
+        open=False,
+        timeout=10,
+        reconnect_timeout=0,
+    )
+
+
+@contextlib.contextmanager
+def _database_errors() -> Iterator[None]:
+    """Database connectivity errors surface as ``Unavailable`` so callers answer 503."""
     try:
-        with pool.connection() as conn, conn.transaction():
-            yield cast(DictConnection, conn)  # pools from make_pool use dict rows
+        yield
     except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as e:
         raise Unavailable("database unavailable", code="database_unavailable") from e
     except PoolTimeout as e:
         raise Unavailable("database busy or unavailable", code="database_unavailable") from e
+
+
+@contextlib.contextmanager
+def transaction(pool: ConnectionPool[Any]) -> Iterator[DictConnection]:
+    """A connection inside one transaction: commit on success, roll back on error."""
+    with _database_errors(), pool.connection() as conn, conn.transaction():
+        yield cast(DictConnection, conn)  # pools from make_pool use dict rows
+
+
+@contextlib.asynccontextmanager
+async def async_connection(pool: AsyncConnectionPool[Any]) -> AsyncIterator[AsyncDictConnection]:
+    """A connection from a pool made by `make_async_pool` (autocommit)."""
+    with _database_errors():
+        async with pool.connection() as conn:
+            yield cast(AsyncDictConnection, conn)
 
 
 def migration_files() -> list[tuple[str, str]]:

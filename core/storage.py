@@ -6,12 +6,19 @@ is durable, so a batch row is never committed before its blob exists.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ctypes
 import os
-import tempfile
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from core.errors import NotFound, Unavailable
 from core.settings import StorageSettings
@@ -19,6 +26,8 @@ from core.settings import StorageSettings
 
 class ObjectStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
+
+    async def put_async(self, key: str, data: bytes) -> None: ...
 
     def get(self, key: str) -> bytes: ...
 
@@ -37,41 +46,29 @@ def raw_batch_key(tenant_id: UUID, device_id: UUID, received: datetime, batch_id
 
 
 class LocalStore:
-    """Objects as files under one directory; writes are atomic (temp file, fsync, rename)."""
+    """Objects as files under one directory; each write is atomic (temp file, rename) and durable.
+
+    Writes go through one writer thread that makes a whole group durable with a single
+    filesystem sync: uploads that arrive together share one journal commit instead of
+    paying for one fsync each (about 2-4 ms on a virtual disk).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._writer = _GroupWriter(str(self.root))
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root not in path.parents:
+        path = os.path.normpath(os.path.join(self.root, key))
+        if not path.startswith(str(self.root) + os.sep):
             raise ValueError(f"object key escapes the store: {key!r}")
-        return path
+        return Path(path)
 
     def put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        except OSError as e:
-            raise Unavailable(
-                f"object store directory unusable: {e.strerror}", code="storage_unavailable"
-            ) from e
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except OSError as e:
-            Path(tmp).unlink(missing_ok=True)
-            raise Unavailable(
-                f"object store write failed: {e.strerror}", code="storage_unavailable"
-            ) from e
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self._writer.submit(str(self._path(key)), data).result()
+
+    async def put_async(self, key: str, data: bytes) -> None:
+        await asyncio.wrap_future(self._writer.submit(str(self._path(key)), data))
 
     def get(self, key: str) -> bytes:
         try:
@@ -153,6 +150,9 @@ class S3Store:
     def put(self, key: str, data: bytes) -> None:
         self._call(self.client.put_object, Key=key, Body=data)
 
+    async def put_async(self, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self.put, key, data)
+
     def get(self, key: str) -> bytes:
         body: bytes = self._call(self.client.get_object, Key=key)["Body"].read()
         return body
@@ -188,6 +188,123 @@ class S3Store:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError:
             self.client.create_bucket(Bucket=self.bucket)
+
+
+class _GroupWriter:
+    """One thread that writes the objects handed to it, many per filesystem sync.
+
+    A group is whatever arrived while the previous group was syncing. Each object is
+    written to a temp file and renamed into place; then one ``syncfs`` makes the data
+    and the renames of the whole group durable (where ``syncfs`` is missing, an fsync
+    of every file and directory does). Each caller's future fails alone when its own
+    write fails.
+    """
+
+    MAX_GROUP = 256
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._queue: queue.SimpleQueue[tuple[str, bytes, Future[None]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._dirs: set[str] = set()
+
+    def submit(self, path: str, data: bytes) -> Future[None]:
+        done: Future[None] = Future()
+        self._queue.put((path, data, done))
+        if self._thread is None or not self._thread.is_alive():  # not started, or lost in a fork
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, daemon=True, name="object-writer")
+                    self._thread.start()
+        return done
+
+    def _run(self) -> None:
+        while True:
+            group = [self._queue.get()]
+            while len(group) < self.MAX_GROUP:
+                try:
+                    group.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(group)
+
+    def _write(self, group: list[tuple[str, bytes, Future[None]]]) -> None:
+        written: list[tuple[int, str, Future[None]]] = []
+        for path, data, done in group:
+            try:
+                written.append((self._write_one(path, data), path, done))
+            except OSError as e:
+                done.set_exception(Unavailable(f"object store write failed: {e.strerror}", code="storage_unavailable"))
+        try:
+            _sync([fd for fd, _, _ in written], {os.path.dirname(p) for _, p, _ in written})
+        except OSError as e:
+            for _, path, done in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)  # not durable: as if never written
+                done.set_exception(Unavailable(f"object store sync failed: {e.strerror}", code="storage_unavailable"))
+        else:
+            for _, _, done in written:
+                done.set_result(None)
+        finally:
+            for fd, _, _ in written:
+                os.close(fd)
+
+    def _write_one(self, path: str, data: bytes) -> int:
+        """Write `data` under a temp name, rename it to `path`; returns the open descriptor."""
+        parent = os.path.dirname(path)
+        tmp = os.path.join(parent, f".tmp-{uuid4().hex}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        try:
+            if parent not in self._dirs:
+                raise FileNotFoundError
+            fd = os.open(tmp, flags, 0o644)
+        except FileNotFoundError:  # a new directory, or one removed since
+            self._dirs.discard(parent)
+            os.makedirs(parent, exist_ok=True)
+            fd = os.open(tmp, flags, 0o644)
+            self._dirs.add(parent)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.replace(tmp, path)
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return fd
+
+
+def _sync(fds: list[int], dirs: set[str]) -> None:
+    """Make the files behind `fds`, and entries renamed into `dirs`, durable."""
+    if not fds:
+        return
+    if _SYNCFS is not None:
+        if _SYNCFS(fds[0]) != 0:  # one journal commit covers every file and rename
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        return
+    for fd in fds:
+        os.fsync(fd)
+    for d in dirs:
+        dfd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syncfs  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+_SYNCFS = _load_syncfs() if sys.platform.startswith("linux") else None
 
 
 def make_store(settings: StorageSettings) -> ObjectStore:

@@ -38,12 +38,12 @@ def publish_pending(pool: ConnectionPool, publisher: JobPublisher, *, limit: int
             (limit,),
         ).fetchall()
         sent = []
-        for r in rows:
+        if rows:
             try:
-                publisher.send(r["job_id"], r["queue"])
-            except Exception:  # noqa: BLE001 - broker down: leave the rest for the next round
-                break
-            sent.append(r["id"])
+                publisher.send_many([(r["job_id"], r["queue"]) for r in rows])
+                sent = [r["id"] for r in rows]
+            except Exception:  # noqa: BLE001 - broker down: leave them for the next round
+                pass
         if sent:
             conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (sent,))
             conn.execute(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.db import DictConnection
+from core.db import AsyncDictConnection, DictConnection
 from core.errors import Forbidden, NotFound
 from core.users.service import get_or_create_user
 
@@ -104,10 +104,11 @@ def revoke_device(
     return get_device(conn, device_id=device_id, tenant_id=tenant_id)
 
 
-def uploading_device(conn: DictConnection, *, device_id: str) -> Device:
+async def uploading_device(conn: AsyncDictConnection, *, device_id: str) -> Device:
     """The device named by a signed upload: exists, active, and holds a signing key.
 
     `device_id` is the header text; anything that is not one of our ids is simply unknown.
+    One statement, on the API's async path.
     """
     try:
         parsed = uuid.UUID(device_id)
@@ -115,7 +116,12 @@ def uploading_device(conn: DictConnection, *, device_id: str) -> Device:
         raise NotFound("device not found", code="device_not_found") from None
     if str(parsed) != device_id:  # ids are bound into signatures exactly as issued
         raise NotFound("device not found", code="device_not_found")
-    device = active_device(conn, device_id=parsed)
+    row = await (await conn.execute(_SELECT + " WHERE d.id = %s", (parsed,))).fetchone()
+    if row is None:
+        raise NotFound("device not found", code="device_not_found")
+    device = _device(row)
+    if device.status != "active":
+        raise Forbidden("device revoked", code="device_revoked")
     if device.public_key is None:
         raise Forbidden("device has no signing key registered", code="device_key_missing")
     return device

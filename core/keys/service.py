@@ -39,12 +39,15 @@ def list_keys(conn: DictConnection) -> list[ServerKey]:
     ]
 
 
-def check_usable(conn: DictConnection, key_id: str) -> None:
-    """An upload may name only a published, unretired key (`unknown_key`, `retired_key`)."""
-    row = conn.execute("SELECT status FROM server_keys WHERE key_id = %s", (key_id,)).fetchone()
-    if row is None:
+def check_usable(key_id: str, status: str | None) -> None:
+    """An upload may name only a published (`status` not None), unretired key.
+
+    Raises `unknown_key` or `retired_key`; the caller reads `status` from ``server_keys``
+    in whatever statement it already runs (`core.batches.service.lookup`).
+    """
+    if status is None:
         raise ProtocolError("unknown_key", f"no published server key {key_id!r}")
-    if row["status"] == "retired":
+    if status == "retired":
         raise ProtocolError("retired_key", f"server key {key_id!r} is retired")
 
 

@@ -24,6 +24,15 @@ def log_timings(x: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.asarray(x, dtype=np.float64), 0.0) + LOG_OFFSET)
 
 
+def practice_trend(x: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each column over the rows in typing order: change per typing."""
+    x = np.asarray(x, dtype=np.float64)
+    k = np.arange(len(x)) - (len(x) - 1) / 2
+    return np.asarray(
+        (k[:, None] * (x - x.mean(axis=0))).sum(axis=0) / max(float((k**2).sum()), 1.0)
+    )
+
+
 def robust_scale(enrol: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension median and median absolute deviation (floored): a few slips do not move them."""
     median = np.median(enrol, axis=0)

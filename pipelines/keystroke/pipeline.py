@@ -19,11 +19,15 @@ from pipelines.keystroke.model import KeystrokeEncoder
 class Scoring:
     """How a template is built and compared (kept in calibration.json next to the weights).
 
-    The four weights fuse the detectors after per-user normalisation; they are chosen
-    by cross-validation over the training subjects (pipelines/keystroke/train.py).
+    The four weights fuse the detectors after per-user normalisation; they and `ahead`
+    are chosen by cross-validation over the training subjects (pipelines/keystroke/train.py).
     """
 
     recent: int = 75  # enrol on the most recent typings only: typing rhythm drifts with practice
+    # None: the template is the recent typings as typed. A number: each recent typing is
+    # moved along the enrolment's own practice trend (per-timing slope over all enrolment
+    # typings) to the point `ahead` typings after the last one, where probes will come from
+    ahead: int | None = None
     keep: int = 28  # timings counted per typing: the 3 most deviant are dropped (one slip is not an impostor)
     floor: float = 0.01  # smallest MAD of a log timing (about 1%)
     outlier_z: float = 3.0
@@ -83,8 +87,15 @@ class KeystrokePipeline:
             raise SampleError(
                 "enrolment_too_small", f"{len(embeddings)} typings; need {self.min_enrol_samples}"
             )
-        emb, raw = self._split(embeddings[-self.scoring.recent :])
-        timings = detectors.log_timings(raw)
+        emb_all, raw_all = self._split(embeddings)
+        timings_all = detectors.log_timings(raw_all)
+        recent = min(self.scoring.recent, len(embeddings))
+        emb, timings = emb_all[-recent:], timings_all[-recent:]
+        if self.scoring.ahead is not None:
+            # typings before the last one are further from the target point: moved further
+            age = (recent + self.scoring.ahead - np.arange(recent))[:, None]
+            timings = timings + detectors.practice_trend(timings_all) * age
+            emb = emb + detectors.practice_trend(emb_all) * age
         # each detector's spread over the enrolment itself (leave one out) is this user's scale
         norm = np.tile(np.array([0.0, 1.0]), (len(DETECTORS), 1))
         for k, (name, w) in enumerate(zip(DETECTORS, self.scoring.weights(), strict=True)):

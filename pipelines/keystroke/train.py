@@ -7,11 +7,12 @@ probes. The loss ranks every genuine probe closer than every impostor probe, wit
 embedding distance added to the timing distance it is fused with, so the embedding
 learns what the timings miss.
 
-Detector weights and calibration come from subjects the encoder has not seen: the
-training subjects are split in two (alternate subjects), an encoder is trained on
-each part and scores the other, and the weights (grid, lowest mean per-subject EER)
-and the calibration are fitted on those out-of-fold scores. The shipped encoder is
-then trained on every training subject.
+The template rule (whether the enrolment is moved along its practice trend, and how
+far ahead), the detector weights and the calibration come from subjects the encoder
+has not seen: the training subjects are split in two (alternate subjects), an encoder
+is trained on each part and scores the other, and the rule and weights (grid, lowest
+mean per-subject EER) and the calibration are fitted on those out-of-fold scores. The
+shipped encoder is then trained on every training subject.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pipelines.keystroke.detectors import DETECTORS, LOG_OFFSET
 from pipelines.keystroke.model import KeystrokeEncoder, timing_scale
 from pipelines.keystroke.pipeline import KeystrokePipeline, Scoring
 
-MODEL_VERSION = "keystroke-enc-2"
+MODEL_VERSION = "keystroke-enc-3"
 HPARAMS = {
     "hidden": 128,
     "dim": 32,
@@ -44,6 +45,7 @@ HPARAMS = {
     "impostor_reps": 5,
 }
 WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0)  # for nearest, outliers, embedding; manhattan is fixed at 1
+AHEAD_GRID: tuple[int | None, ...] = (None, 0, 25, 50)  # template rule: no trend, or typings ahead
 ALL_ON = Scoring(nearest=1.0, outliers=1.0, embedding=1.0)
 Progress = Callable[[str], None]
 
@@ -115,10 +117,11 @@ class SubjectScores:
 
 
 def protocol_scores(
-    encoder: KeystrokeEncoder, inputs: dict[str, np.ndarray]
+    encoder: KeystrokeEncoder, inputs: dict[str, np.ndarray], *, ahead: int | None = None
 ) -> dict[str, SubjectScores]:
     """Every subject of `inputs` enrolled and probed by the others, every detector on."""
-    pipeline = KeystrokePipeline(encoder, Calibration(0.0, -1.0), ALL_ON, model_version="")
+    scoring = replace(ALL_ON, ahead=ahead)
+    pipeline = KeystrokePipeline(encoder, Calibration(0.0, -1.0), scoring, model_version="")
     with torch.inference_mode():
         emb = {s: pipeline.embed(torch.from_numpy(v)).double().numpy() for s, v in inputs.items()}
     out = {}
@@ -132,17 +135,24 @@ def protocol_scores(
     return out
 
 
-def select_weights(scores: dict[str, SubjectScores]) -> Scoring:
-    """The detector weights with the lowest mean per-subject EER (ties: the first, i.e. fewer detectors)."""
-    best: tuple[float, tuple[float, ...]] | None = None
-    for ws in itertools.product(WEIGHT_GRID, repeat=len(DETECTORS) - 1):
-        w = np.array([1.0, *ws])
-        mean = float(np.mean([sc.eer(w) for sc in scores.values()]))
-        if best is None or mean < best[0] - 1e-12:
-            best = (mean, ws)
+def select_weights(by_rule: dict[int | None, dict[str, SubjectScores]]) -> Scoring:
+    """The template rule and detector weights with the lowest mean per-subject EER.
+
+    `by_rule` maps each template rule (`Scoring.ahead`) to the subjects' scores under it.
+    Ties go to the first: the earlier rule in the grid, then fewer detectors.
+    """
+    best: tuple[float, int | None, tuple[float, ...]] | None = None
+    for ahead, scores in by_rule.items():
+        for ws in itertools.product(WEIGHT_GRID, repeat=len(DETECTORS) - 1):
+            w = np.array([1.0, *ws])
+            mean = float(np.mean([sc.eer(w) for sc in scores.values()]))
+            if best is None or mean < best[0] - 1e-12:
+                best = (mean, ahead, ws)
     assert best is not None
-    nearest, outliers, embedding = best[1]
-    return replace(Scoring(), nearest=nearest, outliers=outliers, embedding=embedding)
+    nearest, outliers, embedding = best[2]
+    return replace(
+        Scoring(), ahead=best[1], nearest=nearest, outliers=outliers, embedding=embedding
+    )
 
 
 def calibrate(scores: dict[str, SubjectScores], scoring: Scoring) -> Calibration:
@@ -160,16 +170,17 @@ def calibrate(scores: dict[str, SubjectScores], scoring: Scoring) -> Calibration
 
 def out_of_fold_scores(
     inputs: dict[str, np.ndarray], *, seed: int, progress: Progress | None = None
-) -> dict[str, SubjectScores]:
-    """Scores of every subject by an encoder trained on the other half (alternate subjects)."""
+) -> dict[int | None, dict[str, SubjectScores]]:
+    """Per template rule, scores of every subject by an encoder trained on the other half."""
     names = list(inputs)
-    out: dict[str, SubjectScores] = {}
+    out: dict[int | None, dict[str, SubjectScores]] = {ahead: {} for ahead in AHEAD_GRID}
     for k in range(2):
         held = names[k::2]
         if progress:
             progress(f"out-of-fold encoder {k + 1}/2: holding out {len(held)} subjects")
         enc = fit_encoder({s: inputs[s] for s in names if s not in held}, seed=seed)
-        out.update(protocol_scores(enc, {s: inputs[s] for s in held}))
+        for ahead in AHEAD_GRID:
+            out[ahead].update(protocol_scores(enc, {s: inputs[s] for s in held}, ahead=ahead))
     return out
 
 
@@ -186,15 +197,18 @@ def train(
     table = read_subjects(data_dir)
     names = subjects or list(table)
     inputs = {s: model_inputs(table[s][1]) for s in names}
+    oof: dict[str, SubjectScores] = {}
     if len(names) >= 4:  # two folds of at least two subjects each: out-of-fold choices
-        oof = out_of_fold_scores(inputs, seed=seed, progress=progress)
-        scoring, calibrated_on = select_weights(oof), "out of fold (2 folds by subject)"
-    else:  # too few people to hold any out: default weights, calibration on the training subjects
-        oof, scoring, calibrated_on = {}, Scoring(), "training subjects (too few to hold out)"
+        by_rule = out_of_fold_scores(inputs, seed=seed, progress=progress)
+        scoring, calibrated_on = select_weights(by_rule), "out of fold (2 folds by subject)"
+        oof = by_rule[scoring.ahead]
+    else:  # too few people to hold any out: default rule and weights, calibration on them
+        scoring, calibrated_on = Scoring(), "training subjects (too few to hold out)"
     if progress:
-        progress(f"weights {dict(zip(DETECTORS, scoring.weights().tolist(), strict=True))}")
+        weights = dict(zip(DETECTORS, scoring.weights().tolist(), strict=True))
+        progress(f"template ahead {scoring.ahead}, weights {weights}")
     encoder = fit_encoder(inputs, seed=seed, progress=progress)
-    calibration = calibrate(oof or protocol_scores(encoder, inputs), scoring)
+    calibration = calibrate(oof or protocol_scores(encoder, inputs, ahead=scoring.ahead), scoring)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous() for k, v in encoder.state_dict().items()}
     config = {"hidden": encoder.hidden, "dim": encoder.dim, "n_features": encoder.n_features}

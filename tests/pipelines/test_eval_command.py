@@ -55,7 +55,7 @@ def test_eval_writes_scores_report_and_a_json_last_line(
     assert 0.0 <= summary["eer"] <= 1.0 and 0.0 <= summary["baseline_eer"] <= 1.0
     assert {p.name for p in report.iterdir()} == {"report.json", "report.md", "det.png"}
     names = set(json.loads((report / "report.json").read_text())["scorers"])
-    assert names == {"keystroke-enc-2", "baseline: scaled-manhattan"}
+    assert names == {"keystroke-enc-3", "baseline: scaled-manhattan"}
 
 
 def test_eval_of_a_missing_folder_or_wrong_format_exits_2(
@@ -122,7 +122,7 @@ def test_train_writes_weights_that_load(
         _run(train_command, ["train", "keystroke", "--data", str(cmu_dir), "--out", str(out)]) == 0
     )
     # then the weights load and a second run with the same seed writes the same calibration
-    assert load(weights_dir=out).model_version == "keystroke-enc-2"
+    assert load(weights_dir=out).model_version == "keystroke-enc-3"
     first = (out / "calibration.json").read_text()
     assert (
         _run(train_command, ["train", "keystroke", "--data", str(cmu_dir), "--out", str(out)]) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,12 @@ import pipelines.keystroke as keystroke
 from pipelines import codec
 from pipelines.base import FactorPipeline, SampleError
 from pipelines.evaluation.harness import run_protocol
+from pipelines.keystroke import train as trainer
 from pipelines.keystroke.baseline import ScaledManhattan
 from pipelines.keystroke.dataset import load_protocol, read_subjects
+from pipelines.keystroke.detectors import practice_trend
 from pipelines.keystroke.events import decode_typings, encode_typings, features
+from pipelines.keystroke.pipeline import KeystrokePipeline
 from pipelines.keystroke.synthetic import capture, make_person, timings
 
 
@@ -159,7 +163,7 @@ def test_templates_hold_only_numpy_arrays_that_the_codec_can_carry() -> None:
     p = keystroke.load()
     t = p.enrol(_embed(p, capture(make_person(3), np.random.default_rng(0), 25)))
     back = codec.decode(codec.encode("keystroke", t.arrays)).arrays
-    assert back.keys() == t.arrays.keys() and t.model_version == "keystroke-enc-2"
+    assert back.keys() == t.arrays.keys() and t.model_version == "keystroke-enc-3"
 
 
 def test_enrolment_needs_enough_typings() -> None:
@@ -191,3 +195,80 @@ def test_detectors_are_on_the_users_own_scale() -> None:
     used = p.scoring.weights() != 0
     assert np.abs(own[:, used].mean(axis=0)).max() < 1.5
     assert (other[:, used].mean(axis=0) > own[:, used].mean(axis=0) + 2.0).all()
+
+
+def test_practice_trend_is_the_per_timing_change_per_typing() -> None:
+    # given typings whose first timing shortens by 1 ms per typing and whose second is constant
+    x = np.column_stack([0.3 - 0.001 * np.arange(40), np.full(40, 0.1)])
+    # then the trend is -1 ms and 0 per typing
+    np.testing.assert_allclose(practice_trend(x), [-0.001, 0.0], atol=1e-12)
+
+
+def test_a_template_ahead_of_the_enrolment_sits_where_the_typist_is_heading() -> None:
+    # given a typist who gets faster with practice: every timing shrinks 0.2% per typing
+    p = keystroke.load()
+    rng = np.random.default_rng(3)
+    n = 200
+    drift = np.exp(-0.002 * np.arange(n + 60))[:, None]
+    t = timings(make_person(9), rng, n + 60) * drift
+    e = p.embed(torch.from_numpy(t.astype(np.float32))).numpy()
+    # when templates are enrolled on the first 200 typings as typed and moved 25 typings ahead
+    as_typed = KeystrokePipeline(
+        p.encoder, p.calibration, replace(p.scoring, ahead=None), model_version="m"
+    )
+    ahead = KeystrokePipeline(
+        p.encoder, p.calibration, replace(p.scoring, ahead=25), model_version="m"
+    )
+    shape = (p.scoring.recent, p.encoder.n_features)
+    assert as_typed.enrol(e[:n]).arrays["timings"].shape == shape
+    assert ahead.enrol(e[:n]).arrays["timings"].shape == shape
+    # then the typings after enrolment are closer to the template that moved ahead
+    later = e[n + 20 :]
+    assert (
+        ahead.distances(ahead.enrol(e[:n]), later).mean()
+        < as_typed.distances(as_typed.enrol(e[:n]), later).mean()
+    )
+
+
+def test_embeddings_are_the_learned_embedding_then_the_timings() -> None:
+    p = keystroke.load()
+    x = torch.from_numpy(timings(make_person(5), np.random.default_rng(0), 7).astype(np.float32))
+    e = p.embed(x)
+    assert e.shape == (7, p.encoder.dim + p.encoder.n_features)
+    torch.testing.assert_close(e[:, p.encoder.dim :], x)
+
+
+def _typists(n: int, reps: int = 120) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {f"s{k}": timings(make_person(40 + k), rng, reps) for k in range(n)}
+
+
+def test_training_is_seeded_and_a_few_steps_lower_the_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given four simulated typists and a short schedule
+    monkeypatch.setitem(trainer.HPARAMS, "steps", 30)
+    data = _typists(4)
+    # when the encoder is trained twice with the same seed
+    losses: list[str] = []
+    a = trainer.fit_encoder(data, seed=1, progress=losses.append)
+    b = trainer.fit_encoder(data, seed=1)
+    # then the weights are the same, and the loss after 30 steps is below the first step's
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(v, b.state_dict()[k], atol=0, rtol=0)
+    first, last = (float(m.split("loss ")[1]) for m in (losses[0], losses[-1]))
+    assert losses[-1].startswith("step 30/30") and last < first
+
+
+def test_the_template_rule_is_chosen_with_the_weights() -> None:
+    # given out-of-fold scores under two template rules, the second separating the subjects
+    rng = np.random.default_rng(0)
+
+    def scores(gap: float) -> dict[str, trainer.SubjectScores]:
+        return {
+            s: trainer.SubjectScores(rng.normal(0, 1, (50, 4)), rng.normal(gap, 1, (20, 4)))
+            for s in ("a", "b")
+        }
+
+    # when the rule and weights are selected
+    chosen = trainer.select_weights({None: scores(0.0), 25: scores(4.0)})
+    # then the rule that separates them is kept
+    assert chosen.ahead == 25

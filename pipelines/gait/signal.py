@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from pipelines.base import SampleError
 
@@ -34,15 +35,13 @@ class GaitRecording:
         return int(self.acc.shape[0])
 
 
-def _as_triaxial(name: str, a: np.ndarray) -> np.ndarray:
+def _check_triaxial(name: str, a: np.ndarray) -> None:
     if a.ndim != 2 or a.shape[1] != 3:
         raise SampleError("gait_bad_shape", f"{name} must be [T, 3], got {list(a.shape)}")
     if not np.issubdtype(a.dtype, np.floating):
         raise SampleError("gait_bad_dtype", f"{name} must be float, got {a.dtype}")
-    out = a.astype(np.float64)
-    if not np.isfinite(out).all():
+    if not np.isfinite(a).all():
         raise SampleError("gait_not_finite", f"{name} holds NaN or infinite values")
-    return out
 
 
 def _low_pass(x: np.ndarray, rate_hz: float) -> np.ndarray:
@@ -50,24 +49,42 @@ def _low_pass(x: np.ndarray, rate_hz: float) -> np.ndarray:
     width = int(round(rate_hz / RATE_HZ))
     if width <= 1:
         return x
-    kernel = np.ones(width) / width
     # repeat the edge samples so the ends are not pulled towards zero
-    padded = np.pad(x, ((width // 2, width - 1 - width // 2), (0, 0)), mode="edge")
-    return np.stack([np.convolve(padded[:, c], kernel, mode="valid") for c in range(x.shape[1])], 1)
+    before, after = width // 2, width - 1 - width // 2
+    padded = np.concatenate([np.repeat(x[:1], before, 0), x, np.repeat(x[-1:], after, 0)])
+    # every channel at once, as a sum of `width` shifted copies
+    n = x.shape[0]
+    out = padded[:n].copy()
+    for k in range(1, width):
+        out += padded[k : k + n]
+    out /= width
+    return out
 
 
 def resample(
     x: np.ndarray, rate_hz: float, t: np.ndarray | None = None, *, target_hz: float = RATE_HZ
 ) -> np.ndarray:
-    """Resample [T, C] samples taken at `rate_hz` (or at times `t`, seconds) to `target_hz`."""
+    """Resample [T, C] samples taken at `rate_hz` (or at times `t`, seconds) to `target_hz`.
+
+    Linear interpolation as ``np.interp`` does it, for every channel at once.
+    """
     n = x.shape[0]
     times = np.arange(n) / rate_hz if t is None else t.astype(np.float64) - float(t[0])
     if rate_hz == target_hz and t is None:
         return x
+    if n < 2:
+        return x[:1].astype(np.float64)
     if rate_hz > target_hz:
         x = _low_pass(x, rate_hz)
     grid = np.arange(0.0, times[-1] + 1e-9, 1.0 / target_hz)
-    return np.stack([np.interp(grid, times, x[:, c]) for c in range(x.shape[1])], 1)
+    grid = np.minimum(grid, times[-1])  # the last point may overshoot by the 1e-9 above
+    left = np.clip(np.searchsorted(times, grid, side="right") - 1, 0, n - 2)
+    frac = (grid - times[left]) / (times[left + 1] - times[left])
+    lo, out = np.take(x, left, axis=0), np.take(x, left + 1, axis=0)
+    out -= lo
+    out *= frac[:, None]
+    out += lo
+    return out
 
 
 def recording_from_arrays(
@@ -77,25 +94,28 @@ def recording_from_arrays(
     t: np.ndarray | None = None,
 ) -> GaitRecording:
     """Validate raw phone arrays (acc in m/s^2, gyro in rad/s) and bring them to 50 Hz, g."""
-    acc = _as_triaxial("acc", acc_ms2)
-    gyr = _as_triaxial("gyro", gyro)
-    if acc.shape[0] != gyr.shape[0]:
-        raise SampleError(
-            "gait_length_mismatch", f"acc has {acc.shape[0]} samples, gyro {gyr.shape[0]}"
-        )
+    _check_triaxial("acc", acc_ms2)
+    _check_triaxial("gyro", gyro)
+    n = acc_ms2.shape[0]
+    if n != gyro.shape[0]:
+        raise SampleError("gait_length_mismatch", f"acc has {n} samples, gyro {gyro.shape[0]}")
     if not np.isfinite(rate_hz) or not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
         raise SampleError(
             "gait_bad_rate", f"rate_hz {rate_hz} is outside {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz"
         )
     if t is not None:
         t = np.asarray(t, dtype=np.float64).reshape(-1)
-        if t.shape[0] != acc.shape[0]:
+        if t.shape[0] != n:
             raise SampleError("gait_length_mismatch", f"t has {t.shape[0]} samples")
         if not np.isfinite(t).all() or (t.shape[0] > 1 and np.any(np.diff(t) <= 0)):
             raise SampleError("gait_bad_timestamps", "timestamps must be finite and increasing")
-    if acc.shape[0] < 2:
+    if n < 2:
         raise SampleError("gait_too_short", "fewer than two samples")
-    both = resample(np.concatenate([acc / STANDARD_GRAVITY, gyr], 1), rate_hz, t)
+    both = np.empty((n, 6))  # float64 from here on
+    both[:, :3] = acc_ms2
+    both[:, :3] /= STANDARD_GRAVITY
+    both[:, 3:] = gyro
+    both = resample(both, rate_hz, t)
     return GaitRecording(acc=both[:, :3], gyro=both[:, 3:])
 
 
@@ -123,4 +143,6 @@ def windows(recording: GaitRecording) -> np.ndarray:
     if starts.size > MAX_WINDOWS:
         raise SampleError("gait_too_long", f"{starts.size} windows; at most {MAX_WINDOWS}")
     signal = np.concatenate([recording.acc, recording.gyro], 1)
-    return cut_windows(signal, starts)
+    # [n, 6, WINDOW] views, one every HOP samples (the starts above), copied once as float32
+    views = sliding_window_view(signal, WINDOW, axis=0)[::HOP]
+    return np.ascontiguousarray(views, dtype=np.float32)

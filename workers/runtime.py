@@ -24,6 +24,7 @@ from core.storage import ObjectStore, make_store
 from pipelines.base import FactorPipeline
 from workers import metrics
 from workers.batcher import BatchStats, DynamicBatcher
+from workers.group_commit import GroupCommit, GroupStats
 
 log = logging.getLogger("tacit.worker")
 
@@ -36,9 +37,11 @@ class Runtime:
     store: ObjectStore
     pipeline: FactorPipeline
     batcher: Embedder
+    db: GroupCommit
 
     def close(self) -> None:
         self.batcher.close()
+        self.db.close()
         self.pool.close()
 
 
@@ -57,6 +60,13 @@ def log_batch(factor: str, stats: BatchStats) -> None:
     metrics.observe_batch(factor, stats.jobs, stats.rows)
     log.info(json.dumps({"event": "batch", "factor": factor, "jobs": stats.jobs, "rows": stats.rows,
                          "wait_ms": round(stats.wait_s * 1e3, 2), "model_ms": round(stats.model_s * 1e3, 2)}))
+
+
+def log_group(factor: str, stats: GroupStats) -> None:
+    # DEBUG: a line per transaction costs more than the group commit saves at INFO volume
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(json.dumps({"event": "commit", "factor": factor, "steps": stats.steps,
+                              "commit_ms": round(stats.seconds * 1e3, 2), "one_by_one": stats.alone}))
 
 
 def make_embed(pipeline: FactorPipeline, device: str):  # type: ignore[no-untyped-def]
@@ -117,7 +127,8 @@ def init(factor: str, settings: Settings, *, device: str | None = None) -> Runti
     pool = make_pool(settings.database_url, min_size=1, max_size=max(4, settings.pool.threads // 4), name=f"worker-{factor}",
                      durable_commits=False)
     pool.open(wait=False)
-    _runtime = Runtime(factor, settings, pool, make_store(settings.storage), pipeline, batcher)
+    db = GroupCommit(pool, on_group=lambda s: log_group(factor, s), name=f"commit-{factor}")
+    _runtime = Runtime(factor, settings, pool, make_store(settings.storage), pipeline, batcher, db)
     log.info(json.dumps({"event": "worker_ready", "factor": factor, "device": device,
                          "model_version": pipeline.model_version, "load_s": round(time.monotonic() - t0, 2)}))
     return _runtime

@@ -9,7 +9,6 @@ import uuid
 
 import numpy as np
 
-from core.db import transaction
 from core.jobs import repository as jobs
 from core.scores import repository as scores
 from core.webhooks import events as webhook_events
@@ -67,10 +66,19 @@ def _verify(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  
     ))
 
 
+def _persist(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    """The job's result and its end, in one transaction (which may hold other jobs' steps too)."""
+    if job.purpose == "enrol":
+        _enrol(conn, rt, job, emb)
+    else:
+        _verify(conn, rt, job, emb)
+    if jobs.finish(conn, job.id):
+        webhook_events.job_completed(conn, job_id=job.id, trust=rt.settings.trust)
+
+
 def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, Verdict | None]:
     """Run one job to its end; returns the job and, on error, what to do about it."""
-    with transaction(rt.pool) as conn:
-        job = jobs.claim(conn, job_id)
+    job = rt.db.run(lambda conn: jobs.claim(conn, job_id), key=str(job_id))
     if job is None:
         return None, None  # finished before (a redelivery) or unknown
     observe.observe_claim(job.factor, job.queue_wait_s)
@@ -84,13 +92,7 @@ def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, V
         t_pre = time.monotonic()
         emb = rt.batcher.submit(x).result()
         t_model = time.monotonic()
-        with transaction(rt.pool) as conn:
-            if job.purpose == "enrol":
-                _enrol(conn, rt, job, emb)
-            else:
-                _verify(conn, rt, job, emb)
-            if jobs.finish(conn, job.id):
-                webhook_events.job_completed(conn, job_id=job.id, trust=rt.settings.trust)
+        rt.db.run(lambda conn: _persist(conn, rt, job, emb), key=str(job.user_id))
         t_end = time.monotonic()
         stages = {"fetch": t_fetch - t0, "decrypt": t_open - t_fetch, "preprocess": t_pre - t_open,
                   "model": t_model - t_pre, "write": t_end - t_model}

@@ -58,13 +58,17 @@ def gait_worker(settings, keyring_file):  # type: ignore[no-untyped-def]
     pool.open()
     batcher = DynamicBatcher(runtime.make_embed(pipeline, "cpu"), max_batch=32, max_wait_s=0.002,
                              on_batch=lambda s: runtime.log_batch("gait", s))
-    rt = runtime.Runtime("gait", get_settings(), pool, make_store(settings.storage), pipeline, batcher)
+    from workers.group_commit import GroupCommit
+
+    db = GroupCommit(pool, name="test-log-commit")
+    rt = runtime.Runtime("gait", get_settings(), pool, make_store(settings.storage), pipeline, batcher, db)
     runtime._runtime = rt
     try:
         yield rt
     finally:
         runtime._runtime = None
         batcher.close()
+        db.close()
         pool.close()
         if saved is None:
             os.environ.pop(KEYRING_ENV, None)

@@ -50,14 +50,18 @@ def worker(settings, keyring_file):  # type: ignore[no-untyped-def]
     pool = make_pool(settings.database_url, name="test-worker")
     pool.open()
     # No pipeline: every case here ends before a model would run.
+    from workers.group_commit import GroupCommit
+
+    db = GroupCommit(pool, name="test-commit")
     rt = runtime.Runtime(
-        "keystroke", get_settings(), pool, make_store(settings.storage), None, None
+        "keystroke", get_settings(), pool, make_store(settings.storage), None, None, db
     )  # type: ignore[arg-type]
     runtime._runtime = rt
     try:
         yield rt
     finally:
         runtime._runtime = None
+        db.close()
         pool.close()
         if saved is None:
             os.environ.pop(KEYRING_ENV, None)

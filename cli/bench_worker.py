@@ -4,6 +4,14 @@ preprocess -> model -> write score), (c) the same pool with one job per forward 
 
 All three run in one invocation on the same inputs, so the ratios b/a and b/c are
 comparable even on a shared, noisy machine.
+
+Job sizes (``ROWS_PER_JOB``) are what one upload from a phone holds, the same for a, b
+and c. A phone uploads whenever the network allows, so a gait batch holds the walking
+done since its last upload: tens of seconds, not one stride. Gait jobs carry 32 windows
+of 2.56 s with a hop of 1.28 s, 42 s of walking: between one enrolment's minimum (20
+windows, 27 s) and a minute. Until this was set, jobs carried 16 windows (22 s), at
+which the pool's fixed cost per job (message, claim, fetch, decrypt, two transactions)
+weighed twice as much per window; ``--rows-per-job 16`` measures that size.
 """
 
 from __future__ import annotations
@@ -22,8 +30,8 @@ import numpy as np
 
 from cli.console import Progress, fail
 
-# Samples in a typical batch from a phone, and rows per forward pass, per factor.
-ROWS_PER_JOB = {"keystroke": 5, "gait": 16, "face": 4}
+# Samples in a typical batch from a phone (see above), and rows per forward pass, per factor.
+ROWS_PER_JOB = {"keystroke": 5, "gait": 32, "face": 4}
 MAX_BATCH = {"keystroke": 256, "gait": 256, "face": 64}
 
 

@@ -17,6 +17,7 @@ that error at once rather than one timeout after another.
 
 from __future__ import annotations
 
+import copy
 import logging
 import queue
 import threading
@@ -128,8 +129,9 @@ class GroupCommit:
                 results = [p.step(conn) for p in group]
         except Exception as exc:  # noqa: BLE001 - handed to the steps' own threads below
             if len(group) == 1 or _database_down(exc):
-                for p in group:
-                    p.future.set_exception(exc)
+                # one exception object per thread: each raise rewrites its traceback
+                for i, p in enumerate(group):
+                    p.future.set_exception(exc if i == 0 else copy.copy(exc))
             else:
                 for p in group:
                     self._alone(p)

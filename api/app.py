@@ -15,6 +15,7 @@ from api import metrics as api_metrics
 from api.routes import batches, devices, enrolment, health, jobs, keys, users, webhooks
 from core.backlog import BacklogGuard
 from core.db import make_async_pool, make_pool
+from core.devices.service import SigningKeys
 from core.publisher import JobPublisher
 from core.ratelimit import UploadGate
 from core.settings import Settings, get_settings
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the upload path runs on the event loop, one round trip per statement
         state.db = make_async_pool(settings.database_url, min_size=2, max_size=20, name="api-uploads")
         await state.db.open(wait=False)
+        state.signing_keys = SigningKeys()
         state.store = make_store(settings.storage)
         state.publisher = JobPublisher(settings, state.pool)
         state.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)

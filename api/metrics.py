@@ -7,11 +7,18 @@ seconds so several scrapers do not each scan the jobs table.
 
 from __future__ import annotations
 
+import os
 import time
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core import metrics as m
@@ -55,8 +62,17 @@ class _AppGauges:
 async def metrics(request: Request) -> Response:
     """Prometheus text format: this process's histograms plus the scrape-time gauges."""
     gauges: _AppGauges = request.app.state.metrics_gauges
-    body = generate_latest(REGISTRY) + await run_in_threadpool(generate_latest, gauges.registry)
+    body = _process_metrics() + await run_in_threadpool(generate_latest, gauges.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _process_metrics() -> bytes:
+    """This process's counters and histograms, summed over every API process when they share a directory."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
 
 
 def install(app: FastAPI) -> None:

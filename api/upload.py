@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.batches.service import NewBatch
 from core.db import async_connection
-from core.devices.service import Device, uploading_device
+from core.devices.service import Device, SigningKeys
 from core.errors import InvalidInput
 from core.protocol import body as wire
 from core.protocol import envelope as env
@@ -93,13 +93,14 @@ async def receive_upload(request: Request, limits: LimitSettings) -> SignedReque
     return SignedRequest(request.method, request_target(request), request.headers, body)
 
 
-async def check_upload(request: SignedRequest, db: AsyncConnectionPool, gate: UploadGate, limits: LimitSettings) -> Upload:
-    """Every check of a signed upload short of storing it."""
+async def check_upload(
+    request: SignedRequest, db: AsyncConnectionPool, keys: SigningKeys, gate: UploadGate, limits: LimitSettings
+) -> Upload:
+    """Every check of a signed upload short of storing it (ingest reads the device's status fresh)."""
     headers = signing.parse_signature_headers(request.headers)
     signing.check_freshness(headers.timestamp)
-    async with async_connection(db) as conn:
-        device = await uploading_device(conn, device_id=headers.device_id)
-    assert device.public_key is not None  # uploading_device refuses keyless devices
+    device = await keys.device(lambda: async_connection(db), headers.device_id)
+    assert device.public_key is not None  # SigningKeys refuses keyless devices
     signing.verify(
         device.public_key, method=request.method, target=request.target, body=request.body, headers=headers
     )

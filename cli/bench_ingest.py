@@ -4,6 +4,12 @@ Simulated phones send real signed, HPKE-encrypted batches. In one run it measure
 (1) a no-op endpoint (`GET /healthz`) with the same clients and concurrency, (2) uploads
 at full speed (or at `--rate`), (3) upload-to-score latency at light load, then waits
 for every accepted job and counts lost and duplicated ones.
+
+The ratio compares the API with itself. In a deployment the scoring pools run on their
+own (GPU) machines; on one small machine they would take the API's cores. So by default
+(`--scoring after`) the pool stops taking jobs during the two timed windows (Celery's
+`cancel_consumer`: the jobs wait in Redis, counted by the backlog guard) and resumes to
+score them all afterwards. `--scoring during` leaves it running on the same cores.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from cli.console import Progress
+from cli.up import DEFAULT_API_PROCESSES
 
 FACTOR = "keystroke"
 
@@ -28,6 +35,10 @@ def register(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int, default=16, help="phones uploading at once")
     p.add_argument("--rate", type=float, default=None, help="paced uploads/s instead of as fast as possible")
     p.add_argument("--data-dir", type=Path, default=None, help="use the stack `tacit up` runs there")
+    p.add_argument("--api-processes", type=int, default=DEFAULT_API_PROCESSES,
+                   help="API processes of the embedded stack (as `tacit up`)")
+    p.add_argument("--scoring", choices=("after", "during"), default="after",
+                   help="score the timed uploads after the timed windows (default) or during them")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -88,15 +99,20 @@ def run(args: argparse.Namespace) -> int:
     from cli.stack import running_stack
 
     try:
-        with running_stack(args.data_dir, factors=(FACTOR,), label="bench-ingest") as (api_url, env):
-            result = measure(api_url, env["DATABASE_URL"], args)
+        with running_stack(args.data_dir, factors=(FACTOR,), label="bench-ingest",
+                           api_processes=args.api_processes) as (api_url, env):
+            result = measure(api_url, env, args)
     except Exception as e:  # noqa: BLE001 - one clear line
         return fail(f"{e.__class__.__name__}: {e}")
     print(f"no-op          {result['noop_per_s']:9.1f} req/s")
     print(f"ingest         {result['ingest_per_s']:9.1f} uploads/s   ratio {result['ratio']:.3f}   errors {result['errors']}")
     print(f"upload         p50 {result['upload_ms']['p50']:.1f} ms   p99 {result['upload_ms']['p99']:.1f} ms")
     print(f"upload->score  p50 {result['e2e_ms']['p50']:.1f} ms   p99 {result['e2e_ms']['p99']:.1f} ms   (light load)")
-    print(f"upload->score  p50 {result['e2e_loaded_ms']['p50']:.1f} ms   p99 {result['e2e_loaded_ms']['p99']:.1f} ms   (under the load above)")
+    if args.scoring == "during":
+        print(f"upload->score  p50 {result['e2e_loaded_ms']['p50']:.1f} ms   p99 {result['e2e_loaded_ms']['p99']:.1f} ms"
+              "   (under the load above)")
+    else:
+        print(f"backlog        {result['accepted']} jobs scored afterwards at {result['drain_per_s']:.1f} jobs/s")
     print(f"lost {result['lost']}   duplicated {result['duplicated']}   accepted {result['accepted']}"
           f"   failed {result['failed']}")
     if args.json:
@@ -104,11 +120,43 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result["lost"] == result["duplicated"] == result["failed"] == 0 else 1
 
 
-def measure(api_url: str, database_url: str, args: argparse.Namespace) -> dict[str, Any]:
+class PoolSwitch:
+    """Stops and restarts a factor pool's consumption with Celery's remote control."""
+
+    def __init__(self, env: dict[str, str], factor: str) -> None:
+        from celery import Celery
+
+        from core.publisher import celery_config
+        from core.settings import Settings
+
+        settings = Settings(redis_url=env["REDIS_URL"])
+        self.queue = settings.queues.score_queue(factor)
+        self.app = Celery("tacit-bench")
+        self.app.conf.update(celery_config(settings))
+        self.workers: list[str] = []
+
+    def pause(self) -> None:
+        # only the workers consuming the queue: add_consumer sent to every worker would
+        # make the others (the webhook pool too) consume it
+        active = self.app.control.inspect(timeout=3).active_queues() or {}
+        self.workers = [w for w, queues in active.items() if any(q["name"] == self.queue for q in queues)]
+        if not self.workers:
+            raise RuntimeError(f"no worker answered; is a pool consuming {self.queue}?")
+        self.app.control.cancel_consumer(self.queue, destination=self.workers, reply=True, timeout=3)
+        time.sleep(0.5)  # jobs already taken finish
+
+    def resume(self) -> None:
+        replies = self.app.control.add_consumer(self.queue, destination=self.workers, reply=True, timeout=3)
+        if len(replies) < len(self.workers):
+            raise RuntimeError(f"workers {self.workers} did not all resume consuming {self.queue}")
+
+
+def measure(api_url: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
     from cli import simulate
 
+    database_url = env["DATABASE_URL"]
     t = simulate.Tenancy(api_url, simulate.create_tenant(database_url, "bench"))
     simulate.make_phones(t, phones=args.concurrency, factors=[FACTOR], seed=3)
     rng = np.random.default_rng(0)
@@ -149,9 +197,16 @@ def measure(api_url: str, database_url: str, args: argparse.Namespace) -> dict[s
         return None
 
     load = Load(t.phones, args.concurrency)
-    n_noop, _, _, _, s_noop = load.run(min(5.0, max(2.0, args.duration / 4)), noop, label="no-op ")
-    n_up, errors, up_lat, loaded_ids, s_up = load.run(args.duration, upload, rate=args.rate, label="ingest")
-    wait_final(database_url, loaded_ids, "drain ")
+    pool = PoolSwitch(env, FACTOR) if args.scoring == "after" else None
+    if pool:
+        pool.pause()
+    try:
+        n_noop, _, _, _, s_noop = load.run(min(5.0, max(2.0, args.duration / 4)), noop, label="no-op ")
+        n_up, errors, up_lat, loaded_ids, s_up = load.run(args.duration, upload, rate=args.rate, label="ingest")
+    finally:
+        if pool:
+            pool.resume()
+    drain_s = wait_final(database_url, loaded_ids, "drain ")
     # light load: one phone, one upload at a time, paced
     light = Load(t.phones[:1], 1)
     _, light_errors, _, light_ids, _ = light.run(5.0, upload, rate=10.0, label="light ")
@@ -170,10 +225,13 @@ def measure(api_url: str, database_url: str, args: argparse.Namespace) -> dict[s
         "duplicated": loaded["duplicated"] + lit["duplicated"],
         "accepted": len(loaded_ids) + len(light_ids),
         "failed": loaded["failed"] + lit["failed"],
+        "scoring": args.scoring,
+        "drain_per_s": round(len(loaded_ids) / drain_s, 1) if drain_s else 0.0,
     }
 
 
-def wait_final(database_url: str, ids: list[str], label: str, timeout: float = 600) -> None:
+def wait_final(database_url: str, ids: list[str], label: str, timeout: float = 600) -> float:
+    """Seconds until every job in `ids` is done, failed or dead (or the timeout)."""
     from core.db import connect
 
     bar = Progress(label, len(ids))
@@ -187,6 +245,7 @@ def wait_final(database_url: str, ids: list[str], label: str, timeout: float = 6
                 break
             time.sleep(0.3)
     bar.finish()
+    return timeout - max(0.0, deadline - time.monotonic())
 
 
 def job_stats(database_url: str, ids: list[str]) -> dict[str, Any]:

@@ -126,10 +126,11 @@ class Bench:
         for pt, phone in work:
             batch_id, env = self.seal(pt, purpose, phone)
             nb = NewBatch(client_batch_id=batch_id, factor=self.factor, purpose=purpose, body=env, key_id=self.key_id)
-            received = utcnow()
-            key = store_blob(self.store, device=phone, batch=nb, received=received)
+            received, row_id = utcnow(), uuid.uuid4()
+            key = store_blob(self.store, device=phone, batch=nb, received=received, batch_id=row_id)
             with transaction(self.pool) as conn:
-                acc = record_batch(conn, device=phone, batch=nb, object_key=key, queue=queue, received=received)
+                acc = record_batch(conn, device=phone, batch=nb, object_key=key, queue=queue, received=received,
+                                   batch_id=row_id)
                 conn.execute("UPDATE outbox SET published_at = now() WHERE job_id = %s", (acc.job_id,))
             out.append((acc.job_id, queue))
         return out

@@ -176,6 +176,7 @@ class Stack:
     env: dict[str, str]
     api_port: int
     factors: tuple[str, ...] = FACTORS
+    api_processes: int = 1
     roles: dict[str, Role] = field(default_factory=dict)
 
     @property
@@ -198,7 +199,8 @@ class Stack:
         return [sys.executable, "-m", "cli.main", *args]
 
     def plan(self) -> None:
-        self.roles = {"api": Role("api", self._argv("api", "--port", str(self.api_port)))}
+        api = self._argv("api", "--port", str(self.api_port), "--workers", str(self.api_processes))
+        self.roles = {"api": Role("api", api)}
         for f in self.factors:
             self.roles[f"worker-{f}"] = Role(f"worker-{f}", self._argv("worker", "--factor", f))
         self.roles["relay"] = Role("relay", self._argv("relay"))
@@ -329,7 +331,9 @@ def read_state(data_dir: Path) -> dict | None:
 
 
 @contextlib.contextmanager
-def running_stack(data_dir: Path | None, *, factors: tuple[str, ...] = FACTORS, label: str = "tacit"):
+def running_stack(
+    data_dir: Path | None, *, factors: tuple[str, ...] = FACTORS, label: str = "tacit", api_processes: int = 1
+):
     """(api_url, env) of the stack `tacit up` runs on `data_dir`, or of a temporary embedded one.
 
     The temporary stack (its services, processes and directory) is removed on exit.
@@ -351,7 +355,7 @@ def running_stack(data_dir: Path | None, *, factors: tuple[str, ...] = FACTORS, 
         print(f"{label}: starting an embedded stack (Postgres, Redis, API, workers for {', '.join(factors)},"
               " relay) ...", file=sys.stderr)
         services = start_services(root, use_environment=False)
-        stack = Stack(root, services.env, free_port(), factors=factors)
+        stack = Stack(root, services.env, free_port(), factors=factors, api_processes=api_processes)
         stack.start(timeout=240)
         yield stack.api_url, services.env
     finally:

@@ -8,18 +8,24 @@ cleanly; all state stays in the data directory for the next `tacit up`.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path(".tacit")
+# The API is one Python process per core's worth of uploads (the GIL); the workers,
+# Postgres and Redis need cores too, so a laptop gets a few at most.
+DEFAULT_API_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="run the embedded stack (Postgres, Redis, API, workers, relay)")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where all state lives (default .tacit)")
     p.add_argument("--port", type=int, default=8000, help="API port (a free one is chosen if taken)")
+    p.add_argument("--api-processes", type=int, default=DEFAULT_API_PROCESSES,
+                   help=f"API processes sharing the port (default {DEFAULT_API_PROCESSES}: one per core, at most 4)")
     p.set_defaults(func=run)
 
 
@@ -38,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         services = start_services(data_dir)
     except Exception as e:  # noqa: BLE001 - report any start-up failure in one line
         return fail(f"could not start services: {e}")
-    stack = Stack(data_dir, services.env, free_port(args.port))
+    stack = Stack(data_dir, services.env, free_port(args.port), api_processes=args.api_processes)
     try:
         print("tacit: starting API, workers and relay (loading models) ...", file=sys.stderr)
         stack.start()

@@ -41,7 +41,12 @@ class ObjectStore(Protocol):
 
 
 def raw_batch_key(tenant_id: UUID, device_id: UUID, received: datetime, batch_id: UUID) -> str:
-    """Where a batch's ciphertext lives: raw/<tenant>/<device>/<yyyy>/<mm>/<dd>/<batch_id>."""
+    """Where a batch's ciphertext lives: raw/<tenant>/<device>/<yyyy>/<mm>/<dd>/<batch_id>.
+
+    `batch_id` is the server's id of the batch row (``batches.id``), not the device's:
+    each upload attempt writes its own object, so a retry can never overwrite the blob
+    of the attempt that was accepted.
+    """
     return f"raw/{tenant_id}/{device_id}/{received:%Y/%m/%d}/{batch_id}"
 
 

@@ -51,7 +51,8 @@ async def upload_batch(request: Request) -> Response:
     """Accept one sensor batch; the same (device, batch id) again returns the same job."""
     state = request.app.state
     limits = state.settings.limits
-    upload = await check_upload(await receive_upload(request, limits), state.db, state.upload_gate, limits)
+    signed = await receive_upload(request, limits)
+    upload = await check_upload(signed, state.db, state.signing_keys, state.upload_gate, limits)
     accepted = await ingest(
         state.db,
         state.store,

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+
 from core.db import AsyncDictConnection, DictConnection
-from core.devices.service import Device
-from core.errors import InvalidInput
+from core.devices.service import Device, check_uploading
+from core.errors import InvalidInput, NotFound
+from core.keys.service import check_usable
 from core.queues import FACTORS
 from core.storage import ObjectStore, raw_batch_key
 
@@ -45,30 +48,37 @@ class AcceptedBatch:
 class Lookup:
     existing: AcceptedBatch | None  # set when this (device, batch id) was accepted before
     key_status: str | None  # of the envelope's server key; None when unpublished
+    device_status: str | None  # None when the device no longer exists
 
 
-_LOOKUP = (
-    "SELECT (SELECT status FROM server_keys WHERE key_id = %(kid)s) AS key_status,"
-    " j.id AS job_id, b.id AS batch_id, b.factor, o.queue FROM (SELECT) one"
+_EXISTING = (
     " LEFT JOIN batches b ON b.device_id = %(d)s AND b.client_batch_id = %(cb)s"
     " LEFT JOIN jobs j ON j.batch_id = b.id"
     " LEFT JOIN LATERAL (SELECT queue FROM outbox WHERE job_id = j.id ORDER BY id LIMIT 1) o ON true"
 )
-
-# One round trip: the job and outbox rows exist only if the batch row was inserted.
-_INSERT = (
-    "WITH b AS (INSERT INTO batches (id, tenant_id, user_id, device_id, client_batch_id, factor, purpose,"
-    " object_key, size_bytes, key_id, captured_from, captured_to, received_at)"
-    " VALUES (%(b)s, %(t)s, %(u)s, %(d)s, %(cb)s, %(f)s, %(p)s, %(k)s, %(n)s, %(kid)s, %(cf)s, %(ct)s, %(r)s)"
-    " ON CONFLICT (device_id, client_batch_id) DO NOTHING RETURNING id),"
-    " j AS (INSERT INTO jobs (id, batch_id, tenant_id, user_id, factor, purpose, created_at)"
-    " SELECT %(j)s, id, %(t)s, %(u)s, %(f)s, %(p)s, %(r)s FROM b RETURNING id)"
-    " INSERT INTO outbox (job_id, queue) SELECT id, %(q)s FROM j RETURNING job_id"
+_STATUSES = (
+    "(SELECT status FROM server_keys WHERE key_id = %(kid)s) AS key_status,"
+    " (SELECT status FROM devices WHERE id = %(d)s) AS device_status,"
 )
+_LOOKUP = "SELECT " + _STATUSES + " j.id AS job_id, b.id AS batch_id, b.factor, o.queue FROM (SELECT) one" + _EXISTING
 
-
-def _lookup_params(device_id: uuid.UUID, client_batch_id: uuid.UUID, key_id: str | None) -> dict[str, object]:
-    return {"d": device_id, "cb": client_batch_id, "kid": key_id}
+# One statement, so one round trip and atomic: the rows are inserted only while the
+# device is active and its server key usable; the outer query reports those statuses,
+# the job inserted, or the job of an earlier upload of the same batch. (It sees the
+# tables as they were before the statement: the rows it inserts show only in `o`.)
+_ACCEPT = (
+    "WITH ok AS (SELECT 1 WHERE (SELECT status FROM devices WHERE id = %(d)s) = 'active'"
+    " AND (%(kid)s::text IS NULL OR (SELECT status FROM server_keys WHERE key_id = %(kid)s) <> 'retired')),"
+    " nb AS (INSERT INTO batches (id, tenant_id, user_id, device_id, client_batch_id, factor, purpose,"
+    " object_key, size_bytes, key_id, captured_from, captured_to, received_at)"
+    " SELECT %(b)s, %(t)s, %(u)s, %(d)s, %(cb)s, %(f)s, %(p)s, %(k)s, %(n)s, %(kid)s, %(cf)s, %(ct)s, %(r)s FROM ok"
+    " ON CONFLICT (device_id, client_batch_id) DO NOTHING RETURNING id),"
+    " nj AS (INSERT INTO jobs (id, batch_id, tenant_id, user_id, factor, purpose, created_at)"
+    " SELECT %(j)s, id, %(t)s, %(u)s, %(f)s, %(p)s, %(r)s FROM nb RETURNING id),"
+    " no AS (INSERT INTO outbox (job_id, queue) SELECT id, %(q)s FROM nj RETURNING job_id)"
+    " SELECT " + _STATUSES + " (SELECT job_id FROM no) AS inserted,"
+    " j.id AS job_id, b.id AS batch_id, b.factor, o.queue FROM (SELECT) one" + _EXISTING
+)
 
 
 def _lookup_result(row: Any) -> Lookup:
@@ -76,38 +86,40 @@ def _lookup_result(row: Any) -> Lookup:
     existing = None
     if row["job_id"] is not None:
         existing = AcceptedBatch(row["job_id"], row["batch_id"], row["factor"], row["queue"] or "", created=False)
-    return Lookup(existing, row["key_status"])
+    return Lookup(existing, row["key_status"], row["device_status"])
 
 
 def find_existing(conn: DictConnection, *, device_id: uuid.UUID, client_batch_id: uuid.UUID) -> AcceptedBatch | None:
-    row = conn.execute(_LOOKUP, _lookup_params(device_id, client_batch_id, None)).fetchone()
+    row = conn.execute(_LOOKUP, {"d": device_id, "cb": client_batch_id, "kid": None}).fetchone()
     return _lookup_result(row).existing
 
 
 async def lookup(
     conn: AsyncDictConnection, *, device_id: uuid.UUID, client_batch_id: uuid.UUID, key_id: str | None
 ) -> Lookup:
-    """The idempotency lookup and the status of the batch's server key, in one statement."""
-    cur = await conn.execute(_LOOKUP, _lookup_params(device_id, client_batch_id, key_id))
+    """The job of an earlier upload of this batch, and the statuses of the device and server key."""
+    cur = await conn.execute(_LOOKUP, {"d": device_id, "cb": client_batch_id, "kid": key_id})
     return _lookup_result(await cur.fetchone())
 
 
-def store_blob(store: ObjectStore, *, device: Device, batch: NewBatch, received: datetime) -> str:
-    """Write the ciphertext durably; returns its key. Called before the rows are inserted."""
-    key = raw_batch_key(device.tenant_id, device.id, received, batch.client_batch_id)
+def store_blob(
+    store: ObjectStore, *, device: Device, batch: NewBatch, received: datetime, batch_id: uuid.UUID
+) -> str:
+    """Write the ciphertext durably under the batch row's id; returns its key. Before the rows are inserted."""
+    key = raw_batch_key(device.tenant_id, device.id, received, batch_id)
     store.put(key, batch.body)
     return key
 
 
-def _insert(
-    device: Device, batch: NewBatch, object_key: str, queue: str, received: datetime
+def _accept_params(
+    device: Device, batch: NewBatch, object_key: str, queue: str, received: datetime, batch_id: uuid.UUID | None
 ) -> tuple[dict[str, object], AcceptedBatch]:
-    """Parameters of `_INSERT`, and the result when it inserts."""
+    """Parameters of `_ACCEPT`, and the result when it inserts."""
     if batch.factor not in FACTORS:
         raise InvalidInput(f"unknown factor {batch.factor!r}", code="unknown_factor")
     if batch.purpose not in PURPOSES:
         raise InvalidInput(f"unknown purpose {batch.purpose!r}", code="invalid_purpose")
-    batch_id, job_id = uuid.uuid4(), uuid.uuid4()
+    batch_id, job_id = batch_id or uuid.uuid4(), uuid.uuid4()
     params: dict[str, object] = {
         "b": batch_id, "t": device.tenant_id, "u": device.user_id, "d": device.id,
         "cb": batch.client_batch_id, "f": batch.factor, "p": batch.purpose, "k": object_key,
@@ -117,28 +129,67 @@ def _insert(
     return params, AcceptedBatch(job_id, batch_id, batch.factor, queue, created=True)
 
 
+def _accept_result(row: Any, batch: NewBatch, inserted: AcceptedBatch) -> AcceptedBatch | None:
+    """What `_ACCEPT` did: refusals raise; None means a concurrent upload of the same batch won."""
+    found = _lookup_result(row)
+    check_uploading(found.device_status)
+    if batch.key_id is not None:
+        check_usable(batch.key_id, found.key_status)
+    if row["inserted"] is not None:
+        return inserted
+    return found.existing
+
+
 def record_batch(
-    conn: DictConnection, *, device: Device, batch: NewBatch, object_key: str, queue: str, received: datetime
+    conn: DictConnection,
+    *,
+    device: Device,
+    batch: NewBatch,
+    object_key: str,
+    queue: str,
+    received: datetime,
+    batch_id: uuid.UUID | None = None,
 ) -> AcceptedBatch:
-    """Insert batch, job and outbox rows in one statement; a concurrent duplicate returns the first job."""
-    params, accepted = _insert(device, batch, object_key, queue, received)
-    if conn.execute(_INSERT, params).fetchone() is not None:
-        return accepted
-    existing = find_existing(conn, device_id=device.id, client_batch_id=batch.client_batch_id)
-    assert existing is not None
-    return existing
+    """Insert batch, job and outbox rows in one statement, or return the job of an earlier upload.
+
+    Refuses (and inserts nothing) when the device is gone or revoked, or the batch names
+    a server key that is unpublished or retired. `batch_id` (the row's id) is the one
+    `object_key` was made with, when it was (`store_blob`).
+    """
+    params, inserted = _accept_params(device, batch, object_key, queue, received, batch_id)
+    try:
+        row = conn.execute(_ACCEPT, params).fetchone()
+    except psycopg.errors.ForeignKeyViolation:  # the device (its user) was deleted meanwhile
+        raise NotFound("device not found", code="device_not_found") from None
+    accepted = _accept_result(row, batch, inserted)
+    if accepted is None:
+        accepted = find_existing(conn, device_id=device.id, client_batch_id=batch.client_batch_id)
+    assert accepted is not None
+    return accepted
 
 
 async def record_batch_async(
-    conn: AsyncDictConnection, *, device: Device, batch: NewBatch, object_key: str, queue: str, received: datetime
+    conn: AsyncDictConnection,
+    *,
+    device: Device,
+    batch: NewBatch,
+    object_key: str,
+    queue: str,
+    received: datetime,
+    batch_id: uuid.UUID | None = None,
 ) -> AcceptedBatch:
-    """`record_batch` on an async (autocommit) connection: the one statement commits by itself."""
-    params, accepted = _insert(device, batch, object_key, queue, received)
-    if await (await conn.execute(_INSERT, params)).fetchone() is not None:
-        return accepted
-    found = await lookup(conn, device_id=device.id, client_batch_id=batch.client_batch_id, key_id=None)
-    assert found.existing is not None
-    return found.existing
+    """`record_batch` on an async autocommit connection: the one statement commits by itself."""
+    params, inserted = _accept_params(device, batch, object_key, queue, received, batch_id)
+    try:
+        row = await (await conn.execute(_ACCEPT, params)).fetchone()
+    except psycopg.errors.ForeignKeyViolation:
+        raise NotFound("device not found", code="device_not_found") from None
+    accepted = _accept_result(row, batch, inserted)
+    if accepted is None:
+        found = await lookup(conn, device_id=device.id, client_batch_id=batch.client_batch_id, key_id=None)
+        accepted = found.existing
+    assert accepted is not None
+    return accepted
 
 
 def utcnow() -> datetime:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,24 +106,51 @@ def revoke_device(
     return get_device(conn, device_id=device_id, tenant_id=tenant_id)
 
 
-async def uploading_device(conn: AsyncDictConnection, *, device_id: str) -> Device:
-    """The device named by a signed upload: exists, active, and holds a signing key.
-
-    `device_id` is the header text; anything that is not one of our ids is simply unknown.
-    One statement, on the API's async path.
-    """
+def parse_device_id(device_id: str) -> uuid.UUID:
+    """The id in a signed request's header; anything that is not one of our ids is simply unknown."""
     try:
         parsed = uuid.UUID(device_id)
     except ValueError:
         raise NotFound("device not found", code="device_not_found") from None
     if str(parsed) != device_id:  # ids are bound into signatures exactly as issued
         raise NotFound("device not found", code="device_not_found")
-    row = await (await conn.execute(_SELECT + " WHERE d.id = %s", (parsed,))).fetchone()
-    if row is None:
+    return parsed
+
+
+def check_uploading(status: str | None) -> None:
+    """A device may upload while it exists (`status` not None) and is active."""
+    if status is None:
         raise NotFound("device not found", code="device_not_found")
-    device = _device(row)
-    if device.status != "active":
+    if status != "active":
         raise Forbidden("device revoked", code="device_revoked")
-    if device.public_key is None:
-        raise Forbidden("device has no signing key registered", code="device_key_missing")
-    return device
+
+
+class SigningKeys:
+    """The devices that signed uploads to this process, so their keys need no query next time.
+
+    What is kept never changes: a device's ids and public key are written once. Whether
+    the device is still active is not kept: the statement every upload runs anyway
+    (`core.batches.service.lookup`) reads it fresh, so a revocation holds at once.
+    """
+
+    def __init__(self, max_size: int = 100_000) -> None:
+        self.max_size = max_size
+        self._devices: dict[uuid.UUID, Device] = {}
+
+    async def device(self, conn_factory: Callable[[], AbstractAsyncContextManager[AsyncDictConnection]],
+                     device_id: str) -> Device:
+        """The device named by a signed upload, with its key; refuses unknown, revoked and keyless ones."""
+        parsed = parse_device_id(device_id)
+        device = self._devices.get(parsed)
+        if device is not None:
+            return device
+        async with conn_factory() as conn:
+            row = await (await conn.execute(_SELECT + " WHERE d.id = %s", (parsed,))).fetchone()
+        check_uploading(row["status"] if row else None)
+        device = _device(row)
+        if device.public_key is None:
+            raise Forbidden("device has no signing key registered", code="device_key_missing")
+        if len(self._devices) >= self.max_size:
+            self._devices.pop(next(iter(self._devices)))  # the oldest entry
+        self._devices[parsed] = device
+        return device

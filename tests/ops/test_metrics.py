@@ -102,3 +102,34 @@ def test_heartbeat_lists_the_process_until_it_stops(settings):  # type: ignore[n
     while client.exists(key) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not client.exists(key)
+
+
+def test_api_processes_sharing_a_port_report_one_sum(settings):  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    # given the API as two processes on one port
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "api", "--port", str(port), "--workers", "2"],
+                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.2)
+        # when 12 uploads are refused, on fresh connections (spread over both processes)
+        for _ in range(12):
+            assert httpx.post(base + "/v1/batches", content=b"not an envelope").status_code >= 400
+        # then every scrape, whichever process answers, counts all 12
+        counts = {samples(httpx.get(base + "/metrics").text)[("tacit_upload_seconds_count", ())] for _ in range(6)}
+        assert counts == {12.0}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -84,13 +84,14 @@ class Bench:
         self.workers: list[subprocess.Popen] = []
 
     def _keys(self) -> None:
-        from core.protocol.keyring import PrivateKeyring, generate_key
+        from cli.stack import ensure_keyring
+        from core.protocol.keyring import PrivateKeyring
 
-        self.key_id, private, self.public = generate_key()
-        ring = PrivateKeyring()
-        ring.add(self.key_id, private)
-        path = self.root / "keys.json"
-        ring.write(path)
+        path = self.root / "keys.json"  # one key, published as uploads need it
+        ring = PrivateKeyring.load(ensure_keyring(path, self.env["DATABASE_URL"]))
+        key_id = ring.current_key_id
+        assert key_id is not None
+        self.key_id, self.public = key_id, ring.private_key(key_id).public_key()
         self.env["TACIT_CRYPTO__PRIVATE_KEYS_FILE"] = str(path)
 
     def _tenant(self) -> None:

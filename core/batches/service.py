@@ -7,7 +7,9 @@ outbox row lets the relay publish it if that fails. The API runs the async forms
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -140,6 +142,14 @@ def _accept_result(row: Any, batch: NewBatch, inserted: AcceptedBatch) -> Accept
     return found.existing
 
 
+@contextlib.contextmanager
+def _device_deleted_is_not_found() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.errors.ForeignKeyViolation:  # the device (its user) was deleted meanwhile
+        raise NotFound("device not found", code="device_not_found") from None
+
+
 def record_batch(
     conn: DictConnection,
     *,
@@ -157,10 +167,8 @@ def record_batch(
     `object_key` was made with, when it was (`store_blob`).
     """
     params, inserted = _accept_params(device, batch, object_key, queue, received, batch_id)
-    try:
+    with _device_deleted_is_not_found():
         row = conn.execute(_ACCEPT, params).fetchone()
-    except psycopg.errors.ForeignKeyViolation:  # the device (its user) was deleted meanwhile
-        raise NotFound("device not found", code="device_not_found") from None
     accepted = _accept_result(row, batch, inserted)
     if accepted is None:
         accepted = find_existing(conn, device_id=device.id, client_batch_id=batch.client_batch_id)
@@ -180,10 +188,8 @@ async def record_batch_async(
 ) -> AcceptedBatch:
     """`record_batch` on an async autocommit connection: the one statement commits by itself."""
     params, inserted = _accept_params(device, batch, object_key, queue, received, batch_id)
-    try:
+    with _device_deleted_is_not_found():
         row = await (await conn.execute(_ACCEPT, params)).fetchone()
-    except psycopg.errors.ForeignKeyViolation:
-        raise NotFound("device not found", code="device_not_found") from None
     accepted = _accept_result(row, batch, inserted)
     if accepted is None:
         found = await lookup(conn, device_id=device.id, client_batch_id=batch.client_batch_id, key_id=None)

@@ -198,5 +198,16 @@ class JobPublisher:
 
 
 def _mark(conn: psycopg.Connection, job_ids: list[uuid.UUID]) -> None:
-    conn.execute("UPDATE outbox SET published_at = now() WHERE job_id = ANY(%s) AND published_at IS NULL", (job_ids,))
-    conn.execute("UPDATE jobs SET enqueued_at = now() WHERE id = ANY(%s) AND enqueued_at IS NULL", (job_ids,))
+    """Mark jobs sent. Rows another transaction holds are skipped, never waited for: the
+    marker then takes part in no lock cycle (a user's erasure deletes these rows in its
+    own order). A skipped row stays unpublished and the relay sends that job again."""
+    conn.execute(
+        "UPDATE outbox SET published_at = now() WHERE id IN (SELECT id FROM outbox"
+        " WHERE job_id = ANY(%s) AND published_at IS NULL FOR UPDATE SKIP LOCKED)",
+        (job_ids,),
+    )
+    conn.execute(
+        "UPDATE jobs SET enqueued_at = now() WHERE id IN (SELECT id FROM jobs"
+        " WHERE id = ANY(%s) AND enqueued_at IS NULL FOR UPDATE SKIP LOCKED)",
+        (job_ids,),
+    )

@@ -46,8 +46,9 @@ def publish_pending(pool: ConnectionPool, publisher: JobPublisher, *, limit: int
                 pass
         if sent:
             conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (sent,))
-            conn.execute(
-                "UPDATE jobs SET enqueued_at = now() WHERE id IN (SELECT job_id FROM outbox WHERE id = ANY(%s))",
+            conn.execute(  # skip rows held elsewhere (an erasure): waiting could close a lock cycle
+                "UPDATE jobs SET enqueued_at = now() WHERE id IN (SELECT j.id FROM jobs j JOIN outbox o"
+                " ON o.job_id = j.id WHERE o.id = ANY(%s) FOR UPDATE OF j SKIP LOCKED)",
                 (sent,),
             )
     return len(sent)

@@ -20,7 +20,6 @@ from fastapi import Request
 from psycopg_pool import AsyncConnectionPool
 
 from core.batches.service import NewBatch
-from core.db import async_connection
 from core.devices.service import Device, SigningKeys
 from core.errors import InvalidInput
 from core.protocol import body as wire
@@ -99,7 +98,7 @@ async def check_upload(
     """Every check of a signed upload short of storing it (ingest reads the device's status fresh)."""
     headers = signing.parse_signature_headers(request.headers)
     signing.check_freshness(headers.timestamp)
-    device = await keys.device(lambda: async_connection(db), headers.device_id)
+    device = await keys.device(db, headers.device_id)
     assert device.public_key is not None  # SigningKeys refuses keyless devices
     signing.verify(
         device.public_key, method=request.method, target=request.target, body=request.body, headers=headers

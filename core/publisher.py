@@ -58,6 +58,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+_HOST = socket.gethostname()
+
 # The body every score task carries after its args: no kwargs, no canvas.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
@@ -117,6 +119,11 @@ class JobPublisher:
         app.conf.update(celery_config(self.settings))
         return app
 
+    @property
+    def _origin(self) -> str:
+        """The sender, as Celery names it in a message (a property: the pid changes in a fork)."""
+        return f"{os.getpid()}@{_HOST}"
+
     @cached_property
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
@@ -128,9 +135,8 @@ class JobPublisher:
     def send_many(self, jobs: list[tuple[uuid.UUID, str]]) -> None:
         """Publish jobs in one round trip, in order; raises on broker failure (none may have been sent)."""
         by_queue: dict[str, list[bytes]] = {}
-        origin = f"{os.getpid()}@{socket.gethostname()}"
         for job_id, queue_name in jobs:
-            by_queue.setdefault(queue_name, []).append(score_message(job_id, queue_name, origin=origin))
+            by_queue.setdefault(queue_name, []).append(score_message(job_id, queue_name, origin=self._origin))
         pipe = self.redis.pipeline(transaction=False)
         for queue_name, messages in by_queue.items():
             pipe.lpush(queue_name, *messages)  # workers take from the other end: first in, first out

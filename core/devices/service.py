@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.db import AsyncDictConnection, DictConnection
+from psycopg_pool import AsyncConnectionPool
+
+from core.db import DictConnection, async_connection
 from core.errors import Forbidden, NotFound
 from core.users.service import get_or_create_user
 
@@ -75,14 +75,6 @@ def get_device(
     return _device(row)
 
 
-def active_device(conn: DictConnection, *, device_id: uuid.UUID) -> Device:
-    """A device allowed to upload: exists and not revoked."""
-    device = get_device(conn, device_id=device_id)
-    if device.status != "active":
-        raise Forbidden("device revoked", code="device_revoked")
-    return device
-
-
 def list_devices(
     conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id: str | None = None
 ) -> list[Device]:
@@ -137,14 +129,13 @@ class SigningKeys:
         self.max_size = max_size
         self._devices: dict[uuid.UUID, Device] = {}
 
-    async def device(self, conn_factory: Callable[[], AbstractAsyncContextManager[AsyncDictConnection]],
-                     device_id: str) -> Device:
+    async def device(self, db: AsyncConnectionPool, device_id: str) -> Device:
         """The device named by a signed upload, with its key; refuses unknown, revoked and keyless ones."""
         parsed = parse_device_id(device_id)
         device = self._devices.get(parsed)
         if device is not None:
             return device
-        async with conn_factory() as conn:
+        async with async_connection(db) as conn:
             row = await (await conn.execute(_SELECT + " WHERE d.id = %s", (parsed,))).fetchone()
         check_uploading(row["status"] if row else None)
         device = _device(row)

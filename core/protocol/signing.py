@@ -171,7 +171,8 @@ def verify(
 ) -> SignatureHeaders:
     """Check freshness and the Ed25519 signature; returns the parsed headers.
 
-    The nonce is not checked here: call `claim_nonce` after this succeeds, so only
+    The nonce is not checked here: claim it after this succeeds (the API does so with its
+    rate counters in one Redis script, `core.ratelimit.UploadGate.admit`), so only
     authentic requests can use up nonces.
     """
     h = headers if isinstance(headers, SignatureHeaders) else parse_signature_headers(headers)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from core.queues import FACTORS
 
@@ -46,11 +47,21 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     settings = get_settings()
     if args.cpu_processes > 1:
+        if settings.pool.backend == "oip":
+            print("tacit worker: with TACIT_POOL__BACKEND=oip the inference server owns the model; "
+                  "run more worker replicas instead of --cpu-processes", file=sys.stderr)
+            return 2
         from cli.pool import run_pool
 
         return run_pool(args, settings)
     threads = args.threads or settings.pool.threads
-    rt = runtime.init(args.factor, settings, device=args.device)
+    from workers.oip import ModelMismatch
+
+    try:
+        rt = runtime.init(args.factor, settings, device=args.device)
+    except ModelMismatch as e:
+        print(f"tacit worker: refusing to start: {e}", file=sys.stderr)
+        return 2
     from workers import metrics
 
     metrics.start(role="score", port=settings.metrics_port, redis_url=settings.redis_url,

@@ -47,6 +47,12 @@ class PoolSettings(BaseModel):
     max_batch: int = Field(default=32, ge=1, le=4096)
     max_wait_ms: float = Field(default=5.0, ge=0)
     threads: int = Field(default=32, ge=1, le=512)  # Celery threads = jobs held at once
+    # "local": the model runs in the pool (torch); "oip": in an external inference server
+    # (Triton, KServe, MLServer) spoken to over the Open Inference Protocol v2 (docs/workers.md)
+    backend: Literal["local", "oip"] = "local"
+    oip_url: str = ""  # http://host:port (REST) or grpc://host:port
+    oip_model: str = ""  # the server's model name; default: the factor's name
+    oip_timeout_s: float = Field(default=10.0, gt=0, le=300)  # one deadline per inference request
 
 
 class LimitSettings(BaseModel):

@@ -4,7 +4,8 @@ Task threads ``submit`` a job's preprocessed array [n_i, ...] and wait on a futu
 one model thread gathers submissions until ``max_batch`` rows are waiting or
 ``max_wait_s`` has passed since the first one, runs the model once on the
 concatenation, and hands each job its own rows back. A batch that raises is
-re-run item by item, so one bad job fails alone.
+re-run item by item, so one bad job fails alone; a transient error (a model server
+that is down) fails the whole batch at once, and every job in it is retried.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
+
+from core.errors import TransientJobError
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +51,12 @@ class DynamicBatcher:
         max_wait_s: float,
         on_batch: Callable[[BatchStats], None] | None = None,
         name: str = "batcher",
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.run, self.max_batch, self.max_wait_s, self.on_batch = run, max_batch, max_wait_s, on_batch
+        self._on_close = on_close  # releases what `run` holds (a remote model's connection)
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -70,6 +75,8 @@ class DynamicBatcher:
         self._closed = True
         self._queue.put(None)
         self._thread.join(timeout)
+        if self._on_close is not None:
+            self._on_close()
 
     def _gather(self, first: _Item) -> tuple[list[_Item], bool]:
         items, rows = [first], len(first.x)
@@ -103,8 +110,11 @@ class DynamicBatcher:
         try:
             out = self._run_rows(np.concatenate([it.x for it in items], axis=0))
         except Exception as exc:  # noqa: BLE001 - isolate the failing job below
-            if len(items) == 1:
-                items[0].future.set_exception(exc)
+            if len(items) == 1 or isinstance(exc, TransientJobError):
+                # a model (server) that is down fails the whole batch: every job is retried,
+                # rather than calling it again once per job
+                for it in items:
+                    it.future.set_exception(exc)
                 return
             for it in items:
                 try:

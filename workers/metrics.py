@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -117,11 +118,24 @@ def observe_error(factor: str, outcome: str, attempts: int, max_attempts: int) -
 # -- HTTP server -------------------------------------------------------------------
 
 
+_readiness: Callable[[], dict[str, Any]] | None = None
+
+
+def set_readiness(check: Callable[[], dict[str, Any]]) -> None:
+    """What /readyz answers: ``check()`` returns a JSON object with a boolean ``ready``
+    (a pool on a remote model reports its inference server there)."""
+    global _readiness
+    _readiness = check
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the http.server API
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+        elif path == "/readyz":
+            ready = _readiness() if _readiness else {"ready": True}
+            self._send(200 if ready.get("ready") else 503, json.dumps(ready).encode(), "application/json")
         elif path == "/healthz":
             body = {"status": "ok", "role": stats().role, "factor": stats().factor}
             self._send(200, json.dumps(body).encode(), "application/json")

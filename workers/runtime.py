@@ -97,6 +97,37 @@ def warm_up(pipeline: FactorPipeline, embed, max_batch: int) -> None:  # type: i
     embed(np.concatenate([x] * (max_batch // len(x) + 1))[:max_batch])
 
 
+def remote_batcher(factor: str, settings: Settings, pipeline: FactorPipeline) -> DynamicBatcher:
+    """A dynamic batcher whose model is an OIP inference server: one request per batch.
+
+    Refuses to start (``oip.ModelMismatch``) unless the server holds this pipeline's model
+    version; the pool's /readyz then reports the server's readiness.
+    """
+    from workers import oip
+
+    if not settings.pool.oip_url:
+        raise oip.ModelMismatch("TACIT_POOL__BACKEND=oip needs TACIT_POOL__OIP_URL (http://host:port or grpc://host:port)")
+    client = oip.connect(settings.pool.oip_url, settings.pool.oip_model or factor, timeout_s=settings.pool.oip_timeout_s)
+    oip.check_model(client, model_version=pipeline.model_version)
+
+    def server_ready() -> dict[str, object]:
+        try:
+            ready = client.describe().ready
+        except oip.ModelServerUnavailable:
+            ready = False
+        return {"ready": ready, "model_server": {"url": client.url, "model": client.model, "ready": ready}}
+
+    metrics.set_readiness(server_ready)
+    return DynamicBatcher(
+        client.infer,
+        max_batch=settings.pool.max_batch,
+        max_wait_s=settings.pool.max_wait_ms / 1e3,
+        on_batch=lambda s: log_batch(factor, s),
+        name=f"batcher-{factor}",
+        on_close=client.close,
+    )
+
+
 def init(factor: str, settings: Settings, *, device: str | None = None) -> Runtime:
     """Load and warm the factor's pipeline, open pools, start the batcher."""
     global _runtime
@@ -113,6 +144,10 @@ def init(factor: str, settings: Settings, *, device: str | None = None) -> Runti
         pipeline = load_pipeline(factor, device="cpu")
         batcher = RemoteModel(Path(socket_path), bytes.fromhex(os.environ[AUTHKEY_ENV]))
         device = f"remote:{socket_path}"
+    elif settings.pool.backend == "oip":
+        pipeline = load_pipeline(factor, device="cpu")
+        batcher = remote_batcher(factor, settings, pipeline)
+        device = f"oip:{settings.pool.oip_url}"
     else:
         pipeline = load_pipeline(factor, device=device)
         embed = make_embed(pipeline, device)

@@ -15,7 +15,7 @@ RUN python -c "import sys, torch; assert sys.version_info >= (3, 11), sys.versio
 WORKDIR /src
 COPY . .
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
- && pip install --no-cache-dir /wheels/tacit-*.whl \
+ && pip install --no-cache-dir "$(ls /wheels/tacit-*.whl)[oip]" \
  && test -z "$(find /opt/venv -path '*site-packages/torch' -type d)"
 
 FROM pytorch/pytorch:2.13.0-cuda12.6-cudnn9-runtime AS runtime

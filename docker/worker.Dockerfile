@@ -14,7 +14,7 @@ RUN python -m venv /opt/venv \
 WORKDIR /src
 COPY . .
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
- && pip install --no-cache-dir /wheels/tacit-*.whl \
+ && pip install --no-cache-dir "$(ls /wheels/tacit-*.whl)[oip]" \
  && pip check
 
 FROM python:3.11.14-slim-bookworm AS runtime

@@ -5,7 +5,8 @@ preprocesses, still groups jobs with its dynamic batcher, and sends ONE inferenc
 per batch; the server returns the embeddings and the worker runs enrol/verify on them.
 
 - ``http://host:port``: REST. Tensors travel with the binary tensor extension when the
-  server has it (Triton), as JSON otherwise (MLServer, KServe's Python server).
+  server lists it among its extensions (``GET /v2``: Triton), as JSON otherwise
+  (MLServer, KServe's Python server).
 - ``grpc://host:port``: gRPC through ``tritonclient`` (Triton's own client).
 
 The exported model has one input ``INPUT`` (FP32, ``[-1, ...]``) and one output
@@ -123,6 +124,9 @@ class HttpClient:
 
     def describe(self) -> ServerModel:
         base = f"/v2/models/{self.model}"
+        server = self._call("GET", "/v2")
+        if server.status_code == 200 and "binary_tensor_data" not in (server.json().get("extensions") or []):
+            self.binary = False  # MLServer, KServe's Python server: JSON tensors only
         ready = self._call("GET", base + "/ready").status_code == 200
         meta = self._call("GET", base)
         if meta.status_code != 200:
@@ -150,10 +154,6 @@ class HttpClient:
             header = json.dumps({"inputs": [tensor], "outputs": [output]}).encode()
             r = self._call("POST", path, content=header + x.tobytes(), headers={
                 _HEADER_LENGTH: str(len(header)), "Content-Type": "application/octet-stream"})
-            if r.status_code == 400 and not r.headers.get(_HEADER_LENGTH):
-                # a server without the binary extension: fall back to JSON for good
-                self.binary = False
-                return self.infer(x)
         else:
             tensor["data"] = x.reshape(-1).tolist()
             r = self._call("POST", path, json={"inputs": [tensor], "outputs": [output]})
@@ -203,7 +203,10 @@ class GrpcClient:
         if not ready:
             return ServerModel(False, None, [], [])
         meta = self._guard(self._client.get_model_metadata, self.model, as_json=True, client_timeout=self._timeout_s)
-        config = self._guard(self._client.get_model_config, self.model, as_json=True, client_timeout=self._timeout_s)
+        try:  # ModelConfig is Triton's own RPC; other servers answer UNIMPLEMENTED
+            config = self._guard(self._client.get_model_config, self.model, as_json=True, client_timeout=self._timeout_s)
+        except ModelServerUnavailable:
+            config = {}
         params = config.get("config", {}).get("parameters", {})
         version = params.get(VERSION_PARAMETER, {}).get("string_value")
         return ServerModel(True, version, [t["name"] for t in meta.get("inputs", [])],

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from api import errors, ops
 from api import metrics as api_metrics
+from api.guard import RequestGuard
 from api.routes import batches, devices, enrolment, health, jobs, keys, users, webhooks
 from core.backlog import BacklogGuard
 from core.db import make_async_pool, make_pool
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    # before the metrics: UploadTimer stays the outermost and times the body read too
+    app.add_middleware(RequestGuard, settings=settings)
     api_metrics.install(app)
     app.include_router(ops.router)
     for module in (health, batches, jobs, devices, enrolment, keys, users, webhooks):

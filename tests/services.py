@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,7 @@ class TestServices:
             "DATABASE_URL": self._postgres(),
             "REDIS_URL": self._redis_url(),
             "TACIT_ENV": "test",
+            "TACIT_OPS_TOKEN": secrets.token_hex(32),  # settings refuse weak ones outside development
             "TACIT_STORAGE__BACKEND": "s3",
             "TACIT_STORAGE__ENDPOINT_URL": s3,
             "TACIT_STORAGE__BUCKET": f"tacit-test-{self.run_id}",

@@ -18,7 +18,7 @@ from core.backlog import BacklogGuard
 from core.db import make_async_pool, make_pool
 from core.devices.service import SigningKeys
 from core.publisher import JobPublisher
-from core.ratelimit import UploadGate
+from core.ratelimit import AddressLimits, UploadGate
 from core.settings import Settings, get_settings
 from core.storage import make_store
 
@@ -45,6 +45,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.aredis,
             device_per_min=settings.limits.device_rate_per_min,
             tenant_per_min=settings.limits.tenant_rate_per_min,
+        )
+        state.address_limits = AddressLimits(
+            state.aredis,
+            {
+                "redeem": settings.http.redeem_per_min,
+                "keys": settings.http.keys_per_min,
+                "readyz": settings.http.readyz_per_min,
+                "ops_login": settings.ops.login_attempts_per_min,
+            },
         )
         try:
             yield

@@ -22,10 +22,13 @@ import json
 import re
 from urllib.parse import unquote_to_bytes
 
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
+from api.proxy import client_address
+from core.ratelimit import AddressLimits
 from core.settings import Settings
 
 UPLOAD_PATH = "/v1/batches"
@@ -35,10 +38,20 @@ INTERNAL_PREFIXES = ("/ops", "/metrics")
 BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
+# Routes anyone may call, limited per client address (settings.http, settings.ops).
+ADDRESS_LIMITED = {
+    ("POST", "/v1/devices/redeem"): "redeem",
+    ("GET", "/v1/keys"): "keys",
+    ("GET", "/readyz"): "readyz",
+    ("POST", LOGIN_PATH): "ops_login",
+}
+
+
 class Refused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.retry_after = retry_after
 
 
 def body_cap(settings: Settings, method: str, path: str) -> int:
@@ -108,6 +121,7 @@ class RequestGuard:
         try:
             self.check_listener(scope)
             check_url_text(scope)
+            await self.check_address_rate(scope)
             cap = body_cap(self.settings, scope["method"], scope["path"])
             declared = declared_length(scope)
             if declared is not None and declared > cap:
@@ -122,6 +136,8 @@ class RequestGuard:
             response = JSONResponse(error_body(r.code, r.message), status_code=r.status)
             # the rest of the body is not read: the connection cannot be reused
             response.headers["Connection"] = "close"
+            if r.retry_after is not None:
+                response.headers["Retry-After"] = str(r.retry_after)
             await response(scope, receive, send)
             return
         await self.app(
@@ -140,6 +156,16 @@ class RequestGuard:
         for_operators = any(path == p or path.startswith(p + "/") for p in INTERNAL_PREFIXES)
         if for_operators != on_internal and not (on_internal and path in ("/healthz", "/readyz")):
             raise Refused(404, "not_found", "Not Found")
+
+    async def check_address_rate(self, scope: Scope) -> None:
+        route = ADDRESS_LIMITED.get((scope["method"], scope["path"]))
+        limits: AddressLimits | None = getattr(scope["app"].state, "address_limits", None)
+        if route is None or limits is None:
+            return
+        address = client_address(HTTPConnection(scope), self.settings)
+        wait = await limits.admit(route, address)
+        if wait:
+            raise Refused(429, "rate_limited", "too many requests from this address", retry_after=wait)
 
     async def read_body(self, receive: Receive, cap: int) -> list[Message] | None:
         """The body's messages, at most ``cap`` bytes, all within the body deadline."""

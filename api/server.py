@@ -117,6 +117,9 @@ def server_config(
         http=protocol_for(settings),
         timeout_keep_alive=max(1, round(settings.http.keep_alive_s)),
         limit_concurrency=settings.http.max_connections,
+        # api.proxy reads X-Forwarded-* from settings.http.trusted_proxies only; uvicorn's own
+        # rewriting would believe any local peer
+        proxy_headers=False,
         log_level=extra.pop("log_level", "warning"),
         access_log=False,
         timeout_graceful_shutdown=10,

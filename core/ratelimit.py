@@ -64,3 +64,38 @@ class UploadGate:
             raise RateLimited(
                 f"more than {self.tenant_per_min} uploads a minute for this tenant", retry_after=retry_after
             )
+
+
+# KEYS: window counter. ARGV: window TTL. Returns the count in this window.
+_COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+class AddressLimits:
+    """Per-client-address fixed windows for the routes anyone may call (no credential to rate).
+
+    `admit` answers the seconds to wait (0 when admitted). A Redis outage admits: these
+    limits protect the database from floods, and the routes behind them fail on their own
+    when Redis is what is down.
+    """
+
+    def __init__(self, client: redis.asyncio.Redis, per_min: dict[str, int]) -> None:
+        self.per_min = per_min
+        self._count = client.register_script(_COUNT)
+
+    async def admit(self, route: str, address: str, *, now: float | None = None) -> int:
+        limit = self.per_min.get(route)
+        if limit is None:
+            return 0
+        t = time.time() if now is None else now
+        window = int(t // WINDOW_S)
+        try:
+            count = await self._count(keys=[f"tacit:rate:addr:{route}:{address}:{window}"], args=[WINDOW_S + 5])
+        except redis.RedisError:
+            return 0
+        if int(count) <= limit:
+            return 0
+        return max(1, int((window + 1) * WINDOW_S - t + 0.999))

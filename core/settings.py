@@ -136,10 +136,11 @@ class HttpSettings(BaseModel):
     max_json_depth: int = Field(default=32, ge=2)
     # Proxies whose X-Forwarded-Proto / X-Forwarded-For are believed (CIDR networks).
     trusted_proxies: list[str] = []
-    # Client-address limits of the unauthenticated routes, per minute.
-    redeem_per_min: int = Field(default=30, ge=1)
-    keys_per_min: int = Field(default=120, ge=1)
-    readyz_per_min: int = Field(default=120, ge=1)
+    # Client-address limits of the unauthenticated routes, per minute (generous: phones
+    # behind a carrier NAT share one address).
+    redeem_per_min: int = Field(default=120, ge=1)
+    keys_per_min: int = Field(default=600, ge=1)
+    readyz_per_min: int = Field(default=600, ge=1)
     unknown_device_ttl_s: float = Field(default=30.0, ge=0)  # negative cache of device ids
     unknown_device_cache: int = Field(default=10_000, ge=0)
 

@@ -86,6 +86,11 @@ class TestServices:
             "REDIS_URL": self._redis_url(),
             "TACIT_ENV": "test",
             "TACIT_OPS_TOKEN": secrets.token_hex(32),  # settings refuse weak ones outside development
+            # one test client calls these far more often than one address would
+            "TACIT_HTTP__REDEEM_PER_MIN": "100000",
+            "TACIT_HTTP__KEYS_PER_MIN": "100000",
+            "TACIT_HTTP__READYZ_PER_MIN": "100000",
+            "TACIT_OPS__LOGIN_ATTEMPTS_PER_MIN": "100000",
             "TACIT_STORAGE__BACKEND": "s3",
             "TACIT_STORAGE__ENDPOINT_URL": s3,
             "TACIT_STORAGE__BUCKET": f"tacit-test-{self.run_id}",

@@ -31,6 +31,21 @@ class JobError(BaseModel):
     message: str
 
 
+# What a tenant reads for errors that are not about its batch: the stored message may quote
+# a library's exception (hosts, SQL, paths); operators see it on /ops and in the logs.
+INTERNAL_JOB_ERROR = "the job failed on an internal error; the operator's logs hold the details"
+TRANSIENT_JOB_ERROR = "a transient error on the server's side; the job is retried"
+
+
+def public_job_error(code: str, message: str | None) -> JobError:
+    """The job's error as a tenant may see it: the code, and a message of ours."""
+    if code == "internal_error":
+        return JobError(code=code, message=INTERNAL_JOB_ERROR)
+    if code == "transient" or code.startswith("transient_"):
+        return JobError(code=code, message=TRANSIENT_JOB_ERROR)
+    return JobError(code=code, message=message or "")
+
+
 class JobOut(BaseModel):
     id: uuid.UUID
     status: JobStatus
@@ -56,7 +71,7 @@ class JobOut(BaseModel):
                 decision="genuine" if r["decision"] else "impostor", samples=r["samples"],
                 model_version=r["model_version"],
             )
-        error = JobError(code=r["error_code"], message=r["error_message"] or "") if r.get("error_code") else None
+        error = public_job_error(r["error_code"], r["error_message"]) if r.get("error_code") else None
         return cls(
             id=r["id"], status=r["status"], factor=r["factor"], purpose=r["purpose"], user=r["user"],
             device_id=r["device_id"], batch_id=r["client_batch_id"], attempts=r["attempts"],

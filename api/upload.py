@@ -38,6 +38,7 @@ class Upload:
     device: Device
     envelope: env.Envelope
     batch: NewBatch
+    window: int  # the rate window it was admitted in (refunded if the device turns out revoked)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -103,7 +104,7 @@ async def check_upload(
     signing.verify(
         device.public_key, method=request.method, target=request.target, body=request.body, headers=headers
     )
-    await gate.admit(tenant_id=device.tenant_id, device_id=device.id, nonce=headers.nonce)
+    window = await gate.admit(tenant_id=device.tenant_id, device_id=device.id, nonce=headers.nonce)
 
     encoding = request.headers.get("content-encoding")
     decode = functools.partial(wire.decode_body, request.body, encoding, max_decoded=limits.max_decoded_bytes)
@@ -121,4 +122,4 @@ async def check_upload(
         captured_from=_captured(h.capture_start_ms),
         captured_to=_captured(h.capture_end_ms),
     )
-    return Upload(device=device, envelope=envelope, batch=batch)
+    return Upload(device=device, envelope=envelope, batch=batch, window=window)

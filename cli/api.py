@@ -18,9 +18,9 @@ def run(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    import uvicorn
-
+    from api.server import serve
     from cli.console import setup_logging
+    from core.settings import get_settings
 
     setup_logging()
     shared = None
@@ -28,10 +28,7 @@ def run(args: argparse.Namespace) -> int:
         # /metrics on any worker then adds up the histograms of all of them
         shared = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tacit-api-metrics-")
     try:
-        uvicorn.run(
-            "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-            log_level="warning", access_log=False, timeout_graceful_shutdown=10,
-        )
+        serve(get_settings(), host=args.host, port=args.port, workers=args.workers)
     finally:
         if shared:
             shutil.rmtree(shared, ignore_errors=True)

@@ -1,9 +1,10 @@
-"""`tacit bench worker|ingest`: benchmarks that print figures (and `--json` as the last line)."""
+"""`tacit bench worker|ingest|memory`: benchmarks that print figures (and `--json` as the last line)."""
 
 from __future__ import annotations
 
 import argparse
 
+from cli import bench_memory
 from core.queues import FACTORS
 
 
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             raise
     else:
         bench_ingest.register(bsub)
+    bench_memory.register(bsub)
 
 
 def _run_worker(args: argparse.Namespace) -> int:

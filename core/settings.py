@@ -17,6 +17,33 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.queues import DEFAULT_SCORE_QUEUES, DEFAULT_WEBHOOK_QUEUE
 
 DEV_OPS_TOKEN = "dev-ops-token"
+# Tokens that were ever shipped in this repository: never good enough anywhere but development.
+KNOWN_WEAK_TOKENS = frozenset({DEV_OPS_TOKEN, "local-ops-token-change-me", "changeme", "change-me"})
+MIN_TOKEN_BITS = 256
+
+
+def strong_token(token: str) -> bool:
+    """At least 32 random bytes as text: 64 hex digits, 43 base64url characters or longer.
+
+    The estimate is length x bits per character of the narrowest alphabet the token fits;
+    a token of few distinct characters (``aaaa...``) or a shipped default never passes.
+    """
+    import math
+    import string
+
+    if token in KNOWN_WEAK_TOKENS or len(set(token)) < 8:
+        return False
+    alphabets = (
+        string.hexdigits,
+        string.ascii_letters + string.digits + "-_=",
+        string.ascii_letters + string.digits + "+/=",
+        string.printable,
+    )
+    for alphabet in alphabets:
+        if set(token) <= set(alphabet):
+            bits = 4 if alphabet is string.hexdigits else 6 if len(alphabet) < 70 else math.log2(95)
+            return len(token) * bits >= MIN_TOKEN_BITS
+    return False
 
 
 class StorageSettings(BaseModel):
@@ -102,6 +129,37 @@ class WebhookSettings(BaseModel):
     republish_after_s: float = 120.0  # a published delivery not attempted by then is sent again
 
 
+class HttpSettings(BaseModel):
+    """What the API accepts from one connection (docs/operations.md, "Hostile clients")."""
+
+    json_body_bytes: int = Field(default=64 * 1024, ge=1024)  # every JSON route
+    login_body_bytes: int = Field(default=4 * 1024, ge=256)  # the /ops/login form
+    body_timeout_s: float = Field(default=30.0, gt=0)  # whole body, from the first byte read
+    header_timeout_s: float = Field(default=10.0, gt=0)  # request line and headers
+    keep_alive_s: float = Field(default=5.0, gt=0)  # idle connection between requests
+    max_connections: int = Field(default=2048, ge=1)  # per process; above it 503
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2)
+    # Proxies whose X-Forwarded-Proto / X-Forwarded-For are believed (CIDR networks).
+    trusted_proxies: list[str] = []
+    # Client-address limits of the unauthenticated routes, per minute (generous: phones
+    # behind a carrier NAT share one address).
+    redeem_per_min: int = Field(default=120, ge=1)
+    keys_per_min: int = Field(default=600, ge=1)
+    readyz_per_min: int = Field(default=600, ge=1)
+    unknown_device_ttl_s: float = Field(default=30.0, ge=0)  # negative cache of device ids
+    unknown_device_cache: int = Field(default=10_000, ge=0)
+
+
+class OpsSettings(BaseModel):
+    """The operator dashboard's sessions and login (docs/operations.md)."""
+
+    session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    login_attempts_per_min: int = Field(default=10, ge=1)  # per client address
+    # When set, /ops and /metrics are served only on this port, on their own listener.
+    internal_port: int | None = Field(default=None, ge=1, le=65535)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TACIT_", env_nested_delimiter="__", extra="ignore")
 
@@ -128,11 +186,18 @@ class Settings(BaseSettings):
     reliability: ReliabilitySettings = ReliabilitySettings()
     trust: TrustSettings = TrustSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    http: HttpSettings = HttpSettings()
+    ops: OpsSettings = OpsSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.env == "production" and self.ops_token == DEV_OPS_TOKEN:
             raise ValueError("TACIT_OPS_TOKEN must be set outside development")
+        if self.env != "development" and not strong_token(self.ops_token):
+            raise ValueError(
+                "TACIT_OPS_TOKEN must hold at least 32 random bytes outside development"
+                " (e.g. `openssl rand -hex 32`)"
+            )
         return self
 
 

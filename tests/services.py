@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,12 @@ class TestServices:
             "DATABASE_URL": self._postgres(),
             "REDIS_URL": self._redis_url(),
             "TACIT_ENV": "test",
+            "TACIT_OPS_TOKEN": secrets.token_hex(32),  # settings refuse weak ones outside development
+            # one test client calls these far more often than one address would
+            "TACIT_HTTP__REDEEM_PER_MIN": "100000",
+            "TACIT_HTTP__KEYS_PER_MIN": "100000",
+            "TACIT_HTTP__READYZ_PER_MIN": "100000",
+            "TACIT_OPS__LOGIN_ATTEMPTS_PER_MIN": "100000",
             "TACIT_STORAGE__BACKEND": "s3",
             "TACIT_STORAGE__ENDPOINT_URL": s3,
             "TACIT_STORAGE__BUCKET": f"tacit-test-{self.run_id}",

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from api import proxy
 from api.ops import auth, data
 from core.db import transaction
 from core.errors import NotFound
@@ -49,27 +50,34 @@ def dashboard(request: Request) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    """Form login: a right token sets the HttpOnly session cookie and goes to the dashboard."""
+    """Form login: a right token opens a server-side session and goes to the dashboard.
+
+    The request guard caps the form's size and the attempts per client address a minute.
+    """
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     given = (form.get("token") or [""])[0]
-    token: str = request.app.state.settings.ops_token
+    settings = request.app.state.settings
+    token: str = settings.ops_token
     if not given or not auth.token_matches(given, token):
         return _page("login.html", 401, message="That token is not the operator token.")
+    ttl = settings.ops.session_ttl_s
+    session_id = await run_in_threadpool(auth.open_session, request.app.state.redis, token, ttl)
     response = RedirectResponse("/ops", status_code=303)
     response.set_cookie(
         auth.COOKIE,
-        auth.session_value(token),
+        session_id,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=proxy.scheme(request, settings) == "https",
         path="/ops",
-        max_age=12 * 3600,
+        max_age=ttl,
     )
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    auth.close_session(request.app.state.redis, request.cookies.get(auth.COOKIE))
     response = RedirectResponse("/ops", status_code=303)
     response.delete_cookie(auth.COOKIE, path="/ops")
     return response

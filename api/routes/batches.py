@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from api.schemas import Accepted
 from api.upload import check_upload, receive_upload
 from core.batches.ingest import ingest
+from core.errors import DomainError
 from core.protocol.envelope import CONTENT_TYPE
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -53,15 +54,24 @@ async def upload_batch(request: Request) -> Response:
     limits = state.settings.limits
     signed = await receive_upload(request, limits)
     upload = await check_upload(signed, state.db, state.signing_keys, state.upload_gate, limits)
-    accepted = await ingest(
-        state.db,
-        state.store,
-        state.publisher,
-        state.settings,
-        device=upload.device,
-        batch=upload.batch,
-        check_backlog=state.backlog,
-    )
+    try:
+        accepted = await ingest(
+            state.db,
+            state.store,
+            state.publisher,
+            state.settings,
+            device=upload.device,
+            batch=upload.batch,
+            check_backlog=state.backlog,
+        )
+    except DomainError as e:
+        if e.code in ("device_revoked", "device_not_found"):
+            # revoked (or erased) since this process cached its key: neither the device nor
+            # its tenant is charged, and the next upload is refused before the signature check
+            device = upload.device
+            await state.upload_gate.refund(tenant_id=device.tenant_id, device_id=device.id, window=upload.window)
+            state.signing_keys.refuse(device.id, e)
+        raise
     status_url = f"/v1/jobs/{accepted.job_id}"
     # Built by hand: this is the hottest response, and its shape is `Accepted`.
     body = {"job_id": str(accepted.job_id), "status_url": status_url, "duplicate": not accepted.created}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import DictConnection, async_connection
-from core.errors import Forbidden, NotFound
+from core.errors import DomainError, Forbidden, NotFound
 from core.users.service import get_or_create_user
 
 
@@ -123,11 +124,18 @@ class SigningKeys:
     What is kept never changes: a device's ids and public key are written once. Whether
     the device is still active is not kept: the statement every upload runs anyway
     (`core.batches.service.lookup`) reads it fresh, so a revocation holds at once.
+
+    Ids that named no usable device (unknown, revoked, keyless) are remembered too, for
+    ``refused_ttl_s`` and at most ``refused_max`` of them, so a flood of uploads naming
+    one costs one query, not one each. ``queries`` counts the lookups that reached Postgres.
     """
 
-    def __init__(self, max_size: int = 100_000) -> None:
+    def __init__(self, max_size: int = 100_000, *, refused_ttl_s: float = 30.0, refused_max: int = 10_000) -> None:
         self.max_size = max_size
+        self.refused_ttl_s, self.refused_max = refused_ttl_s, refused_max
         self._devices: dict[uuid.UUID, Device] = {}
+        self._refused: dict[uuid.UUID, tuple[float, DomainError]] = {}
+        self.queries = 0
 
     async def device(self, db: AsyncConnectionPool, device_id: str) -> Device:
         """The device named by a signed upload, with its key; refuses unknown, revoked and keyless ones."""
@@ -135,13 +143,37 @@ class SigningKeys:
         device = self._devices.get(parsed)
         if device is not None:
             return device
+        self._check_refused(parsed)
+        self.queries += 1
         async with async_connection(db) as conn:
             row = await (await conn.execute(_SELECT + " WHERE d.id = %s", (parsed,))).fetchone()
-        check_uploading(row["status"] if row else None)
-        device = _device(row)
-        if device.public_key is None:
-            raise Forbidden("device has no signing key registered", code="device_key_missing")
+        try:
+            check_uploading(row["status"] if row else None)
+            device = _device(row)
+            if device.public_key is None:
+                raise Forbidden("device has no signing key registered", code="device_key_missing")
+        except DomainError as e:
+            self.refuse(parsed, e)
+            raise
         if len(self._devices) >= self.max_size:
             self._devices.pop(next(iter(self._devices)))  # the oldest entry
         self._devices[parsed] = device
         return device
+
+    def _check_refused(self, device_id: uuid.UUID) -> None:
+        entry = self._refused.get(device_id)
+        if entry is None:
+            return
+        until, error = entry
+        if time.monotonic() < until:
+            raise type(error)(error.message, code=error.code)
+        del self._refused[device_id]
+
+    def refuse(self, device_id: uuid.UUID, error: DomainError) -> None:
+        """Forget the device and refuse it without a query for a while (it was found unusable)."""
+        self._devices.pop(device_id, None)
+        if self.refused_ttl_s <= 0 or self.refused_max <= 0:
+            return
+        if len(self._refused) >= self.refused_max:
+            self._refused.pop(next(iter(self._refused)))  # the oldest entry
+        self._refused[device_id] = (time.monotonic() + self.refused_ttl_s, error)

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-OPS_TOKEN = "ops-test-token"
+OPS_TOKEN = "9f2c6e1ab7d04c58e3f1a92b6d7c0e4f5a8b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"  # 32 bytes, hex
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "eval", help="evaluate a factor model on its public data set (EER, DET)"
     )
-    p.add_argument("factor", choices=["keystroke", "gait", "face"])
+    p.add_argument("factor", choices=["keystroke", "gait", "face", "trust"])
     p.add_argument(
         "--data", required=True, help="folder holding the data set in its original format"
     )
@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="held-out evaluation: train on k-1 folds of subjects, evaluate on the rest, k times",
     )
     p.add_argument("--seed", type=int, default=0, help="training seed with --folds")
+    from cli import eval_trust
+
+    eval_trust.add_arguments(p)  # `tacit eval trust`: the fused trust over sessions
     p.set_defaults(func=run)
 
 
@@ -40,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.evaluation.harness import factor_module
     from pipelines.evaluation.run import evaluate
 
+    if args.factor == "trust":
+        from cli import eval_trust
+
+        return eval_trust.run(args)
     data = Path(args.data)
     if not data.exists():
         say(f"error: data folder {data} does not exist")

@@ -110,6 +110,9 @@ class TrustSettings(BaseModel):
     max_age_s: float = Field(default=86_400.0, gt=0)  # older scores are ignored
     max_samples: int = Field(default=20, ge=1)  # newest scores used per factor
     llr_clip: float = Field(default=8.0, gt=0)  # one batch can move the log-odds this much at most
+    # down (None: llr_clip), and |llr| up to weak_llr counts as no evidence (docs/trust.md)
+    llr_clip_negative: float | None = Field(default=None, gt=0)
+    weak_llr: float = Field(default=0.0, ge=0)
     notify_delta: float = Field(default=0.1, gt=0, le=1)  # trust.changed when p moves this much
 
 

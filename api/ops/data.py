@@ -90,6 +90,45 @@ def evaluation(factor: str) -> dict[str, Any] | None:
     return {"data": report.get("data"), "scorers": scorers, "det": (folder / "det.png").is_file()}
 
 
+def trust_evaluation_dir() -> Path | None:
+    """Where `tacit eval trust --report` wrote the committed trust evaluation (read as files only)."""
+    spec = importlib.util.find_spec("pipelines")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "evaluation" / "reports" / "trust"
+
+
+TRUST_FIGURES = ("ania", "detected", "false_lockouts_per_1000", "anga")
+
+
+def trust_evaluation() -> dict[str, Any] | None:
+    """The stored trust evaluation (ANIA, false lockouts, fused and per factor), or None."""
+    folder = trust_evaluation_dir()
+    if folder is None or not (folder / "report.json").is_file():
+        return None
+    try:
+        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+    def pick(figures: Any) -> dict[str, Any]:
+        return {k: figures.get(k) for k in TRUST_FIGURES} if isinstance(figures, dict) else {}
+
+    details = report.get("details") or {}
+    setup = report.get("setup") or {}
+    return {
+        "users": report.get("users"),
+        "sessions": report.get("sessions"),
+        "uploads": report.get("uploads"),
+        "fused": {**pick(report.get("fused")), "mean_detection_s": (details.get("fused") or {}).get("mean_detection_s")},
+        "factors": {f: pick(v) for f, v in (report.get("factors") or {}).items()},
+        "trust_eer": report.get("trust_eer"),
+        "data": setup.get("data"),
+        "models": setup.get("models"),
+        "plots": {name: (folder / f"{name}.png").is_file() for name in ("trust", "det")},
+    }
+
+
 def overview(
     pool: ConnectionPool, client: redis.Redis, settings: Settings, *, minutes: int
 ) -> dict[str, Any]:
@@ -133,4 +172,5 @@ def overview(
             for j in dead
         ],
         "evaluation": {f: evaluation(f) for f in FACTORS},
+        "trust_evaluation": trust_evaluation(),
     }

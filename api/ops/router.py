@@ -121,6 +121,15 @@ def requeue(request: Request, job_id: uuid.UUID, via: auth.OperatorDep) -> dict[
     return {**job, "id": str(job["id"])}
 
 
+@router.get("/api/evaluation/trust/{plot}.png")
+def trust_plot(plot: str, _: auth.OperatorDep) -> Response:
+    """The trust evaluation's trust-over-time plot (`trust`) or DET curve (`det`)."""
+    folder = data.trust_evaluation_dir() if plot in ("trust", "det") else None
+    if folder is None or not (folder / f"{plot}.png").is_file():
+        raise NotFound("no such trust evaluation plot", code="evaluation_missing")
+    return FileResponse(folder / f"{plot}.png", media_type="image/png")
+
+
 @router.get("/api/evaluation/{factor}/det.png")
 def det_curve(factor: str, _: auth.OperatorDep) -> Response:
     """The DET curve image the factor's evaluation wrote next to its report."""

@@ -1,7 +1,8 @@
 """Fusing factor scores into one trust score: a pure function over score rows.
 
 log-odds = logit(prior) + sum over factors f of sum over f's recent scores i of
-clip(llr_i) * 2 ** (-age_i / half_life_f); probability = sigmoid(log-odds).
+evidence(llr_i) * 2 ** (-age_i / half_life_f); probability = sigmoid(log-odds), where
+evidence shrinks an llr towards 0 by `weak_llr` and clips it to [-llr_clip_negative, llr_clip].
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class FusionParams:
     max_age_s: float = 86_400.0
     max_samples: int = 20
     llr_clip: float = 8.0
+    llr_clip_negative: float | None = None  # the largest move down; None: llr_clip
+    weak_llr: float = 0.0  # |llr| up to this is no evidence; larger ones shrink by it
 
     @classmethod
     def from_settings(cls, s: TrustSettings) -> FusionParams:
@@ -45,10 +48,19 @@ class FusionParams:
             s.max_age_s,
             s.max_samples,
             s.llr_clip,
+            s.llr_clip_negative,
+            s.weak_llr,
         )
 
     def half_life(self, factor: str) -> float:
         return float(self.half_life_s.get(factor, self.default_half_life_s))
+
+    def evidence(self, llr: float) -> float:
+        """How far one batch moves the log-odds: shrunk by `weak_llr`, then clipped."""
+        if self.weak_llr:
+            llr = math.copysign(max(0.0, abs(llr) - self.weak_llr), llr)
+        low = self.llr_clip if self.llr_clip_negative is None else self.llr_clip_negative
+        return max(-low, min(self.llr_clip, llr))
 
 
 @dataclass(frozen=True)
@@ -97,10 +109,7 @@ def fuse(
     for factor in sorted(by_factor):
         used = sorted(by_factor[factor], key=lambda a: a[0])[: params.max_samples]
         h = params.half_life(factor)
-        llr = sum(
-            max(-params.llr_clip, min(params.llr_clip, s.llr)) * 2.0 ** (-age / h)
-            for age, s in used
-        )
+        llr = sum(params.evidence(s.llr) * 2.0 ** (-age / h) for age, s in used)
         age0, newest = used[0]
         factors.append(FactorTrust(factor, newest.score, age0, len(used), h, llr))
     prior = logit(params.prior_probability)

@@ -113,3 +113,38 @@ def test_relay_samples_queue_depth_once_per_interval_into_a_capped_list(ops_sett
     newest = json.loads(client.lindex(m.QUEUE_DEPTH_HISTORY_KEY, 0))
     assert newest["depths"] == first and abs(newest["t"] - time.time()) < 5
     assert client.llen(m.QUEUE_DEPTH_HISTORY_KEY) == m.QUEUE_DEPTH_HISTORY_LEN
+
+
+def test_overview_shows_the_stored_trust_evaluation_and_its_plots(ops_api, bearer, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    from api.ops import data as ops_data
+
+    # given a trust evaluation report written by `tacit eval trust --report` (a trust plot, no DET)
+    figures = {"ania": 1.25, "detected": 1.0, "false_lockouts_per_1000": 3.9, "anga": 255.0}
+    report = {
+        "users": 15, "sessions": 225, "uploads": 3825, "fused": figures,
+        "factors": {f: {**figures, "ania": 2.0} for f in ("keystroke", "gait", "face")},
+        "details": {"fused": {**figures, "mean_detection_s": 75.0}}, "trust_eer": 0.01,
+        "setup": {"data": "/data", "models": {"gait": "gait-cnn-1"}},
+    }
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    (tmp_path / "trust.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    monkeypatch.setattr(ops_data, "trust_evaluation_dir", lambda: tmp_path)
+    # when the dashboard refreshes
+    shown = ops_api.get("/ops/api/overview?minutes=5", headers=bearer).json()["trust_evaluation"]
+    # then it carries the fused and per-factor figures and which plots exist
+    assert (shown["users"], shown["sessions"], shown["uploads"]) == (15, 225, 3825)
+    assert shown["fused"] == {**figures, "mean_detection_s": 75.0}
+    assert shown["factors"]["gait"]["ania"] == 2.0
+    assert shown["plots"] == {"trust": True, "det": False}
+    # and the trust plot is served, a missing one is a 404 with a code
+    assert ops_api.get("/ops/api/evaluation/trust/trust.png", headers=bearer).content.endswith(b"fake")
+    missing = ops_api.get("/ops/api/evaluation/trust/det.png", headers=bearer)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "evaluation_missing"
+    assert ops_api.get("/ops/api/evaluation/trust/det.png").status_code == 401
+
+
+def test_overview_without_a_trust_evaluation_says_none(ops_api, bearer, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    from api.ops import data as ops_data
+
+    monkeypatch.setattr(ops_data, "trust_evaluation_dir", lambda: tmp_path / "none")
+    assert ops_api.get("/ops/api/overview?minutes=5", headers=bearer).json()["trust_evaluation"] is None

@@ -154,6 +154,32 @@
     }
   }
 
+  function trustEvaluation(data) {
+    const root = $("trust-evaluation");
+    root.replaceChildren();
+    const ev = data.trust_evaluation;
+    if (!ev) {
+      root.append(h("p", { class: "muted" }, "no trust evaluation report (tacit eval trust --report)"));
+      return;
+    }
+    const fmt = (v, d) => (v === null || v === undefined ? "-" : Number(v).toFixed(d));
+    root.append(h("p", {}, `${ev.users} users, ${ev.sessions} sessions, ${ev.uploads} uploads`));
+    const table = h("table", { class: "trust-figures" },
+      h("tr", {}, ...["trust from", "ANIA (uploads)", "takeovers detected", "false lockouts / 1000", "ANGA"].map((t) => h("th", {}, t))));
+    const rows = [["fused", ev.fused], ...Object.entries(ev.factors).map(([f, v]) => [`${f} alone`, v])];
+    for (const [name, f] of rows) {
+      table.append(h("tr", { "data-trust": name },
+        h("td", {}, name), h("td", {}, fmt(f.ania, 2)), h("td", {}, fmt(f.detected, 3)),
+        h("td", {}, fmt(f.false_lockouts_per_1000, 2)), h("td", {}, fmt(f.anga, 1))));
+    }
+    root.append(table);
+    if (ev.fused.mean_detection_s !== null && ev.fused.mean_detection_s !== undefined)
+      root.append(h("p", {}, `mean time to detection (fused): ${fmt(ev.fused.mean_detection_s, 0)} s`));
+    if (ev.plots.trust) root.append(h("img", { src: "/ops/api/evaluation/trust/trust.png", alt: "trust over time", class: "det" }));
+    if (ev.plots.det) root.append(h("img", { src: "/ops/api/evaluation/trust/det.png", alt: "DET curve, fused trust", class: "det" }));
+    if (ev.data) root.append(h("p", { class: "muted" }, `data: ${ev.data}`));
+  }
+
   let evaluationShown = false;
 
   let latest = 0; // a slow answer for an older window must not overwrite a newer one
@@ -178,6 +204,7 @@
       deadJobs(data);
       if (!evaluationShown) {
         evaluation(data); // the report changes with a deployment, not between refreshes
+        trustEvaluation(data);
         evaluationShown = true;
       }
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();

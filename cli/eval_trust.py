@@ -1,0 +1,255 @@
+"""`tacit eval trust`: impostor detection and false lockouts of the fused trust over chimeric users.
+
+The session construction, the lock and reset rule and the figures live in
+core/trust/evaluation.py; this command loads the three data sets, scores every
+upload with the factor pipelines, and writes the trace, the report and the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from cli.console import say
+
+FACTORS = ("keystroke", "gait", "face")
+# tenants.decision_threshold's default (core/migrations/0001_init.sql): a new tenant's operating point
+DEFAULT_THRESHOLD = 0.5
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags only `tacit eval trust` reads (it shares --data, --report, --json, --seed, --device)."""
+    p.add_argument("--trace-out", help="CSV, one row per upload of every session")
+    p.add_argument("--keystroke-batch", type=int, default=5, help="typings per keystroke upload")
+    p.add_argument("--gait-batch", type=int, default=8, help="windows per gait upload")
+    p.add_argument("--face-batch", type=int, default=1, help="images per face upload")
+    p.add_argument("--interval-s", type=float, default=60.0, help="seconds between uploads")
+    p.add_argument(
+        "--evidence",
+        help="with --folds: reuse this out-of-fold evidence CSV instead of training again",
+    )
+    p.add_argument(
+        "--candidates", type=int, default=1500, help="with --folds: fusion parameter sets tried"
+    )
+    p.add_argument(
+        "--factor-weights",
+        action="append",
+        default=[],
+        metavar="FACTOR=DIR",
+        help="weights folder for one factor (repeatable; default the committed weights)",
+    )
+
+
+def _weights(specs: list[str]) -> dict[str, Path]:
+    out = {}
+    for spec in specs:
+        factor, sep, folder = spec.partition("=")
+        if not sep or factor not in FACTORS:
+            raise ValueError(f"--factor-weights wants FACTOR=DIR with FACTOR one of {FACTORS}")
+        out[factor] = Path(folder)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.settings import get_settings
+    from core.trust.fusion import FusionParams
+
+    data = Path(args.data)
+    if not data.is_dir():
+        say(f"error: data folder {data} does not exist")
+        return 2
+    if args.interval_s <= 0:
+        say("error: --interval-s must be positive")
+        return 2
+    batch = {"keystroke": args.keystroke_batch, "gait": args.gait_batch, "face": args.face_batch}
+    if min(batch.values()) < 1:
+        say("error: batch sizes must be at least 1")
+        return 2
+    try:
+        weights = _weights(args.factor_weights)
+    except ValueError as e:
+        say(f"error: {e}")
+        return 2
+    params = FusionParams.from_settings(get_settings().trust)
+    if args.folds:
+        return _tune_on_folds(args, data, batch=batch, params=params)
+    try:
+        result = evaluate_trust(
+            data,
+            batch=batch,
+            interval_s=args.interval_s,
+            params=params,
+            threshold=DEFAULT_THRESHOLD,
+            weights=weights,
+            device=args.device,
+            trace_out=Path(args.trace_out) if args.trace_out else None,
+            report=Path(args.report) if args.report else None,
+            seed=args.seed,
+        )
+    except (FileNotFoundError, ValueError, OSError) as e:
+        say(f"error: {e}")
+        return 2
+    f = result["fused"]
+    say(
+        f"trust: {result['users']} users, {result['sessions']} sessions, {result['uploads']} uploads; "
+        f"fused ANIA {f['ania']:.2f}, detected {f['detected']:.3f}, "
+        f"false lockouts {f['false_lockouts_per_1000']:.2f} per 1000 (ANGA {f['anga']:.1f})"
+    )
+    for name in FACTORS:
+        g = result["factors"][name]
+        say(
+            f"  {name} alone: ANIA {g['ania']:.2f}, detected {g['detected']:.3f}, "
+            f"false lockouts {g['false_lockouts_per_1000']:.2f} per 1000"
+        )
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def evaluate_trust(
+    data: Path,
+    *,
+    batch: dict[str, int],
+    interval_s: float,
+    params: Any,
+    threshold: float,
+    weights: dict[str, Path] | None = None,
+    device: str = "cpu",
+    trace_out: Path | None = None,
+    report: Path | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Build, score and fuse every session; returns the `--json` summary."""
+    import torch
+
+    from core.trust import evaluation as te
+    from pipelines.evaluation.chimeric import load_chimeric, subjects_of
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    subjects = {}
+    for factor in FACTORS:
+        say(f"loading {factor} protocol from {data}")
+        subjects[factor] = subjects_of(factor, data)
+    pairs = te.pair_subjects({f: [s.subject for s in subs] for f, subs in subjects.items()})
+    if len(pairs) < 2:
+        raise ValueError("the trust evaluation needs at least two subjects in every data set")
+    say(
+        f"{len(pairs)} chimeric users: "
+        + ", ".join("+".join(p.values()) for p in pairs[:3])
+        + ", ..."
+    )
+    prepared = load_chimeric(
+        data, pairs, subjects, batch_size=batch, weights=weights, device=device, progress=say
+    )
+    available = [{f: len(prepared[f].batches[u]) for f in FACTORS} for u in range(len(pairs))]
+    uploads = te.build_sessions(available, interval_s=interval_s)
+    if not uploads:
+        raise ValueError("no user has a full probe batch of every factor")
+    say(f"scoring {len(uploads)} uploads")
+    cache: dict[tuple[str, int, int, int], tuple[float, float]] = {}
+    evidence = {}
+    for u in uploads:
+        key = (u.factor, u.user, u.source, u.batch)
+        if key not in cache:
+            v = prepared[u.factor].verify(u.user, u.source, u.batch)
+            cache[key] = (float(v.score), float(v.llr))
+        evidence[u] = cache[key]
+    rows = te.replay(uploads, evidence, params=params, threshold=threshold)
+    per_factor = {
+        f: te.figures(te.replay(uploads, evidence, params=params, threshold=threshold, factors=[f]))
+        for f in FACTORS
+    }
+    fused = te.figures(rows)
+    if trace_out is not None:
+        n = te.write_trace(trace_out, rows)
+        say(f"wrote {n} rows to {trace_out}")
+    result = {
+        "users": len(pairs),
+        "sessions": len({u.session for u in uploads}),
+        "uploads": len(uploads),
+        "fused": fused.summary(),
+        "factors": {f: per_factor[f].summary() for f in FACTORS},
+    }
+    if report is not None:
+        from cli.trust_report import write_trust_report
+
+        write_trust_report(
+            report,
+            rows,
+            result,
+            details={"fused": fused, **per_factor},
+            setup={
+                "data": str(data),
+                "pairs": pairs,
+                "batch": batch,
+                "interval_s": interval_s,
+                "threshold": threshold,
+                "fusion": {
+                    "prior_probability": params.prior_probability,
+                    "half_life_s": dict(params.half_life_s),
+                    "max_age_s": params.max_age_s,
+                    "max_samples": params.max_samples,
+                    "llr_clip": params.llr_clip,
+                },
+                "models": {f: prepared[f].model_version for f in FACTORS},
+            },
+            rng=random.Random(seed),
+        )
+        say(f"wrote {report / 'report.json'}, report.md, trust.png and det.png")
+    return result
+
+
+def _tune_on_folds(
+    args: argparse.Namespace, data: Path, *, batch: dict[str, int], params: Any
+) -> int:
+    """`--folds K`: out-of-fold evidence per subject fold, then the nested fusion tuning."""
+    from cli.trust_folds import fold_evidence, read_evidence, write_evidence
+    from cli.trust_tuning import tune
+
+    if not args.report:
+        say("error: --folds needs --report (the fold weights, evidence and tuning go there)")
+        return 2
+    report = Path(args.report)
+    try:
+        if args.evidence:
+            evidence = read_evidence(Path(args.evidence))
+        else:
+            evidence = fold_evidence(
+                data,
+                k=args.folds,
+                batch=batch,
+                interval_s=args.interval_s,
+                work=report / "weights",
+                seed=args.seed,
+                device=args.device,
+                progress=say,
+            )
+            write_evidence(report / "evidence.csv", evidence)
+            say(
+                f"wrote {len(evidence)} uploads of out-of-fold evidence to {report / 'evidence.csv'}"
+            )
+        result = tune(
+            evidence,
+            current=params,
+            threshold=DEFAULT_THRESHOLD,
+            n=args.candidates,
+            seed=args.seed,
+            progress=say,
+        )
+    except (FileNotFoundError, ValueError, OSError) as e:
+        say(f"error: {e}")
+        return 2
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "tuning.json").write_text(json.dumps(result, indent=2) + "\n")
+    n = result["nested_pooled"]
+    say(
+        f"trust tuning: {result['folds']} folds, {result['candidates']} parameter sets; held-out "
+        f"(nested) ANIA {n['ania']:.2f}, detected {n['detected']:.3f}, false lockouts "
+        f"{n['false_lockouts_per_1000']:.2f} per 1000; chosen {result['chosen']}"
+    )
+    if args.json:
+        print(json.dumps({k: result[k] for k in ("folds", "nested_pooled", "nested", "chosen")}))
+    return 0

@@ -1,0 +1,146 @@
+"""Trust over sessions on users no model saw: every factor retrained per subject fold.
+
+The chimeric users are split round-robin into k folds (user i in fold i mod k). For
+each fold, every factor is trained (``tacit train``, committed hyper-parameters and
+calibration) on all of its data set's subjects except those paired into that fold,
+and the fold's sessions (genuine, and takeovers by the fold's other users, so the
+impostors are unseen too) are scored by those models. The result is one file of
+out-of-fold evidence per upload, which the fusion tuning (cli/trust_tuning.py) reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.trust.evaluation import Upload, build_sessions
+
+FACTORS = ("keystroke", "gait", "face")
+COLUMNS = ("fold", "session", "user", "kind", "step", "t_s", "factor", "impostor", "score", "llr")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One upload of a fold's session with the score and llr its fold's model gave it."""
+
+    fold: int
+    upload: Upload
+    score: float
+    llr: float
+
+
+def fold_evidence(
+    data: Path,
+    *,
+    k: int,
+    batch: dict[str, int],
+    interval_s: float,
+    work: Path,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Callable[[str], None] = print,
+) -> list[Evidence]:
+    """Train per fold (weights kept under `work/fold-N/FACTOR`, reused when present) and score."""
+    import torch
+
+    from core.trust.evaluation import pair_subjects
+    from pipelines.evaluation.chimeric import load_chimeric, subjects_of
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    subjects = {f: subjects_of(f, data) for f in FACTORS}
+    pairs = pair_subjects({f: [s.subject for s in subs] for f, subs in subjects.items()})
+    if not 2 <= k <= len(pairs) // 2:
+        raise ValueError(f"{k} folds need at least {2 * k} chimeric users (have {len(pairs)})")
+    out: list[Evidence] = []
+    session_base = 0
+    for fold in range(k):
+        members = pairs[fold::k]
+        weights = {}
+        for factor in FACTORS:
+            held = {p[factor] for p in members}
+            train_on = [s.subject for s in subjects[factor] if s.subject not in held]
+            folder = work / f"fold-{fold + 1}" / factor
+            if not (folder / "model.safetensors").is_file():
+                progress(f"fold {fold + 1}/{k}: training {factor} on {len(train_on)} subjects")
+                trainer = importlib.import_module(f"pipelines.{factor}.train")
+                trainer.train(data, out=folder, seed=seed, subjects=train_on)
+            weights[factor] = folder
+        progress(f"fold {fold + 1}/{k}: scoring the sessions of {len(members)} unseen users")
+        prepared = load_chimeric(
+            data,
+            members,
+            {f: subjects[f] for f in FACTORS},
+            batch_size=batch,
+            weights=weights,
+            device=device,
+        )
+        available = [{f: len(prepared[f].batches[u]) for f in FACTORS} for u in range(len(members))]
+        for u in build_sessions(available, interval_s=interval_s):
+            v = prepared[u.factor].verify(u.user, u.source, u.batch)
+            # users and sessions renumbered globally: fold-local index -> chimeric user index
+            g = Upload(
+                session_base + u.session,
+                fold + k * u.user,
+                u.kind,
+                u.step,
+                u.t_s,
+                u.factor,
+                u.impostor,
+                fold + k * u.source,
+                u.batch,
+            )
+            out.append(Evidence(fold, g, float(v.score), float(v.llr)))
+        session_base = max(e.upload.session for e in out) + 1
+    return out
+
+
+def write_evidence(path: Path, evidence: list[Evidence]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for e in evidence:
+            u = e.upload
+            w.writerow(
+                [
+                    e.fold,
+                    u.session,
+                    u.user,
+                    u.kind,
+                    u.step,
+                    repr(u.t_s),
+                    u.factor,
+                    int(u.impostor),
+                    repr(e.score),
+                    repr(e.llr),
+                ]
+            )
+
+
+def read_evidence(path: Path) -> list[Evidence]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise ValueError(f"{path} is not a fold-evidence file (columns {','.join(COLUMNS)})")
+        return [
+            Evidence(
+                int(r["fold"]),
+                Upload(
+                    int(r["session"]),
+                    int(r["user"]),
+                    r["kind"],  # type: ignore[arg-type]
+                    int(r["step"]),
+                    float(r["t_s"]),
+                    r["factor"],
+                    r["impostor"] == "1",
+                    -1,
+                    -1,
+                ),
+                float(r["score"]),
+                float(r["llr"]),
+            )
+            for r in reader
+        ]

@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             raise
     else:
         bench_ingest.register(bsub)
+    __import__("cli.bench_decode").bench_decode.register(bsub)
 
 
 def _run_worker(args: argparse.Namespace) -> int:

@@ -96,6 +96,16 @@ class WebhookSettings(BaseModel):
     republish_after_s: float = 120.0  # a published delivery not attempted by then is sent again
 
 
+class PlaintextSettings(BaseModel):
+    """Per-factor maxima of one batch's plaintext, checked in the workers from the array
+    headers before anything is decompressed (docs/plaintext.md, docs/operations.md)."""
+
+    face_max_frames: int = Field(default=64, ge=1, le=64)
+    face_max_pixels: int = Field(default=4 * 1024 * 1024, ge=256)  # all frames of a batch
+    gait_max_windows: int = Field(default=256, ge=1, le=1024)  # 1000 Hz: ~70 MB a job
+    keystroke_max_events: int = Field(default=100_000, ge=1, le=100_000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TACIT_", env_nested_delimiter="__", extra="ignore")
 
@@ -122,6 +132,7 @@ class Settings(BaseSettings):
     reliability: ReliabilitySettings = ReliabilitySettings()
     trust: TrustSettings = TrustSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    plaintext: PlaintextSettings = PlaintextSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

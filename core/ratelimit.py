@@ -40,7 +40,7 @@ class UploadGate:
         self.device_per_min, self.tenant_per_min = device_per_min, tenant_per_min
         self._admit = client.register_script(_ADMIT)
 
-    async def admit(self, *, tenant_id: uuid.UUID, device_id: uuid.UUID, nonce: str, now: float | None = None) -> None:
+    async def admit(self, *, tenant_id: uuid.UUID, device_id: uuid.UUID, nonce: bytes, now: float | None = None) -> None:
         """`signature_replayed` for a nonce seen before; RateLimited over a limit."""
         t = time.time() if now is None else now
         window = int(t // WINDOW_S)

@@ -104,7 +104,7 @@ async def check_upload(
     signing.verify(
         device.public_key, method=request.method, target=request.target, body=request.body, headers=headers
     )
-    window = await gate.admit(tenant_id=device.tenant_id, device_id=device.id, nonce=headers.nonce)
+    window = await gate.admit(tenant_id=device.tenant_id, device_id=device.id, nonce=headers.nonce_bytes)
 
     encoding = request.headers.get("content-encoding")
     decode = functools.partial(wire.decode_body, request.body, encoding, max_decoded=limits.max_decoded_bytes)

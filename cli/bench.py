@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     else:
         bench_ingest.register(bsub)
     bench_memory.register(bsub)
+    __import__("cli.bench_decode").bench_decode.register(bsub)
 
 
 def _run_worker(args: argparse.Namespace) -> int:

@@ -57,7 +57,7 @@ class UploadGate:
     def _keys(tenant_id: uuid.UUID, device_id: uuid.UUID, window: int) -> list[str]:
         return [f"tacit:rate:device:{device_id}:{window}", f"tacit:rate:tenant:{tenant_id}:{window}"]
 
-    async def admit(self, *, tenant_id: uuid.UUID, device_id: uuid.UUID, nonce: str, now: float | None = None) -> int:
+    async def admit(self, *, tenant_id: uuid.UUID, device_id: uuid.UUID, nonce: bytes, now: float | None = None) -> int:
         """`signature_replayed` for a nonce seen before; RateLimited over a limit. Returns the window."""
         t = time.time() if now is None else now
         window = int(t // WINDOW_S)

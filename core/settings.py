@@ -161,6 +161,14 @@ class OpsSettings(BaseModel):
     login_attempts_per_min: int = Field(default=10, ge=1)  # per client address
     # When set, /ops and /metrics are served only on this port, on their own listener.
     internal_port: int | None = Field(default=None, ge=1, le=65535)
+class PlaintextSettings(BaseModel):
+    """Per-factor maxima of one batch's plaintext, checked in the workers from the array
+    headers before anything is decompressed (docs/plaintext.md, docs/operations.md)."""
+
+    face_max_frames: int = Field(default=64, ge=1, le=64)
+    face_max_pixels: int = Field(default=4 * 1024 * 1024, ge=256)  # all frames of a batch
+    gait_max_windows: int = Field(default=256, ge=1, le=1024)  # 1000 Hz: ~70 MB a job
+    keystroke_max_events: int = Field(default=100_000, ge=1, le=100_000)
 
 
 class Settings(BaseSettings):
@@ -191,6 +199,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     http: HttpSettings = HttpSettings()
     ops: OpsSettings = OpsSettings()
+    plaintext: PlaintextSettings = PlaintextSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

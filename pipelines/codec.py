@@ -17,7 +17,9 @@ them with a plain byte buffer.
 
 from __future__ import annotations
 
+import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,29 +103,80 @@ class _Reader:
     def unpack(self, fmt: str) -> tuple[int, ...]:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
 
+    def at_end(self) -> bool:
+        return self.pos == len(self.buf)
 
-def _bounded_unzstd(data: bytes, limit: int) -> bytes:
-    """Decompress one zstd frame, never producing more than `limit` bytes whatever the header claims."""
-    import io
 
-    import zstandard
+class _ZstdReader:
+    """The compressed body, decompressed only as far as the parser has asked.
 
-    out = bytearray()
-    try:
-        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
-            while chunk := reader.read(min(1 << 20, limit + 1 - len(out))):
+    Array headers are read (and checked) before their data is decompressed, so a small
+    frame declaring a huge array is refused having produced a few bytes, and no more
+    than `limit` bytes are ever produced whatever the zstd header claims.
+    """
+
+    def __init__(self, data: bytes, limit: int) -> None:
+        import io
+
+        import zstandard
+
+        self._zstd_error = zstandard.ZstdError
+        self._reader = zstandard.ZstdDecompressor().stream_reader(
+            io.BytesIO(data), read_across_frames=True
+        )
+        self.limit, self.pos = limit, 0
+
+    def take(self, n: int) -> bytes:
+        if n < 0:
+            raise PlaintextError("plaintext_truncated", "plaintext ends early")
+        if self.pos + n > self.limit:
+            raise PlaintextError(
+                "plaintext_too_large", f"decompressed plaintext exceeds {self.limit} bytes"
+            )
+        out = bytearray()
+        try:
+            while len(out) < n:
+                chunk = self._reader.read(min(1 << 20, n - len(out)))
+                if not chunk:
+                    raise PlaintextError("plaintext_truncated", "plaintext ends early")
                 out += chunk
-                if len(out) > limit:
-                    raise PlaintextError(
-                        "plaintext_too_large", f"decompressed plaintext exceeds {limit} bytes"
-                    )
-    except zstandard.ZstdError as e:
-        raise PlaintextError("plaintext_bad_compression", f"zstd: {e}") from None
-    return bytes(out)
+        except self._zstd_error as e:
+            raise PlaintextError("plaintext_bad_compression", f"zstd: {e}") from None
+        self.pos += n
+        return bytes(out)
+
+    def unpack(self, fmt: str) -> tuple[int, ...]:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
+
+    def at_end(self) -> bool:
+        try:
+            return not self._reader.read(1)
+        except self._zstd_error as e:
+            raise PlaintextError("plaintext_bad_compression", f"zstd: {e}") from None
 
 
-def decode(data: bytes) -> Plaintext:
-    """Decode a plaintext frame; raises PlaintextError with a code on any defect."""
+ShapeCheck = Callable[[str, str, tuple[int, ...]], None]
+
+
+@dataclass(frozen=True)
+class FrameLimits:
+    """What one factor accepts in a frame, checked from the array headers before any data.
+
+    `max_bytes` bounds the whole body (after decompression); `check(name, dtype, shape)`
+    raises a coded error for an array the factor would refuse anyway (too many frames,
+    windows, typings), so its bytes are never decompressed or copied.
+    """
+
+    max_bytes: int = MAX_DECODED_BYTES
+    check: ShapeCheck | None = None
+
+
+DEFAULT_LIMITS = FrameLimits()
+
+
+def decode(data: bytes, limits: FrameLimits = DEFAULT_LIMITS) -> Plaintext:
+    """Decode a plaintext frame; raises PlaintextError (or the factor's own coded error
+    from `limits.check`) on any defect, never holding more than `limits.max_bytes`."""
     r = _Reader(data)
     if bytes(r.take(4)) != MAGIC:
         raise PlaintextError("plaintext_bad_magic", "not a Tacit plaintext frame")
@@ -134,13 +187,20 @@ def decode(data: bytes) -> Plaintext:
         raise PlaintextError("plaintext_bad_factor", "factor is not ASCII") from None
     (schema,) = r.unpack("<H")
     body = bytes(r.buf[r.pos :])
+    br: _Reader | _ZstdReader
     if flags & FLAG_ZSTD:
-        body = _bounded_unzstd(body, MAX_DECODED_BYTES)
-    br = _Reader(body)
+        br = _ZstdReader(body, limits.max_bytes)
+    else:
+        if len(body) > limits.max_bytes:
+            raise PlaintextError(
+                "plaintext_too_large", f"plaintext of {len(body)} bytes exceeds {limits.max_bytes}"
+            )
+        br = _Reader(body)
     (count,) = br.unpack("<H")
     if count > MAX_ARRAYS:
         raise PlaintextError("plaintext_too_many_arrays", f"{count} arrays")
     arrays: dict[str, np.ndarray] = {}
+    declared = 0
     for _ in range(count):
         (nl,) = br.unpack("<B")
         name = bytes(br.take(nl)).decode("ascii", errors="replace")
@@ -151,12 +211,18 @@ def decode(data: bytes) -> Plaintext:
         (ndim,) = br.unpack("<B")
         if ndim > MAX_NDIM:
             raise PlaintextError("plaintext_bad_shape", f"{ndim} dimensions")
-        shape = br.unpack(f"<{ndim}I")
+        shape = tuple(int(d) for d in br.unpack(f"<{ndim}I"))
         dtype = np.dtype(dt)
-        n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if n > MAX_DECODED_BYTES:
-            raise PlaintextError("plaintext_too_large", f"array {name!r} is {n} bytes")
+        n = math.prod(shape) * dtype.itemsize  # Python ints: four u32 dims cannot wrap
+        if limits.check is not None:  # the factor's own code first (too many frames, ...)
+            limits.check(name, dt, shape)
+        declared += n
+        if n > MAX_DECODED_BYTES or declared > limits.max_bytes:
+            raise PlaintextError(
+                "plaintext_too_large",
+                f"array {name!r} of {n} bytes takes the frame over {limits.max_bytes} bytes",
+            )
         arrays[name] = np.frombuffer(bytes(br.take(n)), dtype=dtype).reshape(shape)
-    if br.pos != len(body):
+    if not br.at_end():
         raise PlaintextError("plaintext_trailing_bytes", "bytes after the last array")
     return Plaintext(factor=factor, schema=schema, arrays=arrays)

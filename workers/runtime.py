@@ -128,6 +128,25 @@ def remote_batcher(factor: str, settings: Settings, pipeline: FactorPipeline) ->
     )
 
 
+def apply_plaintext_limits(pipeline: FactorPipeline, settings: Settings) -> None:
+    """Give the pipeline its factor's maxima from settings (``plaintext.<factor>_<field>``).
+
+    A pipeline without a ``limits`` dataclass (a third-party factor) keeps its own.
+    """
+    import dataclasses
+
+    limits = getattr(pipeline, "limits", None)
+    if limits is None or not dataclasses.is_dataclass(limits):
+        return
+    prefix = f"{pipeline.factor}_"
+    names = {f.name for f in dataclasses.fields(limits)}
+    update = {
+        k[len(prefix):]: v for k, v in settings.plaintext.model_dump().items()
+        if k.startswith(prefix) and k[len(prefix):] in names
+    }
+    pipeline.limits = dataclasses.replace(limits, **update)  # type: ignore[attr-defined]
+
+
 def init(factor: str, settings: Settings, *, device: str | None = None) -> Runtime:
     """Load and warm the factor's pipeline, open pools, start the batcher."""
     global _runtime
@@ -142,14 +161,17 @@ def init(factor: str, settings: Settings, *, device: str | None = None) -> Runti
         from workers.model_server import AUTHKEY_ENV, RemoteModel
 
         pipeline = load_pipeline(factor, device="cpu")
+        apply_plaintext_limits(pipeline, settings)
         batcher = RemoteModel(Path(socket_path), bytes.fromhex(os.environ[AUTHKEY_ENV]))
         device = f"remote:{socket_path}"
     elif settings.pool.backend == "oip":
         pipeline = load_pipeline(factor, device="cpu")
+        apply_plaintext_limits(pipeline, settings)
         batcher = remote_batcher(factor, settings, pipeline)
         device = f"oip:{settings.pool.oip_url}"
     else:
         pipeline = load_pipeline(factor, device=device)
+        apply_plaintext_limits(pipeline, settings)
         embed = make_embed(pipeline, device)
         warm_up(pipeline, embed, settings.pool.max_batch)
         batcher = DynamicBatcher(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi import APIRouter, Path, Query
 
 from api.deps import ConnDep, TenantDep
@@ -12,6 +11,7 @@ from api.schemas import DeviceCreate, DeviceOut
 from core.devices.service import Device, create_device, get_device, list_devices, revoke_device
 from core.errors import InvalidInput
 from core.protocol.keyring import b64url_decode
+from core.protocol.signing import check_device_public_key
 from core.users.service import get_user_id
 
 router = APIRouter(tags=["devices"])
@@ -27,11 +27,9 @@ def _public_key(value: str | None) -> bytes | None:
         return None
     try:
         raw = b64url_decode(value)
-        ed25519.Ed25519PublicKey.from_public_bytes(raw)
-    except ValueError:
-        raise InvalidInput(
-            "public_key must be 32 bytes of unpadded base64url (Ed25519)", code="invalid_public_key"
-        ) from None
+        check_device_public_key(raw)
+    except ValueError as e:
+        raise InvalidInput(f"public_key: {e}", code="invalid_public_key") from None
     return raw
 
 

@@ -64,8 +64,9 @@ TOKEN_RE = re.compile(r"[\x21-\x7e]{1,512}")
 class SignatureHeaders:
     device_id: str
     timestamp: int
-    nonce: str
+    nonce: str  # the text as sent (it is what was signed)
     signature: bytes
+    nonce_bytes: bytes = b""  # what replay protection is keyed on
 
 
 def ed25519_public_bytes(key: ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey) -> bytes:
@@ -139,15 +140,23 @@ def parse_signature_headers(headers: Mapping[str, str]) -> SignatureHeaders:
         raise ProtocolError("signature_bad_header", f"{H_DEVICE} is not a device id")
     if not TIMESTAMP_RE.fullmatch(ts):
         raise ProtocolError("signature_bad_header", f"{H_TIMESTAMP} must be decimal unix seconds")
-    if not NONCE_RE.fullmatch(nonce):
-        raise ProtocolError("signature_bad_header", f"{H_NONCE} must be 16-64 bytes of base64url")
+    try:
+        # Canonical only: two texts of the same bytes (stray low bits in the last
+        # character) would otherwise be two nonces.
+        nonce_bytes = b64url_decode(nonce) if NONCE_RE.fullmatch(nonce) else b""
+    except ValueError:
+        nonce_bytes = b""
+    if not 16 <= len(nonce_bytes) <= 64:
+        raise ProtocolError(
+            "signature_bad_header", f"{H_NONCE} must be 16-64 bytes of canonical base64url"
+        )
     try:
         signature = b64url_decode(sig)
     except ValueError:
         signature = b""
     if len(signature) != 64:
         raise ProtocolError("signature_bad_header", f"{H_SIGNATURE} must be 64 bytes of base64url")
-    return SignatureHeaders(device_id, int(ts), nonce, signature)
+    return SignatureHeaders(device_id, int(ts), nonce, signature, nonce_bytes)
 
 
 def check_freshness(timestamp: int, *, now: float | None = None, window_s: int = WINDOW_S) -> None:
@@ -195,16 +204,17 @@ def verify(
     return h
 
 
-def nonce_key(device_id: str, nonce: str) -> str:
-    return f"tacit:nonce:{device_id}:{nonce}"
+def nonce_key(device_id: str, nonce: bytes) -> str:
+    """The Redis key of a nonce: its bytes, not its text."""
+    return f"tacit:nonce:{device_id}:{nonce.hex()}"
 
 
-def remember_nonce(client: redis.Redis, device_id: str, nonce: str, ttl: int = NONCE_TTL_S) -> bool:
+def remember_nonce(client: redis.Redis, device_id: str, nonce: bytes, ttl: int = NONCE_TTL_S) -> bool:
     """Record a nonce; True the first time it is seen for this device within `ttl` seconds."""
     return bool(client.set(nonce_key(device_id, nonce), b"1", nx=True, ex=ttl))
 
 
-def claim_nonce(client: redis.Redis, device_id: str, nonce: str, ttl: int = NONCE_TTL_S) -> None:
+def claim_nonce(client: redis.Redis, device_id: str, nonce: bytes, ttl: int = NONCE_TTL_S) -> None:
     """Like `remember_nonce`, but a nonce seen before raises `signature_replayed`."""
     if not remember_nonce(client, device_id, nonce, ttl):
         raise ProtocolError("signature_replayed", "this nonce was already used")
@@ -232,14 +242,68 @@ def verify_redemption(body: Mapping[str, object]) -> bytes:
     if not (isinstance(token, str) and isinstance(pub_text, str) and isinstance(proof_text, str)):
         raise ProtocolError("redemption_bad_request", "token, public_key and proof are strings")
     try:
-        pub, proof = b64url_decode(pub_text), b64url_decode(proof_text)
-        pk = ed25519.Ed25519PublicKey.from_public_bytes(pub)
+        pub = b64url_decode(pub_text)
     except ValueError:
-        raise ProtocolError(
-            "redemption_bad_request", "public_key must be 32 bytes of base64url"
-        ) from None
+        pub = b""
     try:
-        pk.verify(proof, redemption_message(token, pub))
+        check_device_public_key(pub)
+    except ValueError as e:
+        raise ProtocolError("redemption_bad_request", f"public_key: {e}") from None
+    try:
+        proof = b64url_decode(proof_text)
+    except ValueError:
+        proof = b""
+    if len(proof) != 64:  # malformed, not a failed proof
+        raise ProtocolError("redemption_bad_request", "proof must be 64 bytes of base64url")
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(pub).verify(
+            proof, redemption_message(token, pub)
+        )
     except InvalidSignature:
         raise ProtocolError("redemption_proof_invalid", "proof does not match the key") from None
     return pub
+
+
+# Ed25519 public keys (RFC 8032 section 5.1.3), checked in full before one is registered:
+# the library verifies against whatever 32 bytes it is given, and a small-order key (the
+# identity point, say) verifies a trivial signature of every message.
+_P = 2**255 - 19
+_D = (-121665 * pow(121666, -1, _P)) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _decode_point(raw: bytes) -> tuple[int, int]:
+    y = int.from_bytes(raw, "little")
+    sign, y = y >> 255, y & ((1 << 255) - 1)
+    if y >= _P:
+        raise ValueError("not a canonical encoding (y >= p)")
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = (u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P)) % _P
+    if (v * x * x - u) % _P != 0:
+        x = (x * _SQRT_M1) % _P
+        if (v * x * x - u) % _P != 0:
+            raise ValueError("not a point on the curve")
+    if x == 0 and sign:
+        raise ValueError("not a canonical encoding (negative zero)")
+    if (x & 1) != sign:
+        x = _P - x
+    return x, y
+
+
+def _double(x: int, y: int) -> tuple[int, int]:
+    # twisted Edwards (a = -1) addition of a point to itself; complete on this curve
+    xx, yy, xy = x * x % _P, y * y % _P, x * y % _P
+    t = _D * xy * xy % _P
+    return 2 * xy * pow(1 + t, -1, _P) % _P, (yy + xx) * pow(1 - t, -1, _P) % _P
+
+
+def check_device_public_key(raw: bytes) -> None:
+    """A device's Ed25519 key must be 32 bytes, canonically encoded, on the curve and not of
+    small order (8 * P is not the identity); raises ValueError saying which."""
+    if not isinstance(raw, bytes) or len(raw) != 32:
+        raise ValueError("must be 32 bytes of unpadded base64url (Ed25519)")
+    x, y = _decode_point(raw)
+    for _ in range(3):
+        x, y = _double(x, y)
+    if (x, y) == (0, 1):
+        raise ValueError("is a small-order point, which signs nothing")

@@ -6,6 +6,8 @@ Arrays (see docs/plaintext.md):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -17,11 +19,46 @@ FACTOR = "face"
 SCHEMA = 1
 INPUT_HW = (56, 46)  # half of ORL's 112x92, same aspect
 MIN_SIDE, MAX_SIDE, MAX_FRAMES = 16, 1024, 64
+MAX_PIXELS = 4 * 1024 * 1024  # per batch, all frames together: 64 crops of 256x256
+SLACK_BYTES = 64 * 1024  # room for small arrays a later schema may add
 
 
-def decode_frames(plaintext: bytes) -> np.ndarray:
+@dataclass(frozen=True)
+class FaceLimits:
+    """What one face batch may hold (settings: plaintext.face_*), checked before decompressing."""
+
+    max_frames: int = MAX_FRAMES
+    max_pixels: int = MAX_PIXELS
+
+    def frame_limits(self) -> codec.FrameLimits:
+        return codec.FrameLimits(max_bytes=self.max_pixels * 3 + SLACK_BYTES, check=self.check)
+
+    def check(self, name: str, dtype: str, shape: tuple[int, ...]) -> None:
+        """Refuse the `frames` array from its header: the same codes as after decoding."""
+        if name != "frames":
+            return
+        if dtype != "|u1":
+            raise SampleError("face_bad_dtype", "frames must be uint8")
+        if not (len(shape) == 3 or (len(shape) == 4 and shape[3] == 3)):
+            raise SampleError(
+                "face_bad_shape", f"frames must be [n, h, w] or [n, h, w, 3], got {list(shape)}"
+            )
+        n, h, w = shape[:3]
+        if n > self.max_frames:
+            raise SampleError("face_too_many_frames", f"{n} frames; at most {self.max_frames}")
+        if not (MIN_SIDE <= h <= MAX_SIDE and MIN_SIDE <= w <= MAX_SIDE):
+            raise SampleError(
+                "face_bad_size", f"frames are {h}x{w}; sides must be {MIN_SIDE}..{MAX_SIDE}"
+            )
+        if n * h * w > self.max_pixels:
+            raise codec.PlaintextError(
+                "plaintext_too_large", f"{n * h * w} pixels; at most {self.max_pixels} per batch"
+            )
+
+
+def decode_frames(plaintext: bytes, limits: FaceLimits = FaceLimits()) -> np.ndarray:
     """Plaintext frame -> uint8 frames [n, h, w] or [n, h, w, 3]; raises PlaintextError/SampleError."""
-    frame = codec.decode(plaintext)
+    frame = codec.decode(plaintext, limits.frame_limits())
     if frame.factor != FACTOR:
         raise codec.PlaintextError(
             "plaintext_wrong_factor", f"frame is for {frame.factor!r}, not {FACTOR!r}"
@@ -40,8 +77,8 @@ def decode_frames(plaintext: bytes) -> np.ndarray:
     n, h, w = x.shape[:3]
     if n == 0:
         raise SampleError("face_empty", "no frames")
-    if n > MAX_FRAMES:
-        raise SampleError("face_too_many_frames", f"{n} frames; at most {MAX_FRAMES}")
+    if n > limits.max_frames:
+        raise SampleError("face_too_many_frames", f"{n} frames; at most {limits.max_frames}")
     if not (MIN_SIDE <= h <= MAX_SIDE and MIN_SIDE <= w <= MAX_SIDE):
         raise SampleError(
             "face_bad_size", f"frames are {h}x{w}; sides must be {MIN_SIDE}..{MAX_SIDE}"

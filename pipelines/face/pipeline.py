@@ -9,7 +9,7 @@ import torch
 
 from pipelines.base import SampleError, Template, Verification, check_template
 from pipelines.evaluation.calibration import Calibration, posterior
-from pipelines.face.frames import decode_frames, normalise
+from pipelines.face.frames import FaceLimits, decode_frames, normalise
 from pipelines.face.lbp import chi_square, lbp_histograms
 from pipelines.face.model import FaceEncoder
 
@@ -46,9 +46,10 @@ class FacePipeline:
         self.scoring = scoring
         self.model_version = model_version
         self.min_enrol_samples = 3
+        self.limits = FaceLimits()
 
     def decode(self, plaintext: bytes) -> object:
-        return decode_frames(plaintext)
+        return decode_frames(plaintext, self.limits)
 
     def preprocess(self, decoded: object) -> np.ndarray:
         assert isinstance(decoded, np.ndarray)

@@ -15,7 +15,7 @@ from pipelines.base import SampleError, Template, Verification
 from pipelines.codec import Plaintext, PlaintextError
 from pipelines.codec import decode as decode_frame
 from pipelines.gait.model import GaitEncoder
-from pipelines.gait.signal import GaitRecording, recording_from_arrays, windows
+from pipelines.gait.signal import GaitLimits, GaitRecording, recording_from_arrays, windows
 
 FACTOR = "gait"
 SCHEMA = 1
@@ -78,10 +78,11 @@ class GaitPipeline:
         self.model = model.to(self.device).eval()
         self.calibration = calibration
         self.model_version = model_version
+        self.limits = GaitLimits()
 
     def decode(self, plaintext: bytes) -> GaitRecording:
         """Plaintext frame -> validated 50 Hz recording (acc in g, gyro in rad/s)."""
-        frame: Plaintext = decode_frame(plaintext)
+        frame: Plaintext = decode_frame(plaintext, self.limits.frame_limits())
         if frame.factor != FACTOR:
             raise PlaintextError("plaintext_wrong_factor", f"factor {frame.factor!r}, not gait")
         if frame.schema != SCHEMA:
@@ -91,14 +92,15 @@ class GaitPipeline:
             raise SampleError("gait_bad_rate", "rate_hz must be one number")
         t = frame.arrays.get("t")
         return recording_from_arrays(
-            frame.require("acc"), frame.require("gyro"), float(rate.reshape(())), t
+            frame.require("acc"), frame.require("gyro"), float(rate.reshape(())), t,
+            max_windows=self.limits.max_windows,
         )
 
     def preprocess(self, decoded: object) -> np.ndarray:
         """Recording -> model inputs [n_windows, 6, 128] float32."""
         if not isinstance(decoded, GaitRecording):
             raise TypeError("gait preprocess expects a GaitRecording")
-        return windows(decoded)
+        return windows(decoded, self.limits.max_windows)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Windows [N, 6, 128] on this pipeline's device -> unit embeddings [N, D]."""

@@ -6,11 +6,13 @@ gyroscope x, y, z in rad/s, at 50 Hz (2.56 s per window), cut with a hop of 64.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from pipelines import codec
 from pipelines.base import SampleError
 
 RATE_HZ = 50.0
@@ -20,7 +22,50 @@ CHANNELS = 6
 STANDARD_GRAVITY = 9.80665  # m/s^2 per g
 MIN_RATE_HZ = 10.0
 MAX_RATE_HZ = 1000.0
-MAX_WINDOWS = 1024  # about 11 minutes of walking per batch; bounds model memory per job
+MAX_WINDOWS = 1024  # about 11 minutes of walking: the most a setting may allow per batch
+DEFAULT_MAX_WINDOWS = 256  # about 2.7 minutes: at 1000 Hz a job then peaks near 70 MB
+SLACK_BYTES = 64 * 1024  # room for small arrays a later schema may add
+
+
+@dataclass(frozen=True)
+class GaitLimits:
+    """What one gait batch may hold (settings: plaintext.gait_max_windows), checked before
+    decompressing: the raw samples that could resample to at most `max_windows` windows."""
+
+    max_windows: int = DEFAULT_MAX_WINDOWS
+
+    @property
+    def max_samples_50hz(self) -> int:
+        return (self.max_windows - 1) * HOP + WINDOW + HOP - 1
+
+    @property
+    def max_raw_samples(self) -> int:
+        return int(self.max_samples_50hz * MAX_RATE_HZ / RATE_HZ) + 1
+
+    def frame_limits(self) -> codec.FrameLimits:
+        per_sample = 3 * 8 + 3 * 8 + 8  # acc and gyro [T, 3] at <f8, t [T] <f8
+        return codec.FrameLimits(
+            max_bytes=self.max_raw_samples * per_sample + SLACK_BYTES, check=self.check
+        )
+
+    def check(self, name: str, dtype: str, shape: tuple[int, ...]) -> None:
+        if name in ("acc", "gyro"):
+            if len(shape) != 2 or shape[1] != 3:
+                raise SampleError("gait_bad_shape", f"{name} must be [T, 3], got {list(shape)}")
+        elif name == "t":
+            if len(shape) > 2:
+                raise SampleError("gait_bad_timestamps", "t must be [T]")
+        elif name == "rate_hz":
+            if math.prod(shape) != 1:
+                raise SampleError("gait_bad_rate", "rate_hz must be one number")
+            return
+        else:
+            return
+        if shape and shape[0] > self.max_raw_samples:
+            raise codec.PlaintextError(
+                "plaintext_too_large",
+                f"{name} has {shape[0]} samples; at most {self.max_raw_samples} per batch",
+            )
 
 
 @dataclass(frozen=True)
@@ -92,6 +137,8 @@ def recording_from_arrays(
     gyro: np.ndarray,
     rate_hz: float,
     t: np.ndarray | None = None,
+    *,
+    max_windows: int = DEFAULT_MAX_WINDOWS,
 ) -> GaitRecording:
     """Validate raw phone arrays (acc in m/s^2, gyro in rad/s) and bring them to 50 Hz, g."""
     _check_triaxial("acc", acc_ms2)
@@ -111,6 +158,14 @@ def recording_from_arrays(
             raise SampleError("gait_bad_timestamps", "timestamps must be finite and increasing")
     if n < 2:
         raise SampleError("gait_too_short", "fewer than two samples")
+    # The 50 Hz grid's length follows the duration, not the sample count: two samples
+    # a year apart must be refused here, before the grid is built.
+    duration_s = float(t[-1] - t[0]) if t is not None else (n - 1) / rate_hz
+    longest = GaitLimits(max_windows).max_samples_50hz
+    if duration_s * RATE_HZ + 1 > longest:
+        raise SampleError(
+            "gait_too_long", f"{duration_s:.0f} s of walking; at most {max_windows} windows"
+        )
     both = np.empty((n, 6))  # float64 from here on
     both[:, :3] = acc_ms2
     both[:, :3] /= STANDARD_GRAVITY
@@ -132,7 +187,7 @@ def cut_windows(signal: np.ndarray, starts: np.ndarray, window: int = WINDOW) ->
     return np.ascontiguousarray(signal[idx].transpose(0, 2, 1), dtype=np.float32)
 
 
-def windows(recording: GaitRecording) -> np.ndarray:
+def windows(recording: GaitRecording, max_windows: int = DEFAULT_MAX_WINDOWS) -> np.ndarray:
     """A 50 Hz recording -> model inputs [n_windows, 6, 128] (raises gait_too_short/too_long)."""
     starts = window_starts(recording.samples)
     if starts.size == 0:
@@ -140,8 +195,8 @@ def windows(recording: GaitRecording) -> np.ndarray:
             "gait_too_short",
             f"{recording.samples} samples at 50 Hz; one window needs {WINDOW}",
         )
-    if starts.size > MAX_WINDOWS:
-        raise SampleError("gait_too_long", f"{starts.size} windows; at most {MAX_WINDOWS}")
+    if starts.size > max_windows:
+        raise SampleError("gait_too_long", f"{starts.size} windows; at most {max_windows}")
     signal = np.concatenate([recording.acc, recording.gyro], 1)
     # [n, 6, WINDOW] views, one every HOP samples (the starts above), copied once as float32
     views = sliding_window_view(signal, WINDOW, axis=0)[::HOP]

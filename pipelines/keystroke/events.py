@@ -37,9 +37,37 @@ class Typing:
     text: int
 
 
-def decode_typings(plaintext: bytes) -> list[Typing]:
+EVENT_ARRAYS = ("key", "down", "up", "sample")
+SLACK_BYTES = 64 * 1024  # room for small arrays a later schema may add
+
+
+@dataclass(frozen=True)
+class KeystrokeLimits:
+    """What one keystroke batch may hold (settings: plaintext.keystroke_*), checked before decompressing."""
+
+    max_events: int = MAX_EVENTS
+
+    def frame_limits(self) -> codec.FrameLimits:
+        # key u2 + down f8 + up f8 + sample u4 per event, text u4 per typing (<= events)
+        per_event = 2 + 8 + 8 + 4 + 4
+        return codec.FrameLimits(
+            max_bytes=self.max_events * per_event + SLACK_BYTES, check=self.check
+        )
+
+    def check(self, name: str, dtype: str, shape: tuple[int, ...]) -> None:
+        if name not in (*EVENT_ARRAYS, "text"):
+            return
+        if len(shape) != 1:
+            raise SampleError(
+                "keystroke_bad_events", "key, down, up and sample must be 1-D arrays of one length"
+            )
+        if shape[0] > self.max_events:
+            raise SampleError("keystroke_too_many_events", f"{shape[0]} events")
+
+
+def decode_typings(plaintext: bytes, limits: KeystrokeLimits = KeystrokeLimits()) -> list[Typing]:
     """Plaintext frame -> typings; raises PlaintextError or SampleError with a code."""
-    frame = codec.decode(plaintext)
+    frame = codec.decode(plaintext, limits.frame_limits())
     if frame.factor != FACTOR:
         raise codec.PlaintextError(
             "plaintext_wrong_factor", f"frame is for {frame.factor!r}, not {FACTOR!r}"
@@ -57,7 +85,7 @@ def decode_typings(plaintext: bytes) -> list[Typing]:
         )
     if len(key) == 0:
         raise SampleError("keystroke_empty", "no key events")
-    if len(key) > MAX_EVENTS:
+    if len(key) > limits.max_events:
         raise SampleError("keystroke_too_many_events", f"{len(key)} events")
     down = down.astype(np.float64)
     up = up.astype(np.float64)
@@ -67,17 +95,19 @@ def decode_typings(plaintext: bytes) -> list[Typing]:
         raise SampleError("keystroke_bad_times", "a key is released before it is pressed")
     sample = sample.astype(np.int64)
     n = int(sample.max()) + 1
-    if sample.min() < 0 or n > MAX_EVENTS or len(np.unique(sample)) != n:
+    if sample.min() < 0 or n > limits.max_events or len(np.unique(sample)) != n:
         raise SampleError("keystroke_bad_samples", "sample indices must cover 0..n-1")
     text = frame.arrays.get("text")
     if text is None:
         text = np.ones(n, dtype=np.int64)
     elif text.shape != (n,):
         raise SampleError("keystroke_bad_text", f"text must have one id per typing ({n})")
+    # One sort by (typing, down) and a split, not a scan of every event per typing:
+    # a batch of many one-key typings stays linear-logarithmic.
+    order = np.lexsort((down, sample))
+    bounds = np.flatnonzero(np.diff(sample[order])) + 1
     out = []
-    for s in range(n):
-        idx = np.flatnonzero(sample == s)
-        idx = idx[np.argsort(down[idx], kind="stable")]
+    for s, idx in enumerate(np.split(order, bounds)):
         out.append(
             Typing(key=key[idx].astype(np.uint16), down=down[idx], up=up[idx], text=int(text[s]))
         )

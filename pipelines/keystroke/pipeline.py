@@ -11,7 +11,7 @@ from pipelines.base import SampleError, Template, Verification, check_template
 from pipelines.evaluation.calibration import Calibration, posterior
 from pipelines.keystroke import detectors
 from pipelines.keystroke.detectors import DETECTORS
-from pipelines.keystroke.events import decode_typings, features
+from pipelines.keystroke.events import KeystrokeLimits, decode_typings, features
 from pipelines.keystroke.model import KeystrokeEncoder
 
 
@@ -58,10 +58,11 @@ class KeystrokePipeline:
         self.scoring = scoring
         self.model_version = model_version
         self.min_enrol_samples = 20
+        self.limits = KeystrokeLimits()
         self.emb_dim = encoder.dim
 
     def decode(self, plaintext: bytes) -> object:
-        return decode_typings(plaintext)
+        return decode_typings(plaintext, self.limits)
 
     def preprocess(self, decoded: object) -> np.ndarray:
         assert isinstance(decoded, list)

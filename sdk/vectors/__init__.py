@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from core.protocol import hpke, signing
 from core.protocol.body import DEFAULT_MAX_BODY, DEFAULT_MAX_DECODED
 from core.protocol.envelope import CONTENT_TYPE, EnvelopeHeader, encode_envelope
-from core.protocol.keyring import b64url
+from core.protocol.keyring import b64url, b64url_decode
 from pipelines.codec import encode
 
 PATH = Path(__file__).with_name("v1.json")
@@ -155,6 +155,7 @@ def build_vectors() -> dict[str, Any]:
         )
     token = "enr_9bd1c0a7f3e24d58"
     redeem = signing.sign_redemption(device_sk, token)
+    negative = _negative_vectors(device_sk, vectors[0], token)
     return {
         "protocol": "tacit/v1",
         "suite": {
@@ -184,7 +185,82 @@ def build_vectors() -> dict[str, Any]:
             "message": signing.redemption_message(token, device_pub).decode("ascii"),
             "body": redeem,
         },
+        "negative": negative,
     }
+
+
+def _non_canonical(text: str) -> str:
+    """The same bytes in other base64url text: the last character's unused low bits set."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    spare = {2: 4, 3: 2}[len(text) % 4]  # characters carrying 8 or 16 bits have 4 or 2 spare
+    return text[:-1] + alphabet[alphabet.index(text[-1]) | ((1 << spare) - 1)]
+
+
+def _negative_vectors(
+    device_sk: ed25519.Ed25519PrivateKey, first: dict[str, Any], token: str
+) -> list[dict[str, Any]]:
+    """Inputs every server must refuse, each with the code Tacit answers."""
+    p = 2**255 - 19
+    identity = (1).to_bytes(32, "little")
+    order_8 = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
+    y3_non_canonical = (p + 3).to_bytes(32, "little")  # the point y = 3, written as y + p
+    pub = b64url(device_sk.public_key().public_bytes_raw())
+    valid = signing.sign_redemption(device_sk, token)
+    req = first["request"]
+    nonce = _non_canonical(req["nonce"])
+    body = bytes.fromhex(first["envelope_hex"])
+    headers = signing.sign(
+        device_sk, method="POST", target="/v1/batches", body=body, device_id=DEVICE_ID,
+        timestamp=req["timestamp"], nonce=nonce,
+    )
+    return [
+        {
+            "name": "redeem-identity-key",
+            "why": "the identity point with R = identity, S = 0 verifies every message",
+            "redeem_body": {"token": token, "public_key": b64url(identity),
+                            "proof": b64url(identity + bytes(32))},
+            "code": "redemption_bad_request",
+        },
+        {
+            "name": "redeem-order-8-key",
+            "why": "a small-order key",
+            "redeem_body": {"token": token, "public_key": b64url(order_8), "proof": valid["proof"]},
+            "code": "redemption_bad_request",
+        },
+        {
+            "name": "redeem-non-canonical-key",
+            "why": "y >= p: one point, two encodings",
+            "redeem_body": {"token": token, "public_key": b64url(y3_non_canonical),
+                            "proof": valid["proof"]},
+            "code": "redemption_bad_request",
+        },
+        {
+            "name": "redeem-non-canonical-base64url-key",
+            "why": "the valid key's bytes in other base64url text",
+            "redeem_body": {"token": token, "public_key": _non_canonical(pub), "proof": valid["proof"]},
+            "code": "redemption_bad_request",
+        },
+        {
+            "name": "redeem-short-proof",
+            "why": "a 63-byte proof is a malformed request, not a failed proof",
+            "redeem_body": {**valid, "proof": b64url(b64url_decode(valid["proof"])[:63])},
+            "code": "redemption_bad_request",
+        },
+        {
+            "name": "request-non-canonical-nonce",
+            "why": "the first vector's nonce bytes in other text, correctly signed",
+            "request": {"method": "POST", "target": "/v1/batches", "timestamp": req["timestamp"],
+                        "envelope_hex": first["envelope_hex"],
+                        "headers": {"Content-Type": CONTENT_TYPE, **headers}},
+            "code": "signature_bad_header",
+        },
+        {
+            "name": "device-small-order-key",
+            "why": "POST /v1/users/{user}/devices with the order-8 point",
+            "device_public_key": b64url(order_8),
+            "code": "invalid_public_key",
+        },
+    ]
 
 
 def dumps(doc: dict[str, Any]) -> str:

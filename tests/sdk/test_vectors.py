@@ -61,3 +61,32 @@ def test_vector_request_signature_verifies(vector) -> None:
 def test_redeem_vector_verifies() -> None:
     pub = signing.verify_redemption(DOC["redeem"]["body"])
     assert pub.hex() == DOC["device_key"]["public_key_hex"]
+
+
+@pytest.mark.parametrize("vector", DOC["negative"], ids=lambda v: v["name"])
+def test_negative_vector_is_refused_with_its_code(vector) -> None:
+    # given an input every server must refuse, when Tacit's own checks read it,
+    # then it is refused with the vector's code (not accepted, not another code)
+    if "redeem_body" in vector:
+        with pytest.raises(ProtocolError) as e:
+            signing.verify_redemption(vector["redeem_body"])
+        assert e.value.code == vector["code"]
+    elif "request" in vector:
+        req = vector["request"]
+        with pytest.raises(ProtocolError) as e:
+            signing.verify(
+                bytes.fromhex(DOC["device_key"]["public_key_hex"]),
+                method=req["method"],
+                target=req["target"],
+                body=bytes.fromhex(req["envelope_hex"]),
+                headers=req["headers"],
+                now=req["timestamp"],
+            )
+        assert e.value.code == vector["code"]
+    else:
+        from api.routes.devices import _public_key
+        from core.errors import InvalidInput
+
+        with pytest.raises(InvalidInput) as e:
+            _public_key(vector["device_public_key"])
+        assert e.value.code == vector["code"]

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from core.protocol import signing
 from core.protocol.errors import ProtocolError
-from core.protocol.keyring import b64url
+from core.protocol.keyring import b64url, b64url_decode
 
 NOW = 1_764_240_000
 DEVICE = "dev_8f3a2c"
@@ -166,8 +166,8 @@ def redis_client():
 
 
 def test_nonce_is_accepted_once_per_device(redis_client) -> None:
-    # given a fresh nonce
-    nonce = signing.new_nonce()
+    # given a fresh nonce (its bytes: replay protection is keyed on them)
+    nonce = b64url_decode(signing.new_nonce())
     device = f"dev_{uuid.uuid4().hex[:8]}"
     try:
         # when it is remembered twice for the same device, then only the first is new

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, Request
@@ -16,7 +16,10 @@ from core.storage import ObjectStore
 from core.tenants.service import Tenant, authenticate
 
 
-def get_conn(request: Request) -> Iterator[psycopg.Connection]:
+DictConnection = psycopg.Connection[dict[str, Any]]  # core.db's pools hand out dict-row connections
+
+
+def get_conn(request: Request) -> Iterator[DictConnection]:
     """One transaction per request: committed when the endpoint returns, rolled back on error."""
     with transaction(request.app.state.pool) as conn:
         yield conn
@@ -24,7 +27,7 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
 
 # scope="function": the transaction commits before the response is sent, so a client
 # that got 2xx can read what it wrote (and a failed commit is an error, not a 2xx).
-ConnDep = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
+ConnDep = Annotated[DictConnection, Depends(get_conn, scope="function")]
 
 
 def get_tenant(request: Request, conn: ConnDep) -> Tenant:

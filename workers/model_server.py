@@ -13,6 +13,7 @@ Wire: ``multiprocessing.connection`` messages ``(request_id, array)`` one way an
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -66,7 +67,7 @@ class ModelServer:
             except (EOFError, OSError):
                 conn.close()
                 return
-            self.batcher.submit(x).add_done_callback(lambda f, r=req_id: reply(r, f))
+            self.batcher.submit(x).add_done_callback(functools.partial(reply, req_id))
 
     def close(self) -> None:
         self._stop.set()

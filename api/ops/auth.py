@@ -62,7 +62,9 @@ def _session_valid(client: redis.Redis, session_id: str, token: str) -> bool:
         stored = client.get(_key(session_id))
     except redis.RedisError:
         return False
-    return stored is not None and hmac.compare_digest(stored, _fingerprint(token))
+    if stored is None:
+        return False
+    return hmac.compare_digest(stored if isinstance(stored, bytes) else stored.encode(), _fingerprint(token))
 
 
 def authenticated(request: Request) -> Via | None:

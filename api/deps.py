@@ -15,7 +15,6 @@ from core.settings import Settings
 from core.storage import ObjectStore
 from core.tenants.service import Tenant, authenticate
 
-
 DictConnection = psycopg.Connection[dict[str, Any]]  # core.db's pools hand out dict-row connections
 
 

@@ -92,16 +92,32 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
+class TacitHttpProtocol(DeadlineProtocol):
+    """DeadlineProtocol with the limits of the configuration being served.
+
+    A module-level class, not one made per configuration: uvicorn pickles its config
+    (this class among it) into each of its worker processes. In the process that called
+    `protocol_for` the limits are that configuration's; a worker process spawned by
+    uvicorn reads the same environment, so it takes them from its own settings.
+    """
+
+    configured = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not type(self).configured:
+            from core.settings import get_settings
+
+            http = get_settings().http
+            self.header_timeout_s, self.max_header_bytes = http.header_timeout_s, http.max_header_bytes
+
+
 def protocol_for(settings: Settings) -> type[DeadlineProtocol]:
-    """The protocol class carrying this configuration's header limits."""
-    return type(
-        "TacitHttpProtocol",
-        (DeadlineProtocol,),
-        {
-            "header_timeout_s": settings.http.header_timeout_s,
-            "max_header_bytes": settings.http.max_header_bytes,
-        },
-    )
+    """The protocol class, carrying this configuration's header limits."""
+    TacitHttpProtocol.header_timeout_s = settings.http.header_timeout_s
+    TacitHttpProtocol.max_header_bytes = settings.http.max_header_bytes
+    TacitHttpProtocol.configured = True
+    return TacitHttpProtocol
 
 
 def server_config(

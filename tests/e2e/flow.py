@@ -17,10 +17,10 @@ def tenancy(stack, settings, phones: int = 2, factors=("keystroke",), seed: int 
     return t
 
 
-def enrol(t: simulate.Tenancy, factor: str, batches: int = 3, seed: int = 0) -> list[str]:
+def enrol(t: simulate.Tenancy, factor: str, batches: int = 3, seed: int = 0, samples: int = 8) -> list[str]:
     rng = np.random.default_rng(seed)
     with t.client() as c:
-        ids = [simulate.upload(c, p, factor, "enrol", simulate.capture(factor, p.persons[factor], rng, 8))
+        ids = [simulate.upload(c, p, factor, "enrol", simulate.capture(factor, p.persons[factor], rng, samples))
                for p in t.phones for _ in range(batches)]
     jobs = simulate.wait_jobs(t, ids, "enrol", timeout=120)
     assert all(j["status"] == "done" for j in jobs.values()), [j["error"] for j in jobs.values()]

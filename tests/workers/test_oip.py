@@ -108,9 +108,11 @@ def _scores(t, ids):  # type: ignore[no-untyped-def]
 
 def test_oip_pool_scores_as_the_in_process_pool(stack, oip_stack, settings):  # type: ignore[no-untyped-def]
     # given the same people enrolled through an in-process pool and through the Triton-backed one
+    # (one enrolment batch each: a keystroke template depends on the order its batches
+    # were committed in, which concurrent jobs do not fix)
     local, remote = (flow.tenancy(s, settings, phones=2, factors=(FACTOR,), seed=11) for s in (stack, oip_stack))
-    flow.enrol(local, FACTOR)
-    flow.enrol(remote, FACTOR)
+    flow.enrol(local, FACTOR, batches=1, samples=24)
+    flow.enrol(remote, FACTOR, batches=1, samples=24)
     # when both verify the same captures
     local_scores, _ = _scores(local, flow.verify_uploads(local, FACTOR, 6))
     remote_scores, _ = _scores(remote, flow.verify_uploads(remote, FACTOR, 6))

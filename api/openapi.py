@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
-from fastapi import routing
 from fastapi.openapi.utils import _get_api_route_for_openapi, get_openapi
 
 from api.deps import get_tenant
@@ -115,7 +114,11 @@ def _error_response(status: int, existing: dict[str, Any] | None) -> dict[str, A
 def build(app: FastAPI) -> dict[str, Any]:
     """The document FastAPI generates, completed as the module's docstring says."""
     schema = get_openapi(
-        title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
     )
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})

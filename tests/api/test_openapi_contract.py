@@ -14,13 +14,13 @@ from collections import Counter
 import hypothesis
 import pytest
 import schemathesis
-from schemathesis.core.failures import FailureGroup
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.failures import FailureGroup
 
 from core.protocol.envelope import CONTENT_TYPE
 from tests.api.live import live_api, read_response
@@ -76,7 +76,7 @@ def test_every_answer_is_declared_and_matches_its_schema(live, bearer):  # type:
                 for e in group.exceptions:
                     title = str(e).splitlines()[0]
                     failures.append(
-                        f"{operation.label} -> {response.status_code}: {title} {response.text[:160]}"
+                        f"{case.operation.label} -> {response.status_code}: {title} {response.text[:160]}"
                     )
 
         conforms()

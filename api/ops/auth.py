@@ -62,7 +62,7 @@ def _session_valid(client: redis.Redis, session_id: str, token: str) -> bool:
         stored = client.get(_key(session_id))
     except redis.RedisError:
         return False
-    return stored is not None and hmac.compare_digest(stored, _fingerprint(token))
+    return isinstance(stored, bytes) and hmac.compare_digest(stored, _fingerprint(token))
 
 
 def authenticated(request: Request) -> Via | None:

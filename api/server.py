@@ -29,12 +29,15 @@ def _refusal(status: bytes, code: str, message: str) -> bytes:
 
 
 class DeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol plus a deadline and a size cap on each header block."""
+    """uvicorn's httptools protocol plus a deadline and a size cap on each header block.
 
-    header_timeout_s = 10.0
-    max_header_bytes = 16 * 1024
+    The limits ride on uvicorn's Config (`server_config` sets them), which worker
+    processes receive pickled, so this class stays a plain module-level one.
+    """
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.header_timeout_s: float = getattr(self.config, "tacit_header_timeout_s", 10.0)
+        self.max_header_bytes: int = getattr(self.config, "tacit_max_header_bytes", 16 * 1024)
         super().connection_made(transport)
         self._arm()
 
@@ -92,29 +95,17 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
-def protocol_for(settings: Settings) -> type[DeadlineProtocol]:
-    """The protocol class carrying this configuration's header limits."""
-    return type(
-        "TacitHttpProtocol",
-        (DeadlineProtocol,),
-        {
-            "header_timeout_s": settings.http.header_timeout_s,
-            "max_header_bytes": settings.http.max_header_bytes,
-        },
-    )
-
-
 def server_config(
     settings: Settings, *, host: str, port: int, workers: int = 1, **extra: Any
 ) -> uvicorn.Config:
     """uvicorn's configuration for the API under ``settings.http``'s limits."""
-    return uvicorn.Config(
+    config = uvicorn.Config(
         extra.pop("app", "api.app:create_app"),
         factory=extra.pop("factory", True),
         host=host,
         port=port,
         workers=workers,
-        http=protocol_for(settings),
+        http=DeadlineProtocol,
         timeout_keep_alive=max(1, round(settings.http.keep_alive_s)),
         limit_concurrency=settings.http.max_connections,
         # api.proxy reads X-Forwarded-* from settings.http.trusted_proxies only; uvicorn's own
@@ -125,6 +116,9 @@ def server_config(
         timeout_graceful_shutdown=10,
         **extra,
     )
+    config.tacit_header_timeout_s = settings.http.header_timeout_s  # type: ignore[attr-defined]
+    config.tacit_max_header_bytes = settings.http.max_header_bytes  # type: ignore[attr-defined]
+    return config
 
 
 def listeners(config: uvicorn.Config, settings: Settings) -> list[socket.socket]:

@@ -10,7 +10,7 @@ import redis
 import redis.asyncio
 from fastapi import FastAPI
 
-from api import errors, ops
+from api import errors, openapi, ops
 from api import metrics as api_metrics
 from api.guard import RequestGuard
 from api.routes import batches, devices, enrolment, health, jobs, keys, users, webhooks
@@ -79,4 +79,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     for module in (health, batches, jobs, devices, enrolment, keys, users, webhooks):
         app.include_router(module.router)
+    openapi.install(app)
     return app

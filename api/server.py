@@ -29,12 +29,15 @@ def _refusal(status: bytes, code: str, message: str) -> bytes:
 
 
 class DeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol plus a deadline and a size cap on each header block."""
+    """uvicorn's httptools protocol plus a deadline and a size cap on each header block.
 
-    header_timeout_s = 10.0
-    max_header_bytes = 16 * 1024
+    The limits ride on uvicorn's Config (`server_config` sets them), which worker
+    processes receive pickled, so this class stays a plain module-level one.
+    """
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.header_timeout_s: float = getattr(self.config, "tacit_header_timeout_s", 10.0)
+        self.max_header_bytes: int = getattr(self.config, "tacit_max_header_bytes", 16 * 1024)
         super().connection_made(transport)
         self._arm()
 
@@ -92,45 +95,17 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
-class TacitHttpProtocol(DeadlineProtocol):
-    """DeadlineProtocol with the limits of the configuration being served.
-
-    A module-level class, not one made per configuration: uvicorn pickles its config
-    (this class among it) into each of its worker processes. In the process that called
-    `protocol_for` the limits are that configuration's; a worker process spawned by
-    uvicorn reads the same environment, so it takes them from its own settings.
-    """
-
-    configured = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not type(self).configured:
-            from core.settings import get_settings
-
-            http = get_settings().http
-            self.header_timeout_s, self.max_header_bytes = http.header_timeout_s, http.max_header_bytes
-
-
-def protocol_for(settings: Settings) -> type[DeadlineProtocol]:
-    """The protocol class, carrying this configuration's header limits."""
-    TacitHttpProtocol.header_timeout_s = settings.http.header_timeout_s
-    TacitHttpProtocol.max_header_bytes = settings.http.max_header_bytes
-    TacitHttpProtocol.configured = True
-    return TacitHttpProtocol
-
-
 def server_config(
     settings: Settings, *, host: str, port: int, workers: int = 1, **extra: Any
 ) -> uvicorn.Config:
     """uvicorn's configuration for the API under ``settings.http``'s limits."""
-    return uvicorn.Config(
+    config = uvicorn.Config(
         extra.pop("app", "api.app:create_app"),
         factory=extra.pop("factory", True),
         host=host,
         port=port,
         workers=workers,
-        http=protocol_for(settings),
+        http=DeadlineProtocol,
         timeout_keep_alive=max(1, round(settings.http.keep_alive_s)),
         limit_concurrency=settings.http.max_connections,
         # api.proxy reads X-Forwarded-* from settings.http.trusted_proxies only; uvicorn's own
@@ -141,6 +116,9 @@ def server_config(
         timeout_graceful_shutdown=10,
         **extra,
     )
+    config.tacit_header_timeout_s = settings.http.header_timeout_s  # type: ignore[attr-defined]
+    config.tacit_max_header_bytes = settings.http.max_header_bytes  # type: ignore[attr-defined]
+    return config
 
 
 def listeners(config: uvicorn.Config, settings: Settings) -> list[socket.socket]:

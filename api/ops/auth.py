@@ -62,9 +62,7 @@ def _session_valid(client: redis.Redis, session_id: str, token: str) -> bool:
         stored = client.get(_key(session_id))
     except redis.RedisError:
         return False
-    if stored is None:
-        return False
-    return hmac.compare_digest(stored if isinstance(stored, bytes) else stored.encode(), _fingerprint(token))
+    return isinstance(stored, bytes) and hmac.compare_digest(stored, _fingerprint(token))
 
 
 def authenticated(request: Request) -> Via | None:

@@ -76,7 +76,7 @@ def _job_data(r: dict[str, Any]) -> dict[str, Any]:
         "factor": r["factor"],
         "purpose": r["purpose"],
         "status": r["status"],
-        "finished_at": r["finished_at"],
+        "finished_at": r["finished_at"].astimezone(UTC).isoformat().replace("+00:00", "Z") if r["finished_at"] else None,
     }
     if r["score"] is not None:
         data["score"] = {

@@ -60,10 +60,6 @@ def test_verify_job_completed_carries_what_the_docs_say(api, db, tenant):  # typ
     assert set(body["data"]["score"]) == {"score", "decision"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="data.finished_at is written by core/webhooks/events.py with str(datetime); see docs/webhooks.md",
-)
 def test_every_timestamp_in_a_body_is_rfc3339_utc(api, db, tenant):  # type: ignore[no-untyped-def]
     body = _completed_body(api, db, tenant, purpose="verify", llr=1.5)
     assert RFC3339_Z.match(body["data"]["finished_at"]), body["data"]["finished_at"]

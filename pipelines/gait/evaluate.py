@@ -86,10 +86,14 @@ def cross_validate(
     steps: int = 300,
     progress: Callable[[str], None] | None = None,
     batch: int | None = None,
+    round_robin: bool = False,
+    all_activities: bool = False,
 ) -> dict:
     """Train on k-1 folds of users, evaluate model and baseline on the unseen fold.
 
     With `batch`, also the per-batch EER (`batch` windows fused, as a job is scored).
+    `round_robin` takes the folds of `tacit eval gait --folds` (user i in fold i mod k)
+    instead of a shuffle; `all_activities` is passed to training.
     """
     import tempfile
 
@@ -101,7 +105,7 @@ def cross_validate(
 
     subjects = load_protocol(data_dir)
     names = [s.subject for s in subjects]
-    order = np.random.default_rng(seed).permutation(len(names))
+    order = np.arange(len(names)) if round_robin else np.random.default_rng(seed).permutation(len(names))
     model_eer: dict[str, float] = {}
     base_eer: dict[str, float] = {}
     batch_eer: dict[str, float] = {}
@@ -117,6 +121,7 @@ def cross_validate(
                 progress=progress,
                 steps=steps,
                 calibrate="train",
+                all_activities=all_activities,
             )
             pipeline = load_from(Path(tmp))
         held_out = [s for s in subjects if s.subject in test]
@@ -132,6 +137,8 @@ def cross_validate(
         "folds": folds,
         "seed": seed,
         "steps": steps,
+        "round_robin": round_robin,
+        "all_activities": all_activities,
         "model_mean_eer": float(np.mean(list(model_eer.values()))),
         "baseline_mean_eer": float(np.mean(list(base_eer.values()))),
         "model_eer": model_eer,
@@ -151,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=300, help="training steps per fold")
     parser.add_argument("--batch", type=int, help="also the per-batch EER, this many windows per batch")
+    parser.add_argument("--round-robin", action="store_true", help="folds of `tacit eval --folds`")
+    parser.add_argument(
+        "--all-activities", action="store_true", help="train on every labelled segment"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     import torch
@@ -163,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         steps=args.steps,
         progress=lambda m: print(m, file=sys.stderr),
         batch=args.batch,
+        round_robin=args.round_robin,
+        all_activities=args.all_activities,
     )
     if args.json:
         print(json.dumps(result, indent=2))

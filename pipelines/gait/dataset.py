@@ -58,8 +58,11 @@ def _user_number(subject: str) -> int:
     return int(digits)
 
 
-def load_segments(data_dir: Path, subjects: list[str] | None = None) -> list[Segment]:
-    """Every walking segment of the selected subjects, ordered by user, experiment, start."""
+def load_segments(
+    data_dir: Path, subjects: list[str] | None = None, activities: tuple[int, ...] = WALKING
+) -> list[Segment]:
+    """Every segment of `activities` (walking by default) of the selected subjects, ordered
+    by user, experiment, start."""
     root = raw_dir(Path(data_dir))
     wanted = None if subjects is None else {_user_number(s) for s in subjects}
     files: dict[tuple[int, int], Path] = {}
@@ -73,7 +76,7 @@ def load_segments(data_dir: Path, subjects: list[str] | None = None) -> list[Seg
     for exp, user, activity, start, end in sorted(
         labels.tolist(), key=lambda r: (r[1], r[0], r[3])
     ):
-        if activity not in WALKING or (exp, user) not in files:
+        if activity not in activities or (exp, user) not in files:
             continue
         if wanted is not None and user not in wanted:
             continue

@@ -48,6 +48,36 @@ def subject_eers(subjects: list[EvalSubject], scorer: Scorer) -> dict[str, float
     return out
 
 
+def probe_batches(subject: EvalSubject, size: int) -> list[np.ndarray]:
+    """The subject's probe windows in recorded order, cut into full batches of `size`."""
+    x = np.concatenate([w for _, w in subject.genuine]) if subject.genuine else np.zeros((0, 6, 128))
+    return [x[k * size : (k + 1) * size] for k in range(len(x) // size)]
+
+
+def batch_subject_eers(subjects: list[EvalSubject], pipeline: object, size: int = 8) -> dict[str, float]:
+    """Per-subject EER of the product's per-batch score: `size` consecutive windows fused by `verify`.
+
+    Genuine: every full batch of the subject's probe windows; impostor: every full batch
+    of every other subject's probe windows, against the subject's template.
+    """
+    embed = pipeline.embed_numpy  # type: ignore[attr-defined]
+    batches = {s.subject: [embed(b.astype(np.float32)) for b in probe_batches(s, size)] for s in subjects}
+    out = {}
+    for s in subjects:
+        template = pipeline.enrol(embed(s.enrol))  # type: ignore[attr-defined]
+        verify = pipeline.verify  # type: ignore[attr-defined]
+        gen = [verify(template, e).llr for e in batches[s.subject]]
+        imp = [
+            verify(template, e).llr
+            for o in subjects
+            if o.subject != s.subject
+            for e in batches[o.subject]
+        ]
+        if gen and imp:
+            out[s.subject] = eer(np.array(gen), np.array(imp))
+    return out
+
+
 def cross_validate(
     data_dir: Path,
     *,
@@ -55,8 +85,16 @@ def cross_validate(
     seed: int = 0,
     steps: int = 300,
     progress: Callable[[str], None] | None = None,
+    batch: int | None = None,
+    round_robin: bool = False,
+    all_activities: bool = False,
 ) -> dict:
-    """Train on k-1 folds of users, evaluate model and baseline on the unseen fold."""
+    """Train on k-1 folds of users, evaluate model and baseline on the unseen fold.
+
+    With `batch`, also the per-batch EER (`batch` windows fused, as a job is scored).
+    `round_robin` takes the folds of `tacit eval gait --folds` (user i in fold i mod k)
+    instead of a shuffle; `all_activities` is passed to training.
+    """
     import tempfile
 
     from pipelines.gait import load_from
@@ -67,9 +105,10 @@ def cross_validate(
 
     subjects = load_protocol(data_dir)
     names = [s.subject for s in subjects]
-    order = np.random.default_rng(seed).permutation(len(names))
+    order = np.arange(len(names)) if round_robin else np.random.default_rng(seed).permutation(len(names))
     model_eer: dict[str, float] = {}
     base_eer: dict[str, float] = {}
+    batch_eer: dict[str, float] = {}
     for k in range(folds):
         test = [names[i] for i in order[k::folds]]
         train_names = [n for n in names if n not in test]
@@ -82,10 +121,13 @@ def cross_validate(
                 progress=progress,
                 steps=steps,
                 calibrate="train",
+                all_activities=all_activities,
             )
             pipeline = load_from(Path(tmp))
         held_out = [s for s in subjects if s.subject in test]
         model_eer |= subject_eers(held_out, PipelineScorer(pipeline))
+        if batch:
+            batch_eer |= batch_subject_eers(held_out, pipeline, batch)
         base_eer |= subject_eers(held_out, WindowStatsBaseline())
         if progress:
             m = np.mean([model_eer[t] for t in test])
@@ -95,10 +137,17 @@ def cross_validate(
         "folds": folds,
         "seed": seed,
         "steps": steps,
+        "round_robin": round_robin,
+        "all_activities": all_activities,
         "model_mean_eer": float(np.mean(list(model_eer.values()))),
         "baseline_mean_eer": float(np.mean(list(base_eer.values()))),
         "model_eer": model_eer,
         "baseline_eer": base_eer,
+        **(
+            {"batch": batch, "batch_mean_eer": float(np.mean(list(batch_eer.values()))), "batch_eer": batch_eer}
+            if batch
+            else {}
+        ),
     }
 
 
@@ -108,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=300, help="training steps per fold")
+    parser.add_argument("--batch", type=int, help="also the per-batch EER, this many windows per batch")
+    parser.add_argument("--round-robin", action="store_true", help="folds of `tacit eval --folds`")
+    parser.add_argument(
+        "--all-activities", action="store_true", help="train on every labelled segment"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     import torch
@@ -119,12 +173,17 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         steps=args.steps,
         progress=lambda m: print(m, file=sys.stderr),
+        batch=args.batch,
+        round_robin=args.round_robin,
+        all_activities=args.all_activities,
     )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"model    mean EER {result['model_mean_eer']:.4f} ({args.folds}-fold, unseen users)")
         print(f"baseline mean EER {result['baseline_mean_eer']:.4f}")
+        if args.batch:
+            print(f"model    mean EER per batch of {args.batch} windows {result['batch_mean_eer']:.4f}")
     return 0
 
 

@@ -131,6 +131,7 @@ def train(
     steps: int = 300,
     calibrate: str = "cross",
     out_of_fold: bool | None = None,
+    all_activities: bool = False,
 ) -> dict:
     """Train on `subjects` (all HAPT users found when None), write model.safetensors and
     calibration.json into `out`, and return a summary.
@@ -139,7 +140,9 @@ def train(
     (two half-models, each scoring the other half), so the posteriors are not
     overconfident; ``"train"`` fits it on the final model's own training users (faster).
     ``out_of_fold`` (the evaluation harness's name for the same choice) overrides
-    `calibrate` when given: True is ``"cross"``, False is ``"train"``.
+    `calibrate` when given: True is ``"cross"``, False is ``"train"``. ``all_activities``
+    trains the encoder on every labelled segment of the users (sitting, stairs, lying,
+    transitions too, labelled by user) instead of walking only; scoring stays on walking.
     """
     from pipelines.gait.calibrate import fit_calibration, similarity_runs
     from pipelines.gait.pipeline import Calibration, GaitPipeline
@@ -151,6 +154,8 @@ def train(
     users = sorted({s.user for s in segments})
     if len(users) < 2:
         raise ValueError("training needs at least two users")
+    if all_activities:
+        segments = load_segments(data_dir, subjects, activities=tuple(range(1, 13)))
     model, losses = fit_encoder(segments, seed=seed, steps=steps, progress=progress)
 
     placeholder = Calibration(1.0, 0.0, 0.0, TOP_K)

@@ -63,3 +63,56 @@ def test_each_fold_is_scored_with_parameters_chosen_on_the_other_folds(tmp_path:
     takeovers = sum(n["takeovers"] for n in result["nested"])
     assert takeovers == 3 * 6
     assert set(result["chosen_all_folds"]) == {1, 2, 3}
+
+
+def test_eval_trust_folds_from_stored_evidence_writes_the_tuning_and_the_chosen_report(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+    import json
+
+    from cli import eval as eval_command
+    from core.trust.evaluation import read_trace, trace_figures
+
+    # given out-of-fold evidence on disk
+    path = tmp_path / "evidence.csv"
+    write_evidence(path, _evidence(seed=3))
+    parser = argparse.ArgumentParser()
+    eval_command.register(parser.add_subparsers())
+    report = tmp_path / "report"
+    args = parser.parse_args(
+        [
+            "eval",
+            "trust",
+            "--data",
+            str(tmp_path),
+            "--folds",
+            "3",
+            "--evidence",
+            str(path),
+            "--report",
+            str(report),
+            "--candidates",
+            "30",
+            "--json",
+        ]
+    )
+    # when the fusion is tuned from it
+    assert args.func(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # then the nested figures are printed and the chosen parameters' report is written
+    assert summary["folds"] == 3 and len(summary["nested"]) == 3
+    assert {p.name for p in report.iterdir()} >= {
+        "tuning.json",
+        "trace.csv",
+        "report.json",
+        "trust.png",
+    }
+    stored = json.loads((report / "report.json").read_text())
+    assert stored["setup"]["fusion"] == summary["chosen"]
+    params = params_of(summary["chosen"])
+    again = trace_figures(
+        read_trace(report / "trace.csv"), params=params, threshold=0.5, factors=["gait"]
+    )
+    assert again["fused"].summary() == stored["fused"]
+    assert again["gait"].summary() == stored["factors"]["gait"]

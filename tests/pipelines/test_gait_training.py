@@ -118,3 +118,20 @@ def test_the_harness_can_skip_out_of_fold_calibration(hapt: Path, tmp_path: Path
     summary = train(hapt, out=tmp_path / "w", seed=0, steps=2, out_of_fold=False)
     # then one model is trained and calibrated on its own users, as with calibrate="train"
     assert summary["calibrated_on"] == "train"
+
+
+def test_per_batch_eer_fuses_consecutive_probe_windows_like_a_job(hapt: Path) -> None:
+    from pipelines.gait import load
+    from pipelines.gait.evaluate import batch_subject_eers, probe_batches
+
+    # given the fake HAPT users: user03 probes with 24 windows of its second experiment
+    subjects = {s.subject: s for s in load_protocol(hapt)}
+    # then it has 3 full batches of 8 windows (and user01 with 5 probe windows has none of 8)
+    assert [b.shape for b in probe_batches(subjects["user03"], 8)] == [(8, 6, 128)] * 3
+    assert probe_batches(subjects["user01"], 8) == []
+    # and the per-batch EER is defined where a user has genuine and impostor batches of 4
+    # (user02 probes with 3 windows: none)
+    pipeline = load()
+    pipeline.min_enrol_samples = 1  # the fake users enrol on a few windows only
+    eers = batch_subject_eers(list(subjects.values()), pipeline, 4)
+    assert set(eers) == {"user01", "user03"} and all(0.0 <= v <= 1.0 for v in eers.values())

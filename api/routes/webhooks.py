@@ -52,6 +52,7 @@ def create_endpoint(
         event_types=body.event_types,
         description=body.description,
         allowlist=settings.webhooks.allowlist,
+        ports=settings.webhooks.ports,
     )
     return EndpointWithSecret(**_out(e).model_dump(), secret=secret)
 

@@ -72,9 +72,10 @@ def create_endpoint(
     event_types: Sequence[str] = (),
     description: str = "",
     allowlist: Sequence[str] = (),
+    ports: Sequence[int] = (),
 ) -> tuple[Endpoint, str]:
     """Register an endpoint; returns it and its signing secret (shown this once)."""
-    ssrf.check_url(url, allowlist=allowlist)
+    ssrf.check_url(url, allowlist=allowlist, ports=ports)
     types = _check_types(event_types)
     n = conn.execute(
         "SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = %s", (tenant_id,)

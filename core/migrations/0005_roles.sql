@@ -69,6 +69,9 @@ GRANT SELECT (id, tenant_id, event_types, status) ON webhook_endpoints TO tacit_
 GRANT SELECT, INSERT ON webhook_messages TO tacit_relay;
 GRANT SELECT, INSERT, UPDATE ON webhook_deliveries TO tacit_relay;
 GRANT SELECT (job_id, score, decision) ON scores TO tacit_relay;  -- job.failed's body
+-- forgetting previous webhook secrets once their grace period is over (never reading them)
+GRANT SELECT (previous_secret_expires_at), UPDATE (previous_secret, previous_secret_expires_at)
+    ON webhook_endpoints TO tacit_relay;
 GRANT USAGE ON SEQUENCE outbox_id_seq TO tacit_relay;
 
 -- webhooks: claim a delivery, read its message and endpoint, record the attempt. It talks

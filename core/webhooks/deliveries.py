@@ -19,6 +19,7 @@ from core.db import transaction
 from core.errors import NotFound
 from core.settings import WebhookSettings
 from core.webhooks import endpoints as endpoint_repo
+from core.webhooks import sealing
 from core.webhooks.policy import AttemptResult, Verdict, decide, describe
 
 
@@ -35,7 +36,11 @@ class ClaimedDelivery:
 
 
 def claim(
-    conn: psycopg.Connection[DictRow], delivery_id: uuid.UUID, *, lease_s: float
+    conn: psycopg.Connection[DictRow],
+    delivery_id: uuid.UUID,
+    *,
+    lease_s: float,
+    sealing_key: bytes | None = None,
 ) -> ClaimedDelivery | None:
     """Take a due delivery for one attempt; None if it is not due, done, or held by another worker."""
     r = conn.execute(
@@ -50,7 +55,11 @@ def claim(
     ).fetchone()
     if r is None:
         return None
-    secrets = tuple(bytes(s) for s in (r["secret"], r["previous_secret"]) if s is not None)
+    secrets = tuple(
+        sealing.unseal(sealing_key, r["endpoint_id"], bytes(s))
+        for s in (r["secret"], r["previous_secret"])
+        if s is not None
+    )
     return ClaimedDelivery(
         r["id"],
         r["message_id"],

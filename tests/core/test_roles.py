@@ -103,6 +103,9 @@ def test_the_relay_role_hands_out_due_deliveries(settings, api, tenant, db, rece
     pool.open(wait=True)
     try:
         assert publish_due(pool, sent.append, republish_after_s=120) >= 1
+        from workers import relay
+
+        relay.sweep(pool, settings)  # requeues, dead jobs, forgetting expired secrets
     finally:
         pool.close()
     assert sent

@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from core.db import make_pool, transaction
 from core.errors import InvalidInput
 from core.settings import Settings
-from core.webhooks import deliveries, signing, ssrf
+from core.webhooks import deliveries, sealing, signing, ssrf
 from core.webhooks.policy import AttemptResult, parse_retry_after
 from workers.webhooks import http
 
@@ -100,7 +100,10 @@ def deliver(rt: WebhookRuntime, delivery_id: uuid.UUID) -> str | None:
             conn, delivery_id, cap=ws.max_in_flight_per_endpoint, delay_s=ws.busy_delay_s
         ):
             return "busy"
-        d = deliveries.claim(conn, delivery_id, lease_s=2 * ws.timeout_s + 30)
+        d = deliveries.claim(
+            conn, delivery_id, lease_s=2 * ws.timeout_s + 30,
+            sealing_key=sealing.parse_key(ws.secret_key),
+        )
     if d is None:
         return None  # a duplicate message, not yet due, or finished
     if not d.endpoint_enabled:

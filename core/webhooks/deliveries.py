@@ -93,12 +93,12 @@ def endpoint_busy(
         "SELECT pg_advisory_xact_lock(%s)",
         (int.from_bytes(endpoint_id.bytes[:8], "big", signed=True),),
     )
-    n = conn.execute(
+    row = conn.execute(
         "SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint_id = %s"
         " AND status = 'pending' AND lease_until > now() AND id <> %s",
         (endpoint_id, delivery_id),
-    ).fetchone()["n"]
-    if n < cap:
+    ).fetchone()
+    if row is None or row["n"] < cap:
         return False
     conn.execute(
         "UPDATE webhook_deliveries SET next_attempt_at = greatest(next_attempt_at,"

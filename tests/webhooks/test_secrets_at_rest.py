@@ -95,3 +95,14 @@ def test_the_previous_secret_is_cleared_after_its_grace_period(sealed_api, tenan
     # then the old secret is gone from the database, not merely unused
     assert dict(db.execute(row, (ep["id"],)).fetchone()) == {"previous_secret": None,
                                                             "previous_secret_expires_at": None}
+
+
+@pytest.mark.parametrize("bad", ["short", "A" * 44, "A" * 42 + "B", "A" * 42 + "="])
+def test_a_malformed_sealing_key_is_refused_when_settings_load(bad: str) -> None:
+    from pydantic import ValidationError
+
+    from core.settings import WebhookSettings
+
+    with pytest.raises(ValidationError):
+        WebhookSettings(secret_key=bad)
+    assert sealing.parse_key(WebhookSettings(secret_key=KEY).secret_key) is not None

@@ -153,3 +153,69 @@ def test_an_endpoint_holds_at_most_its_cap_of_delivery_threads(api, tenant, db, 
         assert sorted(str(o) for o in outcomes).count("busy") == 2
     finally:
         slow.stop()
+
+
+def _tls_server(tmp_path):  # type: ignore[no-untyped-def]
+    """A one-shot HTTPS server for hooks.example on 127.0.0.1, and a context trusting its CA."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.example")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    client_ctx = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: dict[str, str] = {}
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            seen["request"] = tls.recv(65536).decode("latin-1")
+            tls.sendall(b"HTTP/1.1 204 No Content\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, client_ctx, seen
+
+
+def test_an_https_attempt_verifies_the_certificate_for_the_name_and_reads_the_answer(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from workers.webhooks import http
+    from workers.webhooks.delivery import post
+
+    listener, ctx, seen = _tls_server(tmp_path)
+    try:
+        monkeypatch.setattr(http, "_tls_context", lambda: ctx)
+        port = listener.getsockname()[1]
+        target = Target(f"https://hooks.example:{port}/in?x=1", "https", "hooks.example", port, ("127.0.0.1",), True)
+        result = post(target, b'{"a":1}', {"content-type": "application/json"}, timeout_s=3.0)
+        assert (result.status_code, result.error) == (204, None)
+        assert seen["request"].startswith("POST /in?x=1 HTTP/1.1\r\n")
+        assert f"host: hooks.example:{port}" in seen["request"].lower()
+    finally:
+        listener.close()
+    # and a certificate for another name is no response
+    listener, ctx, _ = _tls_server(tmp_path)
+    try:
+        monkeypatch.setattr(http, "_tls_context", lambda: ctx)
+        port = listener.getsockname()[1]
+        wrong = Target(f"https://other.example:{port}/", "https", "other.example", port, ("127.0.0.1",), True)
+        assert post(wrong, b"{}", {}, timeout_s=3.0).error.startswith("no_response")
+    finally:
+        listener.close()

@@ -128,6 +128,11 @@ class WebhookSettings(BaseModel):
     rotation_grace_s: float = 86_400.0  # the old secret also signs for this long
     # CIDR networks an operator permits although private; http is accepted there
     allowlist: list[str] = []
+    ports: list[int] = []  # ports besides 443 a public endpoint may use (inside the allowlist: any)
+    max_in_flight_per_endpoint: int = Field(default=4, ge=1)  # slow endpoints cannot hold every thread
+    busy_delay_s: float = Field(default=2.0, gt=0)  # a delivery over that cap waits this long
+    # 32 bytes, canonical base64url, sealing endpoint secrets at rest (core/webhooks/sealing.py)
+    secret_key: str = Field(default="", pattern=r"^([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])?$")
     threads: int = Field(default=64, ge=1, le=1024)
     republish_after_s: float = 120.0  # a published delivery not attempted by then is sent again
 

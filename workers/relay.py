@@ -24,6 +24,7 @@ from core.errors import Unavailable
 from core.publisher import JobPublisher
 from core.settings import Settings
 from core.webhooks import events as webhook_events
+from core.webhooks.endpoints import clear_expired_secrets
 
 log = logging.getLogger("tacit.relay")
 EPOCH_KEY = "tacit:broker-epoch"
@@ -100,7 +101,8 @@ def sweep(pool: ConnectionPool, settings: Settings) -> dict[str, int]:
             (rel.running_deadline_s, rel.queued_deadline_s),
         ).fetchall()
         _enqueue_again(conn, settings, [r["id"] for r in stuck])
-    return {"requeued": len(stuck), "dead": dead}
+        forgotten = clear_expired_secrets(conn)
+    return {"requeued": len(stuck), "dead": dead, "secrets_forgotten": forgotten}
 
 
 def _enqueue_again(conn, settings: Settings, job_ids: list) -> None:  # type: ignore[no-untyped-def]

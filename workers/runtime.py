@@ -144,7 +144,7 @@ def apply_plaintext_limits(pipeline: FactorPipeline, settings: Settings) -> None
         k[len(prefix):]: v for k, v in settings.plaintext.model_dump().items()
         if k.startswith(prefix) and k[len(prefix):] in names
     }
-    pipeline.limits = dataclasses.replace(limits, **update)  # type: ignore[attr-defined,type-var]
+    pipeline.limits = dataclasses.replace(limits, **update)  # type: ignore[attr-defined, type-var]
 
 
 def init(factor: str, settings: Settings, *, device: str | None = None) -> Runtime:

@@ -20,6 +20,7 @@ from api.schemas_webhooks import (
 )
 from core.webhooks import deliveries
 from core.webhooks import endpoints as repo
+from core.webhooks.sealing import parse_key as parse_sealing_key
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 MessagePath = Path(min_length=1, max_length=100)
@@ -52,6 +53,8 @@ def create_endpoint(
         event_types=body.event_types,
         description=body.description,
         allowlist=settings.webhooks.allowlist,
+        ports=settings.webhooks.ports,
+        sealing_key=parse_sealing_key(settings.webhooks.secret_key),
     )
     return EndpointWithSecret(**_out(e).model_dump(), secret=secret)
 
@@ -86,7 +89,8 @@ def rotate_secret(
         body.grace_s if body and body.grace_s is not None else settings.webhooks.rotation_grace_s
     )
     e, secret = repo.rotate_secret(
-        conn, tenant_id=tenant.id, endpoint_id=endpoint_id, grace_s=grace
+        conn, tenant_id=tenant.id, endpoint_id=endpoint_id, grace_s=grace,
+        sealing_key=parse_sealing_key(settings.webhooks.secret_key),
     )
     return EndpointWithSecret(**_out(e).model_dump(), secret=secret)
 

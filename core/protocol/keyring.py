@@ -129,6 +129,27 @@ def _parse_record(item: Any) -> KeyRecord:
     return KeyRecord(key_id, status, created_at, pub, priv)
 
 
+def check_permissions(path: Path, st: os.stat_result) -> None:
+    """The key file must be readable by this process alone: mode 0600 or 0400, or a
+    root-owned file readable by this (non-root) process's own group and nobody else,
+    mode 0440 or 0640 as a Kubernetes secret volume with ``fsGroup`` mounts it."""
+    mode = stat.S_IMODE(st.st_mode)
+    if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return
+    own_group = st.st_gid == os.getegid() or st.st_gid in os.getgroups()
+    secret_volume = (
+        st.st_uid == 0
+        and os.geteuid() != 0
+        and own_group
+        and not mode & (stat.S_IRWXO | stat.S_IWGRP | stat.S_IXGRP)
+    )
+    if not secret_volume:
+        raise ProtocolError(
+            "keyring_insecure_permissions",
+            f"{path} must be mode 0600 or 0400 (or 0440, owned by root, in this process's group)",
+        )
+
+
 class PrivateKeyring:
     """The worker-side ring of server private keys, loaded from (and written to) one file."""
 
@@ -146,15 +167,16 @@ class PrivateKeyring:
     def load(
         cls, path: str | os.PathLike[str], *, strict_permissions: bool = True
     ) -> PrivateKeyring:
-        """Read the key file; refuses one readable by group or others unless told not to."""
+        """Read the key file; refuses one others could read unless told not to (see
+        `check_permissions`)."""
         p = Path(path)
         try:
-            mode = p.stat().st_mode
+            st = p.stat()
             text = p.read_text(encoding="utf-8")
         except OSError as e:
             raise ProtocolError("keyring_unreadable", f"{p}: {e.strerror}") from None
-        if strict_permissions and mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ProtocolError("keyring_insecure_permissions", f"{p} must be mode 0600 or 0400")
+        if strict_permissions:
+            check_permissions(p, st)
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as e:

@@ -19,6 +19,7 @@ from core.db import transaction
 from core.errors import NotFound
 from core.settings import WebhookSettings
 from core.webhooks import endpoints as endpoint_repo
+from core.webhooks import sealing
 from core.webhooks.policy import AttemptResult, Verdict, decide, describe
 
 
@@ -35,7 +36,11 @@ class ClaimedDelivery:
 
 
 def claim(
-    conn: psycopg.Connection[DictRow], delivery_id: uuid.UUID, *, lease_s: float
+    conn: psycopg.Connection[DictRow],
+    delivery_id: uuid.UUID,
+    *,
+    lease_s: float,
+    sealing_key: bytes | None = None,
 ) -> ClaimedDelivery | None:
     """Take a due delivery for one attempt; None if it is not due, done, or held by another worker."""
     r = conn.execute(
@@ -50,7 +55,11 @@ def claim(
     ).fetchone()
     if r is None:
         return None
-    secrets = tuple(bytes(s) for s in (r["secret"], r["previous_secret"]) if s is not None)
+    secrets = tuple(
+        sealing.unseal(sealing_key, r["endpoint_id"], bytes(s))
+        for s in (r["secret"], r["previous_secret"])
+        if s is not None
+    )
     return ClaimedDelivery(
         r["id"],
         r["message_id"],
@@ -61,6 +70,43 @@ def claim(
         secrets,
         r["status"] == "enabled",
     )
+
+
+def endpoint_busy(
+    conn: psycopg.Connection[DictRow], delivery_id: uuid.UUID, *, cap: int, delay_s: float
+) -> bool:
+    """True (and the delivery put back for `delay_s`) if its endpoint already has `cap`
+    deliveries in flight; call in the transaction that then claims it.
+
+    A per-endpoint advisory lock, held to commit, makes count-then-claim one step across
+    every webhook worker; the postponed delivery loses its published mark, so the relay
+    hands it out again when it is due (nothing is dropped).
+    """
+    row = conn.execute(
+        "SELECT endpoint_id FROM webhook_deliveries WHERE id = %s AND status = 'pending'",
+        (delivery_id,),
+    ).fetchone()
+    if row is None:
+        return False  # claim() will say it is not ours
+    endpoint_id = row["endpoint_id"]
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(%s)",
+        (int.from_bytes(endpoint_id.bytes[:8], "big", signed=True),),
+    )
+    row = conn.execute(
+        "SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint_id = %s"
+        " AND status = 'pending' AND lease_until > now() AND id <> %s",
+        (endpoint_id, delivery_id),
+    ).fetchone()
+    if row is None or row["n"] < cap:
+        return False
+    conn.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = greatest(next_attempt_at,"
+        " now() + make_interval(secs => %s)), published_at = NULL, updated_at = now()"
+        " WHERE id = %s AND (lease_until IS NULL OR lease_until < now())",
+        (delay_s, delivery_id),
+    )
+    return True
 
 
 def abandon(conn: psycopg.Connection[DictRow], d: ClaimedDelivery, *, reason: str) -> None:

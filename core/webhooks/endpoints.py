@@ -12,7 +12,7 @@ import psycopg
 from psycopg.rows import DictRow
 
 from core.errors import InvalidInput, NotFound
-from core.webhooks import signing, ssrf
+from core.webhooks import sealing, signing, ssrf
 
 EVENT_TYPES: tuple[str, ...] = ("job.completed", "job.failed", "trust.changed")
 MAX_ENDPOINTS_PER_TENANT = 20
@@ -72,9 +72,11 @@ def create_endpoint(
     event_types: Sequence[str] = (),
     description: str = "",
     allowlist: Sequence[str] = (),
+    ports: Sequence[int] = (),
+    sealing_key: bytes | None = None,
 ) -> tuple[Endpoint, str]:
     """Register an endpoint; returns it and its signing secret (shown this once)."""
-    ssrf.check_url(url, allowlist=allowlist)
+    ssrf.check_url(url, allowlist=allowlist, ports=ports)
     types = _check_types(event_types)
     n = conn.execute(
         "SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = %s", (tenant_id,)
@@ -87,7 +89,8 @@ def create_endpoint(
     row = conn.execute(
         f"INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, secret)"
         f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-        (uuid.uuid4(), tenant_id, url, description, types, secret),
+        (endpoint_id := uuid.uuid4(), tenant_id, url, description, types,
+         sealing.seal(sealing_key, endpoint_id, secret)),
     ).fetchone()
     assert row is not None
     return _endpoint(row), signing.format_secret(secret)
@@ -131,6 +134,7 @@ def rotate_secret(
     tenant_id: uuid.UUID,
     endpoint_id: uuid.UUID,
     grace_s: float,
+    sealing_key: bytes | None = None,
 ) -> tuple[Endpoint, str]:
     """A new secret signs from now on; the current one keeps signing too for `grace_s`."""
     secret = signing.new_secret()
@@ -138,7 +142,7 @@ def rotate_secret(
         f"UPDATE webhook_endpoints SET previous_secret = secret,"
         f" previous_secret_expires_at = now() + make_interval(secs => %s), secret = %s, updated_at = now()"
         f" WHERE id = %s AND tenant_id = %s RETURNING {_COLUMNS}",
-        (grace_s, secret, endpoint_id, tenant_id),
+        (grace_s, sealing.seal(sealing_key, endpoint_id, secret), endpoint_id, tenant_id),
     ).fetchone()
     if row is None:
         raise NotFound("webhook endpoint not found", code="webhook_endpoint_not_found")
@@ -171,3 +175,12 @@ def enable(
     if row is None:
         raise NotFound("webhook endpoint not found", code="webhook_endpoint_not_found")
     return _endpoint(row)
+
+
+def clear_expired_secrets(conn: psycopg.Connection[DictRow]) -> int:
+    """Forget previous secrets whose grace period is over (they sign nothing any more)."""
+    cur = conn.execute(
+        "UPDATE webhook_endpoints SET previous_secret = NULL, previous_secret_expires_at = NULL"
+        " WHERE previous_secret_expires_at <= now()"
+    )
+    return cur.rowcount

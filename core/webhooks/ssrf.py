@@ -26,7 +26,11 @@ METADATA = frozenset(
         "169.254.170.2",
         "100.100.100.200",
         "192.0.0.192",
+        "169.254.169.253",  # AWS DNS
+        "169.254.169.123",  # AWS time
         "fd00:ec2::254",
+        "fd00:ec2::253",
+        "fd00:ec2::123",
     )
 )
 MAX_URL = 2000
@@ -63,8 +67,55 @@ def _address(raw: str) -> IPAddress:
     return ip
 
 
-def check_url(url: str, *, allowlist: Sequence[str] = (), resolver: Resolver = resolve) -> Target:
-    """The URL's target if it may be called, else InvalidInput with code webhook_url_refused."""
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local-use: any layout
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+
+
+def embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address an IPv6 address carries (NAT64, 6to4, Teredo, ::a.b.c.d), which
+    a gateway on the path may turn it into: each must pass the same test."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    out: list[ipaddress.IPv4Address] = []
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in NAT64 or (ip in IPV4_COMPATIBLE and int(ip) > 1):
+        out.append(low32)
+    if ip in NAT64_LOCAL:
+        # the prefix length inside /48 is the operator's choice: read both RFC 6052 layouts
+        v = int(ip)
+        out += [low32, ipaddress.IPv4Address(((v >> 64) & 0xFFFF) << 16 | ((v >> 40) & 0xFFFF))]
+    if ip.sixtofour is not None:
+        out.append(ip.sixtofour)
+    if ip.teredo is not None:
+        out += list(ip.teredo)  # (server, client), the client already de-obfuscated
+    return out
+
+
+def _is_metadata(ip: IPAddress) -> bool:
+    return ip in METADATA or any(v4 in METADATA for v4 in embedded_ipv4(ip))
+
+
+def _is_public(ip: IPAddress) -> bool:
+    def plain(a: IPAddress) -> bool:
+        site_local = isinstance(a, ipaddress.IPv6Address) and a.is_site_local  # fec0::/10
+        return a.is_global and not a.is_multicast and not site_local and a not in METADATA
+
+    return plain(ip) and all(plain(v4) for v4 in embedded_ipv4(ip))
+
+
+def check_url(
+    url: str,
+    *,
+    allowlist: Sequence[str] = (),
+    ports: Sequence[int] = (),
+    resolver: Resolver = resolve,
+) -> Target:
+    """The URL's target if it may be called, else InvalidInput with code webhook_url_refused.
+
+    Public targets are reached on 443 (or a port in `ports`); targets inside the operator's
+    `allowlist` on any port and over http too. Metadata addresses are refused even there.
+    """
     if len(url) > MAX_URL:
         raise _refuse("url too long")
     try:
@@ -88,11 +139,15 @@ def check_url(url: str, *, allowlist: Sequence[str] = (), resolver: Resolver = r
     allowed_all = True
     for raw in addresses:
         ip = _address(raw)
+        if _is_metadata(ip):
+            raise _refuse(f"{host} resolves to a cloud metadata address")
         if any(ip in net for net in nets):
             continue
         allowed_all = False
-        if ip in METADATA or not ip.is_global or ip.is_multicast:
+        if not _is_public(ip):
             raise _refuse(f"{host} resolves to a private, loopback, link-local or metadata address")
+    if not allowed_all and port not in (80, 443, *ports):
+        raise _refuse(f"port {port} is not allowed (443, or one the operator allowlists)")
     if parts.scheme != "https" and not allowed_all:
         raise _refuse("https is required")
     return Target(url, parts.scheme, host, port, tuple(addresses), allowed_all)

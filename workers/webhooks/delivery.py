@@ -7,15 +7,16 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-import httpx
 from psycopg_pool import ConnectionPool
 
 from core.db import make_pool, transaction
 from core.errors import InvalidInput
 from core.settings import Settings
-from core.webhooks import deliveries, signing, ssrf
+from core.webhooks import deliveries, sealing, signing, ssrf
 from core.webhooks.policy import AttemptResult, parse_retry_after
+from workers.webhooks import http
 
 log = logging.getLogger("tacit.webhooks")
 MAX_RESPONSE_BYTES = 64 * 1024  # the body is not used; read a little so the connection ends cleanly
@@ -60,44 +61,49 @@ def _host_header(target: ssrf.Target) -> str:
     return host if target.port == default else f"{host}:{target.port}"
 
 
+NO_RESPONSE = "no_response: no HTTP response within the deadline (connection failed or timed out)"
+
+
 def post(
     target: ssrf.Target, body: bytes, headers: dict[str, str], *, timeout_s: float
 ) -> AttemptResult:
-    """POST to the address that was checked (not a fresh lookup); never follows redirects."""
-    url = httpx.URL(target.url).copy_with(host=target.addresses[0])
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    sent = {**headers, "host": _host_header(target), "user-agent": USER_AGENT}
+    """POST to the address that was checked (not a fresh lookup), under one deadline for the
+    whole attempt; never follows redirects. Transport failures all read the same."""
+    parts = urlsplit(target.url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    sent = {**headers, "user-agent": USER_AGENT}
     t0 = time.monotonic()
     try:
-        with (
-            httpx.Client(
-                timeout=httpx.Timeout(timeout_s), follow_redirects=False, trust_env=False
-            ) as client,
-            client.stream("POST", url, content=body, headers=sent, extensions=extensions) as r,
-        ):
-            read = 0
-            for chunk in r.iter_bytes():
-                read += len(chunk)
-                if read > MAX_RESPONSE_BYTES or time.monotonic() - t0 > timeout_s:
-                    break
-        ms = (time.monotonic() - t0) * 1e3
-        error = None if 200 <= r.status_code < 300 else f"HTTP {r.status_code}"
-        return AttemptResult(
-            r.status_code, error, ms, parse_retry_after(r.headers.get("retry-after"))
+        r = http.post(
+            target.addresses[0],
+            target.port,
+            tls_host=target.host if target.scheme == "https" else None,
+            host_header=_host_header(target),
+            target=path,
+            headers=sent,
+            body=body,
+            deadline_s=timeout_s,
+            max_body=MAX_RESPONSE_BYTES,
         )
-    except httpx.TimeoutException:
-        return AttemptResult(None, f"timeout after {timeout_s:g}s", (time.monotonic() - t0) * 1e3)
-    except httpx.HTTPError as e:
-        return AttemptResult(
-            None, f"{e.__class__.__name__}: {e}"[:300], (time.monotonic() - t0) * 1e3
-        )
+    except http.NoResponse:
+        return AttemptResult(None, NO_RESPONSE, (time.monotonic() - t0) * 1e3)
+    ms = (time.monotonic() - t0) * 1e3
+    error = None if 200 <= r.status < 300 else f"HTTP {r.status}"
+    return AttemptResult(r.status, error, ms, parse_retry_after(r.headers.get("retry-after")))
 
 
 def deliver(rt: WebhookRuntime, delivery_id: uuid.UUID) -> str | None:
     """Make one attempt of a due delivery; returns the verdict, or None if it was not ours to make."""
     ws = rt.settings.webhooks
     with transaction(rt.pool) as conn:
-        d = deliveries.claim(conn, delivery_id, lease_s=2 * ws.timeout_s + 30)
+        if deliveries.endpoint_busy(
+            conn, delivery_id, cap=ws.max_in_flight_per_endpoint, delay_s=ws.busy_delay_s
+        ):
+            return "busy"
+        d = deliveries.claim(
+            conn, delivery_id, lease_s=2 * ws.timeout_s + 30,
+            sealing_key=sealing.parse_key(ws.secret_key),
+        )
     if d is None:
         return None  # a duplicate message, not yet due, or finished
     if not d.endpoint_enabled:
@@ -106,10 +112,11 @@ def deliver(rt: WebhookRuntime, delivery_id: uuid.UUID) -> str | None:
         return "dead"
     try:
         target = ssrf.check_url(
-            d.url, allowlist=ws.allowlist
+            d.url, allowlist=ws.allowlist, ports=ws.ports
         )  # DNS may have changed since registration
     except InvalidInput as e:
-        result = AttemptResult(None, f"refused: {e.message}", 0.0)
+        # the code only: what a name resolves to inside our network is not the tenant's to learn
+        result = AttemptResult(None, f"refused: {e.code}", 0.0)
     else:
         ts = int(time.time())
         result = post(

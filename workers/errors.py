@@ -31,9 +31,11 @@ def classify(exc: BaseException) -> Verdict:
     import psycopg
     import redis
 
+    # Neither kind is about the payload: what is stored (and shown to the tenant) is a fixed
+    # message; the exception's class is in the worker's `job_error` log line, with the job id.
     if isinstance(exc, (psycopg.OperationalError, redis.RedisError, ConnectionError, TimeoutError, OSError)):
-        return Verdict("retry", "transient_" + exc.__class__.__name__.lower(), str(exc))
-    return Verdict("fail", "internal_error", f"{exc.__class__.__name__}: {exc}")
+        return Verdict("retry", "transient_" + exc.__class__.__name__.lower(), "a dependency was unreachable; retried")
+    return Verdict("fail", "internal_error", "the job failed on an internal error")
 
 
 def backoff_s(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:

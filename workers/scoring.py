@@ -104,5 +104,7 @@ def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, V
         return job, None
     except Exception as exc:  # noqa: BLE001 - every error is classified below
         verdict = classify(exc)
+        log.warning(json.dumps({"event": "job_error", "job_id": str(job.id), "factor": job.factor,
+                                "outcome": verdict.outcome, "code": verdict.code, "error_class": exc.__class__.__name__}))
         observe.observe_error(job.factor, verdict.outcome, job.attempts, rt.settings.reliability.max_attempts)
         return job, verdict

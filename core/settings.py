@@ -96,6 +96,17 @@ class WebhookSettings(BaseModel):
     republish_after_s: float = 120.0  # a published delivery not attempted by then is sent again
 
 
+class EnrolmentSettings(BaseModel):
+    """Enrolment windows, held samples and template rebuilds (docs/protocol.md section 9)."""
+
+    min_ttl_s: int = Field(default=60, ge=1)
+    max_ttl_s: int = Field(default=7 * 86_400, ge=1)  # a window of a week at most
+    default_ttl_s: int = Field(default=900, ge=1)
+    held_ttl_s: float = Field(default=7 * 86_400.0, gt=0)  # held samples the tenant did not accept expire
+    max_samples: int = Field(default=50, ge=1)  # newest enrolment batches kept per user and factor
+    republish_rebuild_after_s: float = Field(default=300.0, gt=0)  # a rebuild not done by then is sent again
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TACIT_", env_nested_delimiter="__", extra="ignore")
 
@@ -122,6 +133,7 @@ class Settings(BaseSettings):
     reliability: ReliabilitySettings = ReliabilitySettings()
     trust: TrustSettings = TrustSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    enrolment: EnrolmentSettings = EnrolmentSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

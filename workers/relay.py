@@ -69,6 +69,30 @@ def publish_due_webhooks(pool: ConnectionPool, publisher: JobPublisher, settings
     )
 
 
+def publish_template_rebuilds(pool: ConnectionPool, publisher: JobPublisher, settings: Settings, *, limit: int = 200) -> int:
+    """Hand owed template rebuilds to their factor's pool; one not done in time is sent again."""
+    from core.queues import TASK_REBUILD_TEMPLATE
+
+    with transaction(pool) as conn:
+        rows = conn.execute(
+            "SELECT user_id, factor FROM template_rebuilds WHERE published_at IS NULL"
+            " OR published_at < now() - make_interval(secs => %s) ORDER BY requested_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            (settings.enrolment.republish_rebuild_after_s, limit),
+        ).fetchall()
+        sent = []
+        for r in rows:
+            try:
+                publisher.app.send_task(TASK_REBUILD_TEMPLATE, args=[str(r["user_id"]), r["factor"]],
+                                        queue=settings.queues.score_queue(r["factor"]), retry=False)
+            except Exception:  # noqa: BLE001 - broker down: the rest waits for the next round
+                break
+            sent.append((r["user_id"], r["factor"]))
+        for user_id, factor in sent:
+            conn.execute("UPDATE template_rebuilds SET published_at = now() WHERE user_id = %s AND factor = %s",
+                         (user_id, factor))
+    return len(sent)
+
+
 def _queue_expr(settings: Settings) -> tuple[str, list[str]]:
     q = settings.queues
     return (
@@ -177,6 +201,7 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
                 sample_queue_depths(client, settings)
                 busy = publish_pending(pool, publisher) > 0
                 busy = publish_due_webhooks(pool, publisher, settings) > 0 or busy
+                busy = publish_template_rebuilds(pool, publisher, settings) > 0 or busy
                 if time.monotonic() - last_sweep >= sweep_every_s:
                     result = sweep(pool, settings)
                     last_sweep = time.monotonic()

@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from api.deps import ConnDep, SettingsDep, TenantDep
 from api.routes.devices import UserPath
 from core.devices.enrolment import issue_token, redeem_token
-from core.enrolment import windows
+from core.enrolment import templates, windows
 from core.protocol.signing import verify_redemption
 
 router = APIRouter(tags=["enrolment"])
+FactorPath = Path(min_length=1, max_length=64)
 
 
 class EnrolmentToken(BaseModel):
@@ -109,4 +110,38 @@ def close_window(enrolment_id: uuid.UUID, tenant: TenantDep, conn: ConnDep, user
     """Close a window early: enrol batches arriving from now on are refused (409 enrolment_closed)."""
     return _window_out(
         windows.close_window(conn, tenant_id=tenant.id, user_external_id=user, window_id=enrolment_id)
+    )
+
+
+class TemplateOut(BaseModel):
+    factor: str
+    model_version: str
+    samples: int = Field(description="enrolment samples the template was built from")
+    devices: list[uuid.UUID] = Field(description="devices whose samples it holds")
+    updated_at: datetime
+    version: int = Field(description="goes up on every rebuild")
+    held: int = Field(description="held samples waiting for accept-held (or to expire)")
+
+
+class HeldAccepted(BaseModel):
+    accepted: int = Field(description="held samples that join the template, rebuilt shortly after")
+
+
+@router.get("/v1/users/{user}/templates", response_model=list[TemplateOut], responses=_WINDOW_ERRORS)
+def list_templates(tenant: TenantDep, conn: ConnDep, user: str = UserPath) -> list[TemplateOut]:
+    """The user's templates, one per factor, with where their samples came from."""
+    return [
+        TemplateOut(factor=t.factor, model_version=t.model_version, samples=t.samples, devices=t.devices,
+                    updated_at=t.updated_at, version=t.version, held=t.held)
+        for t in templates.list_templates(conn, tenant_id=tenant.id, user_external_id=user)
+    ]
+
+
+@router.post(
+    "/v1/users/{user}/templates/{factor}/accept-held", response_model=HeldAccepted, responses=_WINDOW_ERRORS
+)
+def accept_held(tenant: TenantDep, conn: ConnDep, factor: str = FactorPath, user: str = UserPath) -> HeldAccepted:
+    """Vouch for the user's held samples of one factor: they join the template (a rebuild is queued)."""
+    return HeldAccepted(
+        accepted=templates.accept_held(conn, tenant_id=tenant.id, user_external_id=user, factor=factor)
     )

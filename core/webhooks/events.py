@@ -189,3 +189,31 @@ def trust_moved(
         "factors": [f.factor for f in trust.factors],
     }
     return emit(conn, tenant_id=tenant_id, event_type="trust.changed", data=data, user_id=user_id)
+
+
+def template_changed(
+    conn: psycopg.Connection[DictRow],
+    *,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    factor: str,
+    version: int | None,
+    model_version: str,
+    samples: int,
+    devices: list[uuid.UUID],
+    reason: str,
+) -> str | None:
+    """template.changed after every rebuild; `version` None when too few samples were left for one."""
+    row = conn.execute("SELECT external_id FROM users WHERE id = %s", (user_id,)).fetchone()
+    if row is None:
+        return None
+    data = {
+        "user": row["external_id"],
+        "factor": factor,
+        "version": version,
+        "model_version": model_version,
+        "samples": samples,
+        "devices": sorted(str(d) for d in devices),
+        "reason": reason,
+    }
+    return emit(conn, tenant_id=tenant_id, event_type="template.changed", data=data, user_id=user_id)

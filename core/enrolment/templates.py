@@ -1,0 +1,181 @@
+"""Enrolment samples with their provenance, versioned templates, held samples and rebuilds.
+
+Every sample knows its device, batch and window. A template is always rebuilt from the
+active samples of the current model version (newest `max_samples`), its version bumped
+and `template.changed` sent. What needs a model (building, re-embedding) runs in the
+factor's worker pool; the API only records that a rebuild is owed (``template_rebuilds``)
+and the relay hands it to the pool.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.db import DictConnection
+from core.enrolment.windows import check_factors
+from core.users.service import get_user_id
+
+
+@dataclass(frozen=True)
+class TemplateView:
+    factor: str
+    model_version: str
+    samples: int
+    devices: list[uuid.UUID]
+    updated_at: datetime
+    version: int
+    held: int  # held samples not yet accepted or expired
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    job_id: uuid.UUID
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    factor: str
+    model_version: str
+    embeddings: bytes
+    samples: int
+    device_id: uuid.UUID
+    batch_id: uuid.UUID
+    enrolment_id: uuid.UUID | None
+    held_for: timedelta | None = None  # set: the sample is held that long
+
+
+def insert_sample(conn: DictConnection, s: SampleRow) -> bool:
+    """Write a job's sample once (a replay changes nothing)."""
+    cur = conn.execute(
+        "INSERT INTO enrolment_samples (job_id, tenant_id, user_id, factor, model_version, embeddings, samples,"
+        " device_id, batch_id, enrolment_id, status, held_until)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s) ON CONFLICT (job_id) DO NOTHING",
+        (
+            s.job_id, s.tenant_id, s.user_id, s.factor, s.model_version, s.embeddings, s.samples, s.device_id,
+            s.batch_id, s.enrolment_id, "held" if s.held_for is not None else "active", s.held_for,
+        ),
+    )
+    return cur.rowcount == 1
+
+
+def active_samples(
+    conn: DictConnection, *, user_id: uuid.UUID, factor: str, model_version: str, limit: int
+) -> list[tuple[bytes, uuid.UUID]]:
+    """(embeddings, device id) of the newest `limit` active samples of the model version, oldest first."""
+    rows = conn.execute(
+        "SELECT embeddings, device_id FROM (SELECT embeddings, device_id, created_at, job_id FROM enrolment_samples"
+        " WHERE user_id = %s AND factor = %s AND model_version = %s AND status = 'active'"
+        " ORDER BY created_at DESC, job_id DESC LIMIT %s) s ORDER BY created_at, job_id",
+        (user_id, factor, model_version, limit),
+    ).fetchall()
+    return [(bytes(r["embeddings"]), r["device_id"]) for r in rows]
+
+
+def drop_samples_outside(conn: DictConnection, *, user_id: uuid.UUID, factor: str, enrolment_id: uuid.UUID) -> int:
+    """A `replace` window starts the profile afresh: the samples of any other window go."""
+    cur = conn.execute(
+        "DELETE FROM enrolment_samples WHERE user_id = %s AND factor = %s"
+        " AND enrolment_id IS DISTINCT FROM %s",
+        (user_id, factor, enrolment_id),
+    )
+    return cur.rowcount
+
+
+def save_template(
+    conn: DictConnection, *, user_id: uuid.UUID, tenant_id: uuid.UUID, factor: str, model_version: str,
+    data: bytes, samples: int,
+) -> int:
+    """Write the template, one version up; returns its version."""
+    row = conn.execute(
+        "INSERT INTO templates (user_id, factor, tenant_id, model_version, data, samples)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, factor) DO UPDATE SET"
+        " model_version = EXCLUDED.model_version, data = EXCLUDED.data, samples = EXCLUDED.samples,"
+        " version = templates.version + 1, updated_at = now() RETURNING version",
+        (user_id, factor, tenant_id, model_version, data, samples),
+    ).fetchone()
+    assert row is not None
+    return int(row["version"])
+
+
+def drop_template(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> int | None:
+    """Too few samples left for a template: it goes; its last version, or None if there was none."""
+    row = conn.execute(
+        "DELETE FROM templates WHERE user_id = %s AND factor = %s RETURNING version", (user_id, factor)
+    ).fetchone()
+    return None if row is None else int(row["version"])
+
+
+def load_template(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> tuple[str, bytes, bool] | None:
+    """(model version, data, a rebuild from the samples left is owed) of the user's template."""
+    row = conn.execute(
+        "SELECT t.model_version, t.data, (r.user_id IS NOT NULL AND NOT r.reembed) AS owed FROM templates t"
+        " LEFT JOIN template_rebuilds r ON r.user_id = t.user_id AND r.factor = t.factor"
+        " WHERE t.user_id = %s AND t.factor = %s",
+        (user_id, factor),
+    ).fetchone()
+    return None if row is None else (row["model_version"], bytes(row["data"]), bool(row["owed"]))
+
+
+def request_rebuild(
+    conn: DictConnection, *, user_id: uuid.UUID, tenant_id: uuid.UUID, factor: str, reason: str,
+    reembed: bool = False,
+) -> None:
+    """Record that the user's template of `factor` must be rebuilt; the relay hands it to the pool."""
+    conn.execute(
+        "INSERT INTO template_rebuilds (user_id, factor, tenant_id, reembed, reason) VALUES (%s, %s, %s, %s, %s)"
+        " ON CONFLICT (user_id, factor) DO UPDATE SET reembed = template_rebuilds.reembed OR EXCLUDED.reembed,"
+        " reason = EXCLUDED.reason, requested_at = now(), published_at = NULL",
+        (user_id, factor, tenant_id, reembed, reason),
+    )
+
+
+def owed_rebuild(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> dict[str, Any] | None:
+    """The rebuild owed for the user's factor, locked until the transaction ends; None when none is."""
+    row = conn.execute(
+        "SELECT reembed, reason, requested_at FROM template_rebuilds WHERE user_id = %s AND factor = %s FOR UPDATE",
+        (user_id, factor),
+    ).fetchone()
+    return None if row is None else dict(row)
+
+
+def rebuild_done(conn: DictConnection, *, user_id: uuid.UUID, factor: str, requested_at: datetime) -> None:
+    """The rebuild asked for at `requested_at` is done (a request made since stays owed)."""
+    conn.execute(
+        "DELETE FROM template_rebuilds WHERE user_id = %s AND factor = %s AND requested_at = %s",
+        (user_id, factor, requested_at),
+    )
+
+
+def list_templates(conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id: str) -> list[TemplateView]:
+    """The user's templates with who contributed to them; another tenant's user is 404."""
+    user_id = get_user_id(conn, tenant_id=tenant_id, external_id=user_external_id)
+    rows = conn.execute(
+        "SELECT t.factor, t.model_version, t.samples, t.updated_at, t.version,"
+        " coalesce((SELECT array_agg(DISTINCT s.device_id) FROM enrolment_samples s WHERE s.user_id = t.user_id"
+        "  AND s.factor = t.factor AND s.model_version = t.model_version AND s.status = 'active'"
+        "  AND s.device_id IS NOT NULL), '{}') AS devices,"
+        " (SELECT count(*) FROM enrolment_samples s WHERE s.user_id = t.user_id AND s.factor = t.factor"
+        "  AND s.status = 'held' AND s.held_until > now()) AS held"
+        " FROM templates t WHERE t.user_id = %s ORDER BY t.factor",
+        (user_id,),
+    ).fetchall()
+    return [
+        TemplateView(r["factor"], r["model_version"], r["samples"], sorted(r["devices"], key=str), r["updated_at"],
+                     r["version"], int(r["held"]))
+        for r in rows
+    ]
+
+
+def accept_held(conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id: str, factor: str) -> int:
+    """The tenant vouches for the user's held samples of `factor`: they join the template (rebuilt)."""
+    (factor,) = check_factors([factor])
+    user_id = get_user_id(conn, tenant_id=tenant_id, external_id=user_external_id)
+    cur = conn.execute(
+        "UPDATE enrolment_samples SET status = 'active', held_until = NULL"
+        " WHERE user_id = %s AND factor = %s AND status = 'held' AND held_until > now()",
+        (user_id, factor),
+    )
+    if cur.rowcount:
+        request_rebuild(conn, user_id=user_id, tenant_id=tenant_id, factor=factor, reason="held_accepted")
+    return cur.rowcount

@@ -1,0 +1,125 @@
+"""Enrolling in the worker: the sample with its provenance, the consistency gate, rebuilds.
+
+Every step here runs under the user's and factor's advisory lock, in the transaction that
+also ends the job, so two batches of one user never build a template from different sets.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import numpy as np
+
+from core.db import DictConnection
+from core.enrolment import templates
+from core.errors import PermanentJobError
+from core.jobs import repository as jobs
+from core.scores import repository as scores
+from core.webhooks import events as webhook_events
+from pipelines import codec
+from pipelines.base import FactorPipeline, Template
+
+
+def pack(factor: str, arrays: dict[str, np.ndarray]) -> bytes:
+    return codec.encode(factor, arrays, schema=1)
+
+
+def unpack_template(factor: str, model_version: str, data: bytes) -> Template:
+    return Template(factor=factor, model_version=model_version, arrays=dict(codec.decode(data).arrays), samples=0)
+
+
+def check_device_active(conn: DictConnection, device_id: uuid.UUID) -> None:
+    """Refuse a revoked device's sample. FOR SHARE: a revocation committing meanwhile either
+    waits for this transaction (and then removes the sample) or is seen here."""
+    row = conn.execute("SELECT status FROM devices WHERE id = %s FOR SHARE", (device_id,)).fetchone()
+    if row is None or row["status"] != "active":
+        raise PermanentJobError("the device was revoked before its batch was enrolled", code="device_revoked")
+
+
+def enrol(
+    conn: DictConnection, p: FactorPipeline, job: jobs.ClaimedJob, emb: np.ndarray, *, held_ttl_s: float,
+    max_samples: int,
+) -> str:
+    """Add the job's embeddings to the user's enrolment set; 'merged' or 'held'.
+
+    Held: the user has a template of this model version and the batch scores below the
+    tenant's operating point against it, so it is kept aside for the tenant to accept
+    (``accept-held``) or to expire. A `replace` window starts the profile afresh instead.
+    """
+    scores.lock_user_factor(conn, job.user_id, job.factor)
+    check_device_active(conn, job.device_id)
+    held = False
+    if job.replace and job.enrolment_id is not None:
+        templates.drop_samples_outside(conn, user_id=job.user_id, factor=job.factor, enrolment_id=job.enrolment_id)
+    else:
+        stored = templates.load_template(conn, user_id=job.user_id, factor=job.factor)
+        if stored is not None and stored[0] == p.model_version:
+            result = p.verify(unpack_template(job.factor, stored[0], stored[1]), emb)
+            held = float(result.score) < job.decision_threshold
+    assert job.batch_id is not None
+    templates.insert_sample(conn, templates.SampleRow(
+        job.id, job.tenant_id, job.user_id, job.factor, p.model_version, pack(job.factor, {"embeddings": emb}),
+        len(emb), job.device_id, job.batch_id, job.enrolment_id,
+        held_for=timedelta(seconds=held_ttl_s) if held else None,
+    ))
+    if held:
+        return "held"
+    rebuild(conn, p, user_id=job.user_id, tenant_id=job.tenant_id, factor=job.factor, reason="enrolled",
+            max_samples=max_samples, announce_below_minimum=job.replace)
+    return "merged"
+
+
+def rebuild(
+    conn: DictConnection, p: FactorPipeline, *, user_id: uuid.UUID, tenant_id: uuid.UUID, factor: str, reason: str,
+    max_samples: int, announce_below_minimum: bool = True,
+) -> int | None:
+    """Rebuild the template from the active samples of the current model version; its new version.
+
+    With too few samples for a template there is none (a revocation took them): an existing
+    one is removed. The caller holds the user's and factor's lock.
+    """
+    rows = templates.active_samples(
+        conn, user_id=user_id, factor=factor, model_version=p.model_version, limit=max_samples
+    )
+    all_emb = np.concatenate([codec.decode(b).require("embeddings") for b, _ in rows]) if rows else np.zeros((0,))
+    devices = sorted({d for _, d in rows if d is not None}, key=str)
+    if len(all_emb) >= p.min_enrol_samples:
+        template = p.enrol(all_emb)
+        version: int | None = templates.save_template(
+            conn, user_id=user_id, tenant_id=tenant_id, factor=factor, model_version=template.model_version,
+            data=pack(factor, template.arrays), samples=len(all_emb),
+        )
+    else:
+        dropped = templates.drop_template(conn, user_id=user_id, factor=factor)
+        if dropped is None and not announce_below_minimum:
+            return None  # still gathering the first samples: nothing changed
+        version = None
+    webhook_events.template_changed(
+        conn, tenant_id=tenant_id, user_id=user_id, factor=factor, version=version, model_version=p.model_version,
+        samples=len(all_emb), devices=devices, reason=reason,
+    )
+    return version
+
+
+def rebuild_owed(conn: DictConnection, p: FactorPipeline, *, user_id: uuid.UUID, factor: str, max_samples: int) -> bool:
+    """Do the rebuild owed for the user's factor from the samples left; False when none was owed."""
+    scores.lock_user_factor(conn, user_id, factor)
+    owed = templates.owed_rebuild(conn, user_id=user_id, factor=factor)
+    if owed is None or owed["reembed"]:
+        return False
+    row = conn.execute("SELECT tenant_id FROM users WHERE id = %s", (user_id,)).fetchone()
+    if row is not None:
+        rebuild(conn, p, user_id=user_id, tenant_id=row["tenant_id"], factor=factor, reason=owed["reason"],
+                max_samples=max_samples)
+    templates.rebuild_done(conn, user_id=user_id, factor=factor, requested_at=owed["requested_at"])
+    return True
+
+
+def run_owed(rt, user_id: uuid.UUID, factor: str) -> bool:  # type: ignore[no-untyped-def]
+    """The rebuild owed for the user's factor, in the pool's group commit; False when none was owed."""
+    max_samples = rt.settings.enrolment.max_samples
+    return bool(rt.db.run(
+        lambda conn: rebuild_owed(conn, rt.pipeline, user_id=user_id, factor=factor, max_samples=max_samples),
+        key=str(user_id),
+    ))

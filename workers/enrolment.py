@@ -66,18 +66,18 @@ def enrol(
     if held:
         return "held"
     rebuild(conn, p, user_id=job.user_id, tenant_id=job.tenant_id, factor=job.factor, reason="enrolled",
-            max_samples=max_samples, announce_below_minimum=job.replace)
+            max_samples=max_samples)
     return "merged"
 
 
 def rebuild(
     conn: DictConnection, p: FactorPipeline, *, user_id: uuid.UUID, tenant_id: uuid.UUID, factor: str, reason: str,
-    max_samples: int, announce_below_minimum: bool = True,
+    max_samples: int,
 ) -> int | None:
     """Rebuild the template from the active samples of the current model version; its new version.
 
     With too few samples for a template there is none (a revocation took them): an existing
-    one is removed. The caller holds the user's and factor's lock.
+    one is emptied, its version still counted. The caller holds the user's and factor's lock.
     """
     rows = templates.active_samples(
         conn, user_id=user_id, factor=factor, model_version=p.model_version, limit=max_samples
@@ -91,10 +91,9 @@ def rebuild(
             data=pack(factor, template.arrays), samples=len(all_emb),
         )
     else:
-        dropped = templates.drop_template(conn, user_id=user_id, factor=factor)
-        if dropped is None and not announce_below_minimum:
-            return None  # still gathering the first samples: nothing changed
-        version = None
+        version = templates.drop_template(conn, user_id=user_id, factor=factor)
+        if version is None:
+            return None  # no template before, none now: nothing changed
     webhook_events.template_changed(
         conn, tenant_id=tenant_id, user_id=user_id, factor=factor, version=version, model_version=p.model_version,
         samples=len(all_emb), devices=devices, reason=reason,

@@ -99,19 +99,22 @@ def save_template(
 
 
 def drop_template(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> int | None:
-    """Too few samples left for a template: it goes; its last version, or None if there was none."""
+    """Too few samples left for a template: it is emptied (kept, so versions only go up); its
+    new version, or None if there was no template to empty."""
     row = conn.execute(
-        "DELETE FROM templates WHERE user_id = %s AND factor = %s RETURNING version", (user_id, factor)
+        "UPDATE templates SET data = '', samples = 0, version = version + 1, updated_at = now()"
+        " WHERE user_id = %s AND factor = %s AND samples > 0 RETURNING version",
+        (user_id, factor),
     ).fetchone()
     return None if row is None else int(row["version"])
 
 
 def load_template(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> tuple[str, bytes, bool] | None:
-    """(model version, data, a rebuild from the samples left is owed) of the user's template."""
+    """(model version, data, a rebuild from the samples left is owed) of the user's template, if any."""
     row = conn.execute(
         "SELECT t.model_version, t.data, (r.user_id IS NOT NULL AND NOT r.reembed) AS owed FROM templates t"
         " LEFT JOIN template_rebuilds r ON r.user_id = t.user_id AND r.factor = t.factor"
-        " WHERE t.user_id = %s AND t.factor = %s",
+        " WHERE t.user_id = %s AND t.factor = %s AND t.samples > 0",  # an emptied template is none
         (user_id, factor),
     ).fetchone()
     return None if row is None else (row["model_version"], bytes(row["data"]), bool(row["owed"]))

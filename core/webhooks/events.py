@@ -197,13 +197,13 @@ def template_changed(
     tenant_id: uuid.UUID,
     user_id: uuid.UUID,
     factor: str,
-    version: int | None,
+    version: int,
     model_version: str,
     samples: int,
     devices: list[uuid.UUID],
     reason: str,
 ) -> str | None:
-    """template.changed after every rebuild; `version` None when too few samples were left for one."""
+    """template.changed after every rebuild (`samples` 0: too few were left, the template is empty)."""
     row = conn.execute("SELECT external_id FROM users WHERE id = %s", (user_id,)).fetchone()
     if row is None:
         return None

@@ -154,3 +154,28 @@ def test_revoked_devices_jobs_end_device_revoked_and_none_is_fused(stack, settin
     assert trust["decision"] == "unknown" and trust["factors"] == [], trust
     # and its uploads are refused at once
     assert "403 device_revoked" in _refused(other, _capture(phone.persons[FACTOR], rng, 4))
+
+
+def test_a_replace_window_starts_the_profile_afresh(stack, settings):  # type: ignore[no-untyped-def]
+    synth = importlib.import_module(f"pipelines.{FACTOR}.synthetic")
+    rng = np.random.default_rng(19)
+    t = simulate.Tenancy(stack.api_url, simulate.create_tenant(settings.database_url, f"lost-{uuid.uuid4().hex[:6]}"))
+    # given a user enrolled on a phone that is then lost
+    old_person, new_person = synth.make_person(7301), synth.make_person(7302)
+    lost = _phone(t, "carol", old_person)
+    _window(t, "carol", device_id=lost.device_id)
+    flow.wait_all(t, [simulate.upload(None, lost, FACTOR, "enrol", _capture(old_person, rng, 8)) for _ in range(3)])  # type: ignore[arg-type]
+    before = _template(t, "carol")
+    assert before is not None and before["devices"] == [lost.device_id]
+    # when the tenant revokes it and opens a replace window for the new phone, whose batches differ
+    with t.client() as c:
+        assert c.delete(f"/v1/devices/{lost.device_id}").status_code == 200
+    new = _phone(t, "carol", new_person)
+    _window(t, "carol", device_id=new.device_id, replace=True)
+    ids = [simulate.upload(None, new, FACTOR, "enrol", _capture(new_person, rng, 8)) for _ in range(3)]  # type: ignore[arg-type]
+    jobs = flow.wait_all(t, ids)
+    # then nothing is held: the template is the new phone's alone
+    assert all((j["status"], j["enrolment"]) == ("done", "merged") for j in jobs.values()), jobs
+    after = flow.eventually(lambda: (x := _template(t, "carol")) and x["devices"] == [new.device_id] and x)
+    assert after and after["version"] > before["version"] and after["samples"] == before["samples"], after
+    assert _probe(t, new, _capture(new_person, rng, 4)) > _probe(t, new, _capture(old_person, rng, 4))

@@ -101,14 +101,27 @@ def rebuild(
     return version
 
 
-def rebuild_owed(conn: DictConnection, p: FactorPipeline, *, user_id: uuid.UUID, factor: str, max_samples: int) -> bool:
-    """Do the rebuild owed for the user's factor from the samples left; False when none was owed."""
+def rebuild_owed(
+    conn: DictConnection, p: FactorPipeline, *, user_id: uuid.UUID, factor: str, max_samples: int,
+    reembedded: int | None = None,
+) -> bool:
+    """Do the rebuild owed for the user's factor from the samples there are; False when none was owed.
+
+    A re-embedding is owed until its samples have been re-embedded (`reembedded`: how many
+    were); a template already of the current model version with nothing re-embedded is left
+    as it is, so running the same re-embedding twice changes nothing.
+    """
     scores.lock_user_factor(conn, user_id, factor)
     owed = templates.owed_rebuild(conn, user_id=user_id, factor=factor)
-    if owed is None or owed["reembed"]:
+    if owed is None or (owed["reembed"] and reembedded is None):
         return False
-    row = conn.execute("SELECT tenant_id FROM users WHERE id = %s", (user_id,)).fetchone()
-    if row is not None:
+    row = conn.execute(
+        "SELECT u.tenant_id, t.model_version, t.samples FROM users u"
+        " LEFT JOIN templates t ON t.user_id = u.id AND t.factor = %s WHERE u.id = %s",
+        (factor, user_id),
+    ).fetchone()
+    current = row is not None and row["model_version"] == p.model_version and row["samples"]
+    if row is not None and not (owed["reembed"] and current and not reembedded):
         rebuild(conn, p, user_id=user_id, tenant_id=row["tenant_id"], factor=factor, reason=owed["reason"],
                 max_samples=max_samples)
     templates.rebuild_done(conn, user_id=user_id, factor=factor, requested_at=owed["requested_at"])
@@ -116,9 +129,22 @@ def rebuild_owed(conn: DictConnection, p: FactorPipeline, *, user_id: uuid.UUID,
 
 
 def run_owed(rt, user_id: uuid.UUID, factor: str) -> bool:  # type: ignore[no-untyped-def]
-    """The rebuild owed for the user's factor, in the pool's group commit; False when none was owed."""
+    """The rebuild owed for the user's factor, in the pool's group commit; False when none was owed.
+
+    A re-embedding first embeds each stored enrolment batch again with this pool's model,
+    one sample per transaction, so an interrupted run resumes where it stopped.
+    """
     max_samples = rt.settings.enrolment.max_samples
+    owed = rt.db.run(lambda conn: templates.owed_rebuild(conn, user_id=user_id, factor=factor), key=str(user_id))
+    if owed is None:
+        return False
+    reembedded = None
+    if owed["reembed"]:
+        from workers.reembed import reembed_samples
+
+        reembedded = reembed_samples(rt, user_id, factor)
     return bool(rt.db.run(
-        lambda conn: rebuild_owed(conn, rt.pipeline, user_id=user_id, factor=factor, max_samples=max_samples),
+        lambda conn: rebuild_owed(conn, rt.pipeline, user_id=user_id, factor=factor, max_samples=max_samples,
+                                  reembedded=reembedded),
         key=str(user_id),
     ))

@@ -27,17 +27,19 @@ def _enrol(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  #
 
 
 def _verify(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  # type: ignore[no-untyped-def]
-    from core.errors import PermanentJobError
+    from core.errors import PermanentJobError, TransientJobError
 
     p = rt.pipeline
     stored = templates.load_template(conn, user_id=job.user_id, factor=job.factor)
-    if stored is not None and stored[2]:  # a revocation took samples out: rebuild before comparing
+    if stored is not None and stored[2] == "rebuild":  # a revocation took samples out: rebuild before comparing
         enrolment.rebuild_owed(conn, p, user_id=job.user_id, factor=job.factor,
                                max_samples=rt.settings.enrolment.max_samples)
         stored = templates.load_template(conn, user_id=job.user_id, factor=job.factor)
     if stored is None:
         raise PermanentJobError("the user has no template for this factor yet", code="not_enrolled")
-    version, data, _ = stored
+    version, data, owed = stored
+    if version != p.model_version and owed == "reembed":  # `tacit templates rebuild` is under way
+        raise TransientJobError("the template is being re-embedded for the new model", code="template_rebuilding")
     if version != p.model_version:
         raise PermanentJobError(f"template built by {version}, model is {p.model_version}", code="template_outdated")
     result = p.verify(enrolment.unpack_template(job.factor, version, data), emb)

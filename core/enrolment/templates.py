@@ -109,15 +109,16 @@ def drop_template(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> i
     return None if row is None else int(row["version"])
 
 
-def load_template(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> tuple[str, bytes, bool] | None:
-    """(model version, data, a rebuild from the samples left is owed) of the user's template, if any."""
+def load_template(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> tuple[str, bytes, str | None] | None:
+    """(model version, data, the rebuild owed: None, 'rebuild' or 'reembed') of the user's template, if any."""
     row = conn.execute(
-        "SELECT t.model_version, t.data, (r.user_id IS NOT NULL AND NOT r.reembed) AS owed FROM templates t"
+        "SELECT t.model_version, t.data, CASE WHEN r.user_id IS NULL THEN NULL WHEN r.reembed THEN 'reembed'"
+        " ELSE 'rebuild' END AS owed FROM templates t"
         " LEFT JOIN template_rebuilds r ON r.user_id = t.user_id AND r.factor = t.factor"
         " WHERE t.user_id = %s AND t.factor = %s AND t.samples > 0",  # an emptied template is none
         (user_id, factor),
     ).fetchone()
-    return None if row is None else (row["model_version"], bytes(row["data"]), bool(row["owed"]))
+    return None if row is None else (row["model_version"], bytes(row["data"]), row["owed"])
 
 
 def request_rebuild(
@@ -182,3 +183,85 @@ def accept_held(conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id:
     if cur.rowcount:
         request_rebuild(conn, user_id=user_id, tenant_id=tenant_id, factor=factor, reason="held_accepted")
     return cur.rowcount
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    """An enrolment sample of an older model version, and the stored batch it came from."""
+
+    job_id: uuid.UUID
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    device_id: uuid.UUID
+    factor: str
+    model_version: str
+    object_key: str
+    key_id: str | None
+    client_batch_id: uuid.UUID
+    created_at: datetime
+
+
+def outdated_samples(
+    conn: DictConnection, *, user_id: uuid.UUID, factor: str, model_version: str
+) -> list[StoredSample]:
+    """The user's samples of `factor` embedded by another model version, with their stored batch."""
+    rows = conn.execute(
+        "SELECT s.job_id, s.tenant_id, s.user_id, b.device_id, s.factor, s.model_version, b.object_key, b.key_id,"
+        " b.client_batch_id, j.created_at FROM enrolment_samples s JOIN jobs j ON j.id = s.job_id"
+        " JOIN batches b ON b.id = j.batch_id"
+        " WHERE s.user_id = %s AND s.factor = %s AND s.model_version <> %s ORDER BY s.created_at, s.job_id",
+        (user_id, factor, model_version),
+    ).fetchall()
+    return [
+        StoredSample(r["job_id"], r["tenant_id"], r["user_id"], r["device_id"], r["factor"], r["model_version"],
+                     r["object_key"], r["key_id"], r["client_batch_id"], r["created_at"])
+        for r in rows
+    ]
+
+
+def replace_embeddings(
+    conn: DictConnection, *, job_id: uuid.UUID, old_version: str, model_version: str, embeddings: bytes, samples: int
+) -> bool:
+    """The sample re-embedded by `model_version` (once: a second run finds it current already)."""
+    cur = conn.execute(
+        "UPDATE enrolment_samples SET model_version = %s, embeddings = %s, samples = %s"
+        " WHERE job_id = %s AND model_version = %s",
+        (model_version, embeddings, samples, job_id, old_version),
+    )
+    return cur.rowcount == 1
+
+
+def request_reembedding(
+    conn: DictConnection, *, factor: str | None = None, user_external_id: str | None = None,
+    tenant_id: uuid.UUID | None = None,
+) -> list[tuple[uuid.UUID, str]]:
+    """Owe a re-embedding for every (user, factor) with enrolment samples, filtered; the pairs."""
+    sql = "SELECT DISTINCT s.user_id, s.factor, s.tenant_id FROM enrolment_samples s JOIN users u ON u.id = s.user_id"
+    where, params = [], []  # type: ignore[var-annotated]
+    if factor is not None:
+        where.append("s.factor = %s")
+        params.append(factor)
+    if user_external_id is not None:
+        where.append("u.external_id = %s")
+        params.append(user_external_id)
+    if tenant_id is not None:
+        where.append("s.tenant_id = %s")
+        params.append(tenant_id)
+    rows = conn.execute(sql + (" WHERE " + " AND ".join(where) if where else ""), params).fetchall()
+    for r in rows:
+        request_rebuild(conn, user_id=r["user_id"], tenant_id=r["tenant_id"], factor=r["factor"],
+                        reason="model_upgrade", reembed=True)
+    return [(r["user_id"], r["factor"]) for r in rows]
+
+
+def rebuilds_left(conn: DictConnection, pairs: list[tuple[uuid.UUID, str]]) -> int:
+    """How many of these (user, factor) rebuilds are still owed."""
+    if not pairs:
+        return 0
+    row = conn.execute(
+        "SELECT count(*) AS n FROM template_rebuilds r JOIN unnest(%s::uuid[], %s::text[]) AS p(u, f)"
+        " ON r.user_id = p.u AND r.factor = p.f",
+        ([u for u, _ in pairs], [f for _, f in pairs]),
+    ).fetchone()
+    assert row is not None
+    return int(row["n"])

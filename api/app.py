@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from api import errors, ops
 from api import metrics as api_metrics
-from api.routes import batches, devices, enrolment, health, jobs, keys, users, webhooks
+from api.routes import batches, devices, enrolment, health, jobs, keys, tenant, users, webhooks
 from core.backlog import BacklogGuard
 from core.db import make_async_pool, make_pool
 from core.devices.service import SigningKeys
@@ -63,6 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     api_metrics.install(app)
     app.include_router(ops.router)
-    for module in (health, batches, jobs, devices, enrolment, keys, users, webhooks):
+    for module in (health, batches, jobs, devices, enrolment, keys, users, webhooks, tenant):
         app.include_router(module.router)
     return app

@@ -107,6 +107,16 @@ class EnrolmentSettings(BaseModel):
     republish_rebuild_after_s: float = Field(default=300.0, gt=0)  # a rebuild not done by then is sent again
 
 
+class RetentionSettings(BaseModel):
+    """What the relay's sweeper deletes, in bounded batches (docs/security.md, retention)."""
+
+    verify_days: int = Field(default=30, ge=1, le=3650)  # raw verify batches; a tenant may set its own
+    outbox_days: float = Field(default=1.0, gt=0)  # published outbox rows
+    webhook_days: float = Field(default=7.0, gt=0)  # delivered (or dead) webhook messages and attempts
+    every_s: float = Field(default=60.0, gt=0)  # how often the sweeper prunes
+    batch: int = Field(default=500, ge=1, le=10_000)  # rows per statement, so a sweep never holds locks long
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TACIT_", env_nested_delimiter="__", extra="ignore")
 
@@ -134,6 +144,7 @@ class Settings(BaseSettings):
     trust: TrustSettings = TrustSettings()
     webhooks: WebhookSettings = WebhookSettings()
     enrolment: EnrolmentSettings = EnrolmentSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -188,7 +188,11 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
     pool.open(wait=False)
     publisher = JobPublisher(settings)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
-    last_sweep = 0.0
+    from core import retention
+    from core.storage import make_store
+
+    store = make_store(settings.storage)
+    last_sweep = last_retention = 0.0
     log.info(json.dumps({"event": "relay_started"}))
     try:
         while not stop.is_set():
@@ -207,6 +211,11 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
                     last_sweep = time.monotonic()
                     if any(result.values()):
                         log.info(json.dumps({"event": "sweep", **result}))
+                if time.monotonic() - last_retention >= settings.retention.every_s:
+                    pruned = retention.sweep(pool, store, settings.retention)
+                    last_retention = time.monotonic()
+                    if any(pruned.values()):
+                        log.info(json.dumps({"event": "retention", **pruned}))
             except (Unavailable, redis.RedisError) as e:
                 log.warning(json.dumps({"event": "relay_waiting", "reason": e.__class__.__name__}))
                 stop.wait(1.0)

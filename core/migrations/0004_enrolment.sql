@@ -44,3 +44,13 @@ CREATE TABLE template_rebuilds (
     published_at    timestamptz,
     PRIMARY KEY (user_id, factor)
 );
+
+-- Retention of biometric data: raw verify batches (rows and blobs) older than this many days
+-- are deleted by the relay's sweeper; NULL: the deployment's TACIT_RETENTION__VERIFY_DAYS.
+ALTER TABLE tenants ADD COLUMN retention_days integer CHECK (retention_days BETWEEN 1 AND 3650);
+-- the sweeper finds old batches, published outbox rows and finished webhook messages by time
+CREATE INDEX batches_received ON batches (received_at);
+CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
+CREATE INDEX enrolment_samples_batch ON enrolment_samples (batch_id);
+CREATE INDEX enrolment_samples_window ON enrolment_samples (enrolment_id) WHERE enrolment_id IS NOT NULL;
+CREATE INDEX batches_enrolment ON batches (enrolment_id) WHERE enrolment_id IS NOT NULL;

@@ -86,14 +86,15 @@ def rebuild(
     devices = sorted({d for _, d in rows if d is not None}, key=str)
     if len(all_emb) >= p.min_enrol_samples:
         template = p.enrol(all_emb)
-        version: int | None = templates.save_template(
+        version = templates.save_template(
             conn, user_id=user_id, tenant_id=tenant_id, factor=factor, model_version=template.model_version,
             data=pack(factor, template.arrays), samples=len(all_emb),
         )
     else:
-        version = templates.drop_template(conn, user_id=user_id, factor=factor)
-        if version is None:
+        emptied = templates.drop_template(conn, user_id=user_id, factor=factor)
+        if emptied is None:
             return None  # no template before, none now: nothing changed
+        version = emptied
     webhook_events.template_changed(
         conn, tenant_id=tenant_id, user_id=user_id, factor=factor, version=version, model_version=p.model_version,
         samples=len(all_emb), devices=devices, reason=reason,

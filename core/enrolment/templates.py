@@ -237,7 +237,8 @@ def request_reembedding(
 ) -> list[tuple[uuid.UUID, str]]:
     """Owe a re-embedding for every (user, factor) with enrolment samples, filtered; the pairs."""
     sql = "SELECT DISTINCT s.user_id, s.factor, s.tenant_id FROM enrolment_samples s JOIN users u ON u.id = s.user_id"
-    where, params = [], []  # type: ignore[var-annotated]
+    where: list[str] = []
+    params: list[object] = []
     if factor is not None:
         where.append("s.factor = %s")
         params.append(factor)

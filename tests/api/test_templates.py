@@ -74,3 +74,22 @@ def test_bad_factor_and_other_tenants_user_are_refused(api, tenant, db):  # type
     held = db.execute("SELECT count(*) AS n FROM enrolment_samples WHERE tenant_id = %s AND status = 'held'",
                       (tenant["id"],)).fetchone()["n"]
     assert held == 1
+
+
+def test_a_template_reads_only_the_newest_samples(api, tenant, db) -> None:  # type: ignore[no-untyped-def]
+    from core.enrolment.templates import active_samples
+
+    # given alice with 12 enrolment samples of keystroke
+    phone = enrol_phone(api, tenant)
+    for i in range(12):
+        job_id = post_envelope(api, phone, phone.envelope()[1]).json()["job_id"]
+        row = db.execute("SELECT id, user_id, batch_id FROM jobs WHERE id = %s", (uuid.UUID(job_id),)).fetchone()
+        db.execute(
+            "INSERT INTO enrolment_samples (job_id, tenant_id, user_id, factor, model_version, embeddings, samples,"
+            " device_id, batch_id, created_at) VALUES (%s, %s, %s, 'keystroke', 'm1', %s, 1, %s, %s,"
+            " now() - make_interval(secs => %s))",
+            (row["id"], tenant["id"], row["user_id"], bytes([i]), phone.device_id, row["batch_id"], 100 - i),
+        )
+    # when a rebuild reads them with a cap of 5, then it gets the newest 5, oldest first
+    got = active_samples(db, user_id=row["user_id"], factor="keystroke", model_version="m1", limit=5)
+    assert [b for b, _ in got] == [bytes([i]) for i in range(7, 12)]

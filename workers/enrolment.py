@@ -79,6 +79,7 @@ def rebuild(
     With too few samples for a template there is none (a revocation took them): an existing
     one is emptied, its version still counted. The caller holds the user's and factor's lock.
     """
+    templates.drop_beyond_newest(conn, user_id=user_id, factor=factor, model_version=p.model_version, keep=max_samples)
     rows = templates.active_samples(
         conn, user_id=user_id, factor=factor, model_version=p.model_version, limit=max_samples
     )

@@ -72,6 +72,18 @@ def active_samples(
     return [(bytes(r["embeddings"]), r["device_id"]) for r in rows]
 
 
+def drop_beyond_newest(conn: DictConnection, *, user_id: uuid.UUID, factor: str, model_version: str, keep: int) -> int:
+    """Active samples past the newest `keep` are in no template: they go (their batches then
+    age out under the retention policy)."""
+    cur = conn.execute(
+        "DELETE FROM enrolment_samples WHERE job_id IN (SELECT job_id FROM enrolment_samples"
+        " WHERE user_id = %s AND factor = %s AND model_version = %s AND status = 'active'"
+        " ORDER BY created_at DESC, job_id DESC OFFSET %s)",
+        (user_id, factor, model_version, keep),
+    )
+    return cur.rowcount
+
+
 def drop_samples_outside(conn: DictConnection, *, user_id: uuid.UUID, factor: str, enrolment_id: uuid.UUID) -> int:
     """A `replace` window starts the profile afresh: the samples of any other window go."""
     cur = conn.execute(

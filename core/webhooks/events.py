@@ -61,9 +61,11 @@ def emit(
 
 _JOB = (
     "SELECT j.id, j.tenant_id, j.user_id, j.factor, j.purpose, j.status, j.error_code, j.finished_at,"
-    " u.external_id AS user, b.device_id, b.client_batch_id, s.score, s.decision, t.decision_threshold"
+    " u.external_id AS user, b.device_id, b.client_batch_id, s.score, s.decision, t.decision_threshold,"
+    " es.status AS enrolment"
     " FROM jobs j JOIN users u ON u.id = j.user_id JOIN batches b ON b.id = j.batch_id"
-    " JOIN tenants t ON t.id = j.tenant_id LEFT JOIN scores s ON s.job_id = j.id WHERE j.id = %s"
+    " JOIN tenants t ON t.id = j.tenant_id LEFT JOIN scores s ON s.job_id = j.id"
+    " LEFT JOIN enrolment_samples es ON es.job_id = j.id WHERE j.id = %s"
 )
 
 
@@ -85,6 +87,8 @@ def _job_data(r: dict[str, Any]) -> dict[str, Any]:
         }
     if r["error_code"]:
         data["error_code"] = r["error_code"]
+    if r.get("enrolment"):
+        data["enrolment"] = "held" if r["enrolment"] == "held" else "merged"
     return data
 
 

@@ -4,7 +4,8 @@
   (or TACIT_RETENTION__VERIFY_DAYS); enrol batches live as long as a sample of theirs
   does (a template may need them again: ``tacit templates rebuild``), then as verify ones;
 - published outbox rows, finished webhook messages (their deliveries and attempts),
-  expired enrolment tokens, ended enrolment windows no sample or open job refers to,
+  expired enrolment tokens, enrolment windows ended a day ago that no sample or open job
+  refers to,
   and held samples that expired.
 
 Every step is one bounded statement (`RetentionSettings.batch` rows) that skips rows
@@ -47,7 +48,7 @@ _PRUNE = {
     " WHERE status = 'held' AND held_until < now() LIMIT %(n)s FOR UPDATE SKIP LOCKED)",
     # a window is where its samples came from: kept while one refers to it or an open job may
     "enrolment_windows": "DELETE FROM enrolment_windows WHERE id IN (SELECT w.id FROM enrolment_windows w"
-    " WHERE coalesce(w.closed_at, w.expires_at) < now()"
+    " WHERE coalesce(w.closed_at, w.expires_at) < now() - interval '1 day'"  # listed a day after it ended
     " AND NOT EXISTS (SELECT 1 FROM enrolment_samples s WHERE s.enrolment_id = w.id)"
     " AND NOT EXISTS (SELECT 1 FROM batches b JOIN jobs j ON j.batch_id = b.id WHERE b.enrolment_id = w.id"
     "  AND j.status IN ('queued', 'running'))"

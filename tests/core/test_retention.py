@@ -80,8 +80,9 @@ def test_one_sweep_removes_what_is_past_the_policy_and_nothing_younger(api, tena
     db.execute("UPDATE enrolment_tokens SET expires_at = now() - interval '1 second' WHERE tenant_id = %s", (tenant["id"],))
     api.post("/v1/users/alice/enrolment-tokens", headers=tenant["headers"])  # a valid one
     ended = api.post("/v1/users/alice/enrolments", json={"factors": ["gait"]}, headers=tenant["headers"]).json()
-    api.delete(f"/v1/users/alice/enrolments/{ended['enrolment_id']}", headers=tenant["headers"])
-    db.execute("UPDATE enrolment_windows SET expires_at = now() - interval '1 second' WHERE id = %s", (window,))
+    recent = api.post("/v1/users/alice/enrolments", json={"factors": ["gait"]}, headers=tenant["headers"]).json()
+    for w, ago in ((ended["enrolment_id"], "2 days"), (window, "2 days"), (recent["enrolment_id"], "1 hour")):
+        db.execute(f"UPDATE enrolment_windows SET expires_at = now() - interval '{ago}' WHERE id = %s", (w,))
 
     # when the sweeper runs once
     pruned = retention.sweep(pool, store, settings.retention.model_copy(update={"batch": 10_000}))
@@ -105,8 +106,9 @@ def test_one_sweep_removes_what_is_past_the_policy_and_nothing_younger(api, tena
     assert tokens["n"] == 1
     windows = {r["id"] for r in db.execute("SELECT id FROM enrolment_windows WHERE tenant_id = %s",
                                            (tenant["id"],)).fetchall()}
-    assert str(uuid.UUID(ended["enrolment_id"])) not in {str(w) for w in windows}
+    assert uuid.UUID(ended["enrolment_id"]) not in windows
     assert uuid.UUID(window) in windows  # a sample still refers to it
+    assert uuid.UUID(recent["enrolment_id"]) in windows  # ended within the day: still listed
 
 
 @pytest.mark.parametrize("days", [0, 3651, "a week"])

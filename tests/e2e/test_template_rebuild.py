@@ -23,10 +23,10 @@ def _scores(t: simulate.Tenancy, probes: list[tuple[simulate.Phone, bytes]]) -> 
     return [jobs[j]["score"]["score"] for j in ids]
 
 
-def _rebuild(tenant_id: str) -> subprocess.CompletedProcess[str]:
+def _rebuild(tenant_id: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cli.main", "templates", "rebuild", "--factor", FACTOR, "--tenant", tenant_id,
-         "--timeout", "120"],
+         "--timeout", str(timeout)],
         capture_output=True, text=True, env=dict(os.environ), timeout=180,
     )
 
@@ -67,3 +67,28 @@ def test_rebuild_after_a_model_upgrade_scores_as_a_fresh_enrolment(stack, settin
     again = _rebuild(tenant_id)
     assert again.returncode == 0, again.stderr
     assert _templates(db, tenant_id) == rebuilt
+
+
+def test_a_rebuild_cut_short_says_so_and_resumes(stack, settings, db):  # type: ignore[no-untyped-def]
+    from cli.bench_ingest import PoolSwitch
+
+    # given an enrolled user whose stored samples are of an older model
+    t = flow.tenancy(stack, settings, phones=1, factors=(FACTOR,), seed=31)
+    flow.enrol(t, FACTOR)
+    tenant_id = str(db.execute("SELECT tenant_id FROM devices WHERE id = %s", (t.phones[0].device_id,)).fetchone()["tenant_id"])
+    model = next(iter(_templates(db, tenant_id).values()))[0]
+    db.execute("UPDATE enrolment_samples SET model_version = 'previous' WHERE tenant_id = %s", (tenant_id,))
+    db.execute("UPDATE templates SET model_version = 'previous' WHERE tenant_id = %s", (tenant_id,))
+    # when the rebuild runs while the pool takes no work, and gives up after a second
+    pool = PoolSwitch(dict(os.environ), FACTOR)
+    pool.pause()
+    try:
+        cut = _rebuild(tenant_id, timeout=1)
+    finally:
+        pool.resume()
+    # then it says what is left and how to go on
+    assert cut.returncode == 2 and "not rebuilt within 1s" in cut.stderr and "again to resume" in cut.stderr
+    # and run again, it finishes the same work
+    again = _rebuild(tenant_id)
+    assert again.returncode == 0, again.stderr
+    assert {v[0] for v in _templates(db, tenant_id).values()} == {model}

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from api import errors, openapi, ops
 from api import metrics as api_metrics
 from api.guard import RequestGuard
-from api.routes import batches, devices, enrolment, health, jobs, keys, users, webhooks
+from api.routes import batches, devices, enrolment, health, jobs, keys, tenant, users, webhooks
 from core.backlog import BacklogGuard
 from core.db import make_async_pool, make_pool
 from core.devices.service import SigningKeys
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, settings=settings)
     api_metrics.install(app)
     app.include_router(ops.router)
-    for module in (health, batches, jobs, devices, enrolment, keys, users, webhooks):
+    for module in (health, batches, jobs, devices, enrolment, keys, users, webhooks, tenant):
         app.include_router(module.router)
     openapi.install(app)
     return app

@@ -61,6 +61,8 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     score: ScoreOut | None = None
     error: JobError | None = None
+    # an enrol job that is done: its samples were merged into the template, or held (not merged)
+    enrolment: Literal["merged", "held"] | None = None
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> JobOut:
@@ -77,6 +79,7 @@ class JobOut(BaseModel):
             device_id=r["device_id"], batch_id=r["client_batch_id"], attempts=r["attempts"],
             created_at=r["created_at"], enqueued_at=r["enqueued_at"], started_at=r["started_at"],
             finished_at=r["finished_at"], score=score, error=error,
+            enrolment={"active": "merged", "held": "held"}.get(r.get("enrolment") or ""),  # type: ignore[arg-type]
         )
 
 

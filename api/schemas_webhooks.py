@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-EventType = Literal["job.completed", "job.failed", "trust.changed"]
+EventType = Literal["job.completed", "job.failed", "trust.changed", "template.changed"]
 
 
 class EndpointCreate(BaseModel):

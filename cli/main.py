@@ -26,6 +26,7 @@ COMMANDS = (
     "cli.chaos",
     "cli.scale",
     "cli.export",
+    "cli.templates",
 )
 
 

@@ -1,8 +1,9 @@
 """Simulated phones driving a running stack over HTTP (shared by demo, chaos and benchmarks).
 
-Each phone enrols like a real one: the tenant asks for a one-time enrolment token, the
-phone redeems it with a fresh Ed25519 key through the device SDK, then seals every
-batch to the server's current key and signs its uploads (docs/protocol.md).
+Each phone enrols like a real one: the tenant asks for a one-time enrolment token and
+opens an enrolment window for the user, the phone redeems the token with a fresh
+Ed25519 key through the device SDK, then seals every batch to the server's current key
+and signs its uploads (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -49,14 +50,19 @@ def create_tenant(database_url: str, name: str) -> str:
     return key.token
 
 
-def enrol_device(t: Tenancy, user: str, *, server_keys: list | None = None) -> DeviceClient:  # type: ignore[type-arg]
-    """A new phone for `user`: enrolment token from the tenant API, redeemed through the SDK."""
+def enrol_device(
+    t: Tenancy, user: str, *, server_keys: list | None = None, factors: list[str] | None = None  # type: ignore[type-arg]
+) -> DeviceClient:
+    """A new phone for `user`: enrolment token from the tenant API, redeemed through the SDK,
+    and an enrolment window for `factors` (every factor when not given) opened by the tenant."""
+    from core.queues import FACTORS
     from sdk import client as sdk
 
     with t.client() as c:
         r = c.post(f"/v1/users/{user}/enrolment-tokens")
         r.raise_for_status()
         token = r.json()["token"]
+    sdk.open_enrolment_window(t.api_url, t.api_key, user, factors or list(FACTORS), ttl_s=3600)
     creds = sdk.redeem_enrolment(t.api_url, token)
     keys = server_keys or sdk.fetch_server_keys(t.api_url)
     return sdk.DeviceClient(t.api_url, creds.device_id, creds.signing_key, keys, creds.tenant_id)
@@ -71,7 +77,7 @@ def make_phones(t: Tenancy, *, phones: int, factors: list[str], seed: int) -> No
     keys = sdk.fetch_server_keys(t.api_url)
     for i in range(phones):
         user = f"user-{i}"
-        device = enrol_device(t, user, server_keys=keys)
+        device = enrol_device(t, user, server_keys=keys, factors=factors)
         persons = {f: synth[f].make_person(seed * 1000 + i) for f in factors}
         t.phones.append(Phone(user, device.device_id, persons, device))
 

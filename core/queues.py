@@ -11,6 +11,8 @@ FACTORS: tuple[str, ...] = ("keystroke", "gait", "face")
 # Task names are part of the wire contract between api/relay and workers: never rename lightly.
 TASK_SCORE = "tacit.score_job"
 TASK_DELIVER_WEBHOOK = "tacit.deliver_webhook"
+# on the factor's score queue: the pool that holds the model rebuilds its templates
+TASK_REBUILD_TEMPLATE = "tacit.rebuild_template"
 
 DEFAULT_SCORE_QUEUES: dict[str, str] = {f: f"score.{f}" for f in FACTORS}
 DEFAULT_WEBHOOK_QUEUE = "webhooks"

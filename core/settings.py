@@ -166,6 +166,8 @@ class OpsSettings(BaseModel):
     login_attempts_per_min: int = Field(default=10, ge=1)  # per client address
     # When set, /ops and /metrics are served only on this port, on their own listener.
     internal_port: int | None = Field(default=None, ge=1, le=65535)
+
+
 class PlaintextSettings(BaseModel):
     """Per-factor maxima of one batch's plaintext, checked in the workers from the array
     headers before anything is decompressed (docs/plaintext.md, docs/operations.md)."""
@@ -174,6 +176,27 @@ class PlaintextSettings(BaseModel):
     face_max_pixels: int = Field(default=4 * 1024 * 1024, ge=256)  # all frames of a batch
     gait_max_windows: int = Field(default=256, ge=1, le=1024)  # 1000 Hz: ~70 MB a job
     keystroke_max_events: int = Field(default=100_000, ge=1, le=100_000)
+
+
+class EnrolmentSettings(BaseModel):
+    """Enrolment windows, held samples and template rebuilds (docs/protocol.md section 9)."""
+
+    min_ttl_s: int = Field(default=60, ge=1)
+    max_ttl_s: int = Field(default=7 * 86_400, ge=1)  # a window of a week at most
+    default_ttl_s: int = Field(default=900, ge=1)
+    held_ttl_s: float = Field(default=7 * 86_400.0, gt=0)  # held samples the tenant did not accept expire
+    max_samples: int = Field(default=50, ge=1)  # newest enrolment batches kept per user and factor
+    republish_rebuild_after_s: float = Field(default=300.0, gt=0)  # a rebuild not done by then is sent again
+
+
+class RetentionSettings(BaseModel):
+    """What the relay's sweeper deletes, in bounded batches (docs/security.md, retention)."""
+
+    verify_days: int = Field(default=30, ge=1, le=3650)  # raw verify batches; a tenant may set its own
+    outbox_days: float = Field(default=1.0, gt=0)  # published outbox rows
+    webhook_days: float = Field(default=7.0, gt=0)  # delivered (or dead) webhook messages and attempts
+    every_s: float = Field(default=60.0, gt=0)  # how often the sweeper prunes
+    batch: int = Field(default=500, ge=1, le=10_000)  # rows per statement, so a sweep never holds locks long
 
 
 class Settings(BaseSettings):
@@ -205,6 +228,8 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     ops: OpsSettings = OpsSettings()
     plaintext: PlaintextSettings = PlaintextSettings()
+    enrolment: EnrolmentSettings = EnrolmentSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -108,7 +108,19 @@ class LocalStore:
         keys = self.list(prefix)
         for key in keys:
             self.delete(key)
+        self._remove_empty_dirs(prefix)
         return len(keys)
+
+    def _remove_empty_dirs(self, prefix: str) -> None:
+        """Folders left empty under `prefix` (and it), deepest first: an erased device leaves none."""
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else None
+        if base is None or not base.is_dir():
+            return
+        for d in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True) + [base]:
+            try:
+                d.rmdir()
+            except OSError:
+                pass  # not empty (or in use): it stays
 
     def ping(self) -> None:
         if not self.root.is_dir() or not os.access(self.root, os.W_OK):

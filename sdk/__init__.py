@@ -3,11 +3,13 @@
 from sdk.client import (
     DeviceClient,
     DeviceCredentials,
+    EnrolmentWindow,
     ServerKey,
     UploadError,
     UploadReceipt,
     current_server_key,
     fetch_server_keys,
+    open_enrolment_window,
     parse_server_keys,
     redeem_enrolment,
 )
@@ -15,11 +17,13 @@ from sdk.client import (
 __all__ = [
     "DeviceClient",
     "DeviceCredentials",
+    "EnrolmentWindow",
     "ServerKey",
     "UploadError",
     "UploadReceipt",
     "current_server_key",
     "fetch_server_keys",
+    "open_enrolment_window",
     "parse_server_keys",
     "redeem_enrolment",
 ]

@@ -117,6 +117,48 @@ def fetch_server_keys(base_url: str, *, http: httpx.Client | None = None) -> lis
     return parse_server_keys(r.json())
 
 
+@dataclass(frozen=True)
+class EnrolmentWindow:
+    """While it is open, the user's enrol batches of its factors (from its device, if set) count."""
+
+    enrolment_id: str
+    user: str
+    factors: tuple[str, ...]
+    device_id: str | None
+    expires_at: str
+
+
+def open_enrolment_window(
+    base_url: str,
+    api_key: str,
+    user: str,
+    factors: Sequence[str],
+    *,
+    ttl_s: int | None = None,
+    device_id: str | None = None,
+    replace: bool = False,
+    http: httpx.Client | None = None,
+) -> EnrolmentWindow:
+    """The tenant's server opens an enrolment window (`POST /v1/users/{user}/enrolments`).
+
+    Server to server, with the tenant's API key: a phone can never open one. Enrol
+    uploads outside an open window are refused with 409 `enrolment_closed`.
+    """
+    body: dict[str, Any] = {"factors": list(factors), "replace": replace}
+    if ttl_s is not None:
+        body["ttl_s"] = ttl_s
+    if device_id is not None:
+        body["device_id"] = device_id
+    with _client(base_url, http) as c:
+        r = c.post(
+            f"/v1/users/{user}/enrolments", json=body, headers={"Authorization": f"Bearer {api_key}"}
+        )
+    if r.status_code != 201:
+        raise UploadError(*_error_of(r), status=r.status_code)
+    w = r.json()
+    return EnrolmentWindow(w["enrolment_id"], w["user"], tuple(w["factors"]), w["device_id"], w["expires_at"])
+
+
 def redeem_enrolment(
     base_url: str,
     token: str,
@@ -331,12 +373,14 @@ class DeviceClient:
 __all__ = [
     "DeviceClient",
     "DeviceCredentials",
+    "EnrolmentWindow",
     "ProtocolError",
     "ServerKey",
     "UploadError",
     "UploadReceipt",
     "current_server_key",
     "fetch_server_keys",
+    "open_enrolment_window",
     "parse_server_keys",
     "redeem_enrolment",
 ]

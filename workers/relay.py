@@ -70,6 +70,30 @@ def publish_due_webhooks(pool: ConnectionPool, publisher: JobPublisher, settings
     )
 
 
+def publish_template_rebuilds(pool: ConnectionPool, publisher: JobPublisher, settings: Settings, *, limit: int = 200) -> int:
+    """Hand owed template rebuilds to their factor's pool; one not done in time is sent again."""
+    from core.queues import TASK_REBUILD_TEMPLATE
+
+    with transaction(pool) as conn:
+        rows = conn.execute(
+            "SELECT user_id, factor FROM template_rebuilds WHERE published_at IS NULL"
+            " OR published_at < now() - make_interval(secs => %s) ORDER BY requested_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            (settings.enrolment.republish_rebuild_after_s, limit),
+        ).fetchall()
+        sent = []
+        for r in rows:
+            try:
+                publisher.app.send_task(TASK_REBUILD_TEMPLATE, args=[str(r["user_id"]), r["factor"]],
+                                        queue=settings.queues.score_queue(r["factor"]), retry=False)
+            except Exception:  # noqa: BLE001 - broker down: the rest waits for the next round
+                break
+            sent.append((r["user_id"], r["factor"]))
+        for user_id, factor in sent:
+            conn.execute("UPDATE template_rebuilds SET published_at = now() WHERE user_id = %s AND factor = %s",
+                         (user_id, factor))
+    return len(sent)
+
+
 def _queue_expr(settings: Settings) -> tuple[str, list[str]]:
     q = settings.queues
     return (
@@ -166,7 +190,11 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
     pool.open(wait=False)
     publisher = JobPublisher(settings)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
-    last_sweep = 0.0
+    from core import retention
+    from core.storage import make_store
+
+    store = make_store(settings.storage)
+    last_sweep = last_retention = 0.0
     log.info(json.dumps({"event": "relay_started"}))
     try:
         while not stop.is_set():
@@ -179,11 +207,17 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
                 sample_queue_depths(client, settings)
                 busy = publish_pending(pool, publisher) > 0
                 busy = publish_due_webhooks(pool, publisher, settings) > 0 or busy
+                busy = publish_template_rebuilds(pool, publisher, settings) > 0 or busy
                 if time.monotonic() - last_sweep >= sweep_every_s:
                     result = sweep(pool, settings)
                     last_sweep = time.monotonic()
                     if any(result.values()):
                         log.info(json.dumps({"event": "sweep", **result}))
+                if time.monotonic() - last_retention >= settings.retention.every_s:
+                    pruned = retention.sweep(pool, store, settings.retention)
+                    last_retention = time.monotonic()
+                    if any(pruned.values()):
+                        log.info(json.dumps({"event": "retention", **pruned}))
             except (Unavailable, redis.RedisError) as e:
                 log.warning(json.dumps({"event": "relay_waiting", "reason": e.__class__.__name__}))
                 stop.wait(1.0)

@@ -9,12 +9,11 @@ import uuid
 
 import numpy as np
 
+from core.enrolment import templates
 from core.jobs import repository as jobs
 from core.scores import repository as scores
 from core.webhooks import events as webhook_events
-from pipelines import codec
-from pipelines.base import Template
-from workers import envelope
+from workers import enrolment, envelope
 from workers import metrics as observe
 from workers.errors import Verdict, classify
 from workers.runtime import Runtime
@@ -22,42 +21,28 @@ from workers.runtime import Runtime
 log = logging.getLogger("tacit.worker")
 
 
-def _pack(factor: str, arrays: dict[str, np.ndarray]) -> bytes:
-    return codec.encode(factor, arrays, schema=1)
-
-
-def _template(factor: str, model_version: str, data: bytes, samples: int = 0) -> Template:
-    return Template(factor=factor, model_version=model_version, arrays=dict(codec.decode(data).arrays), samples=samples)
-
-
 def _enrol(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  # type: ignore[no-untyped-def]
-    p = rt.pipeline
-    scores.lock_user_factor(conn, job.user_id, job.factor)
-    scores.insert_enrolment_sample(
-        conn, job_id=job.id, tenant_id=job.tenant_id, user_id=job.user_id, factor=job.factor,
-        model_version=p.model_version, embeddings=_pack(job.factor, {"embeddings": emb}), samples=len(emb),
-    )
-    blobs = scores.enrolment_samples(conn, user_id=job.user_id, factor=job.factor, model_version=p.model_version)
-    all_emb = np.concatenate([codec.decode(b).require("embeddings") for b in blobs])
-    if len(all_emb) >= p.min_enrol_samples:
-        template = p.enrol(all_emb)
-        scores.upsert_template(
-            conn, user_id=job.user_id, tenant_id=job.tenant_id, factor=job.factor,
-            model_version=template.model_version, data=_pack(job.factor, template.arrays), samples=len(all_emb),
-        )
+    cfg = rt.settings.enrolment
+    enrolment.enrol(conn, rt.pipeline, job, emb, held_ttl_s=cfg.held_ttl_s, max_samples=cfg.max_samples)
 
 
 def _verify(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  # type: ignore[no-untyped-def]
-    from core.errors import PermanentJobError
+    from core.errors import PermanentJobError, TransientJobError
 
     p = rt.pipeline
-    stored = scores.load_template(conn, user_id=job.user_id, factor=job.factor)
+    stored = templates.load_template(conn, user_id=job.user_id, factor=job.factor)
+    if stored is not None and stored[2] == "rebuild":  # a revocation took samples out: rebuild before comparing
+        enrolment.rebuild_owed(conn, p, user_id=job.user_id, factor=job.factor,
+                               max_samples=rt.settings.enrolment.max_samples)
+        stored = templates.load_template(conn, user_id=job.user_id, factor=job.factor)
     if stored is None:
         raise PermanentJobError("the user has no template for this factor yet", code="not_enrolled")
-    version, data = stored
+    version, data, owed = stored
+    if version != p.model_version and owed == "reembed":  # `tacit templates rebuild` is under way
+        raise TransientJobError("the template is being re-embedded for the new model", code="template_rebuilding")
     if version != p.model_version:
         raise PermanentJobError(f"template built by {version}, model is {p.model_version}", code="template_outdated")
-    result = p.verify(_template(job.factor, version, data), emb)
+    result = p.verify(enrolment.unpack_template(job.factor, version, data), emb)
     scores.insert_score(conn, scores.ScoreRow(
         job_id=job.id, tenant_id=job.tenant_id, user_id=job.user_id, factor=job.factor,
         score=float(result.score), distance=float(result.distance), llr=float(result.llr),
@@ -82,6 +67,8 @@ def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, V
     if job is None:
         return None, None  # finished before (a redelivery) or unknown
     observe.observe_claim(job.factor, job.queue_wait_s)
+    if job.device_status != "active":  # revoked while its job waited: never scored
+        return job, Verdict("fail", "device_revoked", "the device was revoked before its batch was scored")
     t0 = time.monotonic()
     try:
         blob = rt.store.get(job.object_key)

@@ -40,6 +40,7 @@ _BODY: dict[str, Any] = {
             (401, "signature missing, invalid, stale or replayed"),
             (403, "device revoked or envelope of another device"),
             (404, "unknown device"),
+            (409, "enrol batch outside an open enrolment window (enrolment_closed)"),
             (413, "body too large"),
             (415, "unsupported media type or encoding"),
             (422, "bad envelope field or server key"),

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import ConnDep, TenantDep
 from api.schemas import DeviceCreate, DeviceOut
-from core.devices.service import Device, create_device, get_device, list_devices, revoke_device
+from core.devices.service import Device, create_device, get_device, list_devices
+from core.enrolment.revocation import revoke as revoke_device
 from core.errors import InvalidInput
 from core.protocol.keyring import b64url_decode
 from core.protocol.signing import check_device_public_key
@@ -68,5 +69,7 @@ def read(device_id: uuid.UUID, tenant: TenantDep, conn: ConnDep) -> DeviceOut:
 
 @router.delete("/v1/devices/{device_id}", response_model=DeviceOut)
 def revoke(device_id: uuid.UUID, tenant: TenantDep, conn: ConnDep) -> DeviceOut:
-    """Revoke a device: its uploads are refused from now on (403 device_revoked)."""
+    """Revoke a device: its uploads are refused from now on (403 device_revoked), its open jobs
+    end `device_revoked`, its enrolment samples leave every template (rebuilt from the rest)
+    and its scores leave the user's trust."""
     return _out(revoke_device(conn, tenant_id=tenant.id, device_id=device_id))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
+from starlette.background import BackgroundTask
 
 from api.deps import ConnDep, SettingsDep, StoreDep, TenantDep
 from api.schemas_webhooks import FactorTrustOut, TrustOut
 from core.trust.service import user_trust
-from core.users.erasure import erase_user
+from core.users.erasure import erase_user, forget_devices
 from core.users.service import get_user_id
 
 router = APIRouter(tags=["users"])
@@ -47,8 +48,19 @@ def get_trust(
 
 @router.delete("/v1/users/{user}", status_code=204, response_class=Response)
 def delete_user(
-    tenant: TenantDep, conn: ConnDep, store: StoreDep, user: str = UserPath
+    request: Request, tenant: TenantDep, conn: ConnDep, store: StoreDep, user: str = UserPath
 ) -> Response:
-    """Erase the user: devices, batches and their raw objects, jobs, scores, templates, tokens."""
-    erase_user(conn, store, tenant_id=tenant.id, external_id=user)
-    return Response(status_code=204)
+    """Erase the user: devices, batches and their raw objects, jobs, scores, templates, tokens,
+    and their devices' nonces and rate counters in Redis."""
+    erased = erase_user(conn, store, tenant_id=tenant.id, external_id=user)
+    # after the commit (the response's background task): a failed erasure keeps its nonces
+    return Response(status_code=204, background=BackgroundTask(_forget, request.app.state.redis, erased.device_ids))
+
+
+def _forget(client, device_ids) -> None:  # type: ignore[no-untyped-def]
+    import redis
+
+    try:
+        forget_devices(client, device_ids)
+    except redis.RedisError:
+        pass  # they expire within minutes anyway

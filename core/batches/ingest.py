@@ -1,7 +1,8 @@
 """The upload use case, in the order that makes 202 a promise.
 
 1. the device is authenticated (by the caller), 2. the factor's backlog is within
-bounds (a retry of an accepted batch gets its job even when it is not), 3. the blob is
+bounds (a retry of an accepted batch gets its job even when it is not), and an enrol
+batch arrives inside an enrolment window the tenant opened (409 otherwise), 3. the blob is
 durable, 4. one statement checks that the device is active and the server key usable
 and commits batch + job + outbox rows together (this is what 202 promises), or finds
 the job of an earlier upload of the batch, 5. the job is published after commit, in
@@ -12,6 +13,7 @@ were not inserted is removed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from core.batches.service import AcceptedBatch, NewBatch, lookup, record_batch_async, utcnow
 from core.db import async_connection
 from core.devices.service import Device
+from core.enrolment.windows import enrolment_closed, find_open_window
 from core.errors import Unavailable
 from core.publisher import JobPublisher
 from core.settings import Settings
@@ -54,6 +57,15 @@ async def ingest(
             if existing is None:
                 raise
             return existing  # a retry of an accepted batch needs no room in the queue
+    if batch.purpose == "enrol" and batch.enrolment_id is None:
+        async with async_connection(db) as conn:
+            window = await find_open_window(conn, user_id=device.user_id, device_id=device.id, factor=batch.factor)
+        if window is None:  # refused before anything is stored; a retry of an accepted batch gets its job
+            existing = await _earlier(db, device, batch)
+            if existing is None:
+                raise enrolment_closed()
+            return existing
+        batch = dataclasses.replace(batch, enrolment_id=window)
     received, batch_id = utcnow(), uuid.uuid4()
     key = raw_batch_key(device.tenant_id, device.id, received, batch_id)  # this attempt's own object
     await store.put_async(key, batch.body)  # durable before the rows that point at it

@@ -35,6 +35,7 @@ class NewBatch:
     key_id: str | None = None
     captured_from: datetime | None = None
     captured_to: datetime | None = None
+    enrolment_id: uuid.UUID | None = None  # the window an enrol batch arrives in (core.enrolment)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ _ACCEPT = (
     "WITH ok AS (SELECT 1 WHERE (SELECT status FROM devices WHERE id = %(d)s) = 'active'"
     " AND (%(kid)s::text IS NULL OR (SELECT status FROM server_keys WHERE key_id = %(kid)s) <> 'retired')),"
     " nb AS (INSERT INTO batches (id, tenant_id, user_id, device_id, client_batch_id, factor, purpose,"
-    " object_key, size_bytes, key_id, captured_from, captured_to, received_at)"
-    " SELECT %(b)s, %(t)s, %(u)s, %(d)s, %(cb)s, %(f)s, %(p)s, %(k)s, %(n)s, %(kid)s, %(cf)s, %(ct)s, %(r)s FROM ok"
+    " object_key, size_bytes, key_id, captured_from, captured_to, received_at, enrolment_id)"
+    " SELECT %(b)s, %(t)s, %(u)s, %(d)s, %(cb)s, %(f)s, %(p)s, %(k)s, %(n)s, %(kid)s, %(cf)s, %(ct)s, %(r)s, %(e)s"
+    " FROM ok"
     " ON CONFLICT (device_id, client_batch_id) DO NOTHING RETURNING id),"
     " nj AS (INSERT INTO jobs (id, batch_id, tenant_id, user_id, factor, purpose, created_at)"
     " SELECT %(j)s, id, %(t)s, %(u)s, %(f)s, %(p)s, %(r)s FROM nb RETURNING id),"
@@ -126,7 +128,7 @@ def _accept_params(
         "b": batch_id, "t": device.tenant_id, "u": device.user_id, "d": device.id,
         "cb": batch.client_batch_id, "f": batch.factor, "p": batch.purpose, "k": object_key,
         "n": len(batch.body), "kid": batch.key_id, "cf": batch.captured_from, "ct": batch.captured_to,
-        "r": received, "j": job_id, "q": queue,
+        "r": received, "j": job_id, "q": queue, "e": batch.enrolment_id,
     }
     return params, AcceptedBatch(job_id, batch_id, batch.factor, queue, created=True)
 

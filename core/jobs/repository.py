@@ -34,15 +34,19 @@ class ClaimedJob:
     captured_to: datetime | None
     decision_threshold: float
     queue_wait_s: float  # from the latest publish to this claim
+    device_status: str = "active"  # read at the claim: a revoked device's job is not scored
+    enrolment_id: uuid.UUID | None = None  # the window an enrol batch arrived in
+    replace: bool = False  # that window starts the profile afresh
+    batch_id: uuid.UUID | None = None
 
 
 _JOB_VIEW = (
     "SELECT j.id, j.status, j.factor, j.purpose, j.attempts, j.error_code, j.error_message,"
     " j.created_at, j.enqueued_at, j.started_at, j.finished_at, u.external_id AS user,"
     " b.device_id, b.client_batch_id,"
-    " s.score, s.distance, s.llr, s.decision, s.samples, s.model_version"
+    " s.score, s.distance, s.llr, s.decision, s.samples, s.model_version, es.status AS enrolment"
     " FROM jobs j JOIN users u ON u.id = j.user_id JOIN batches b ON b.id = j.batch_id"
-    " LEFT JOIN scores s ON s.job_id = j.id"
+    " LEFT JOIN scores s ON s.job_id = j.id LEFT JOIN enrolment_samples es ON es.job_id = j.id"
 )
 
 
@@ -88,11 +92,14 @@ def claim(conn: DictConnection, job_id: uuid.UUID) -> ClaimedJob | None:
     row = conn.execute(
         "UPDATE jobs j SET status = 'running', attempts = j.attempts + 1,"
         " started_at = now(), updated_at = now()"
-        " FROM batches b, tenants t"
+        " FROM batches b, tenants t, devices d"
         " WHERE j.id = %s AND j.status IN ('queued', 'running') AND b.id = j.batch_id AND t.id = j.tenant_id"
+        " AND d.id = b.device_id"
         " RETURNING j.id, j.tenant_id, j.user_id, b.device_id, j.factor, j.purpose, j.attempts,"
         " b.object_key, b.key_id, b.client_batch_id, j.created_at, b.captured_to, t.decision_threshold,"
-        " extract(epoch FROM now() - coalesce(j.enqueued_at, j.created_at))::float8 AS queue_wait_s",
+        " extract(epoch FROM now() - coalesce(j.enqueued_at, j.created_at))::float8 AS queue_wait_s,"
+        " d.status AS device_status, b.enrolment_id, b.id AS batch_id,"
+        " coalesce((SELECT w.replace FROM enrolment_windows w WHERE w.id = b.enrolment_id), false) AS replace",
         (job_id,),
     ).fetchone()
     if row is None:
@@ -101,6 +108,7 @@ def claim(conn: DictConnection, job_id: uuid.UUID) -> ClaimedJob | None:
         row["id"], row["tenant_id"], row["user_id"], row["device_id"], row["factor"], row["purpose"],
         row["attempts"], row["object_key"], row["key_id"], row["client_batch_id"], row["created_at"],
         row["captured_to"], float(row["decision_threshold"]), max(0.0, float(row["queue_wait_s"])),
+        row["device_status"], row["enrolment_id"], bool(row["replace"]), row["batch_id"],
     )
 
 

@@ -24,9 +24,12 @@ def recent_samples(
         " SELECT factor, score, llr, LEAST(coalesce(captured_at, created_at), created_at) AS at,"
         " row_number() OVER (PARTITION BY factor"
         "  ORDER BY LEAST(coalesce(captured_at, created_at), created_at) DESC, job_id) AS rn"
-        " FROM scores WHERE user_id = %s AND created_at > now() - make_interval(secs => %s)) s"
+        " FROM scores WHERE user_id = %s AND created_at > now() - make_interval(secs => %s)"
+        # a revoked device's scores never count, also those of jobs it had running when revoked
+        " AND job_id NOT IN (SELECT j.id FROM devices d JOIN batches b ON b.device_id = d.id"
+        "  JOIN jobs j ON j.batch_id = b.id WHERE d.user_id = %s AND d.status = 'revoked')) s"
         " WHERE rn <= %s",
-        (user_id, max_age_s, max_samples),
+        (user_id, max_age_s, user_id, max_samples),
     ).fetchall()
     return [ScoreSample(r["factor"], float(r["score"]), float(r["llr"]), r["at"]) for r in rows]
 

@@ -24,6 +24,7 @@ class Erasure:
     objects_deleted: int
     devices: int
     batches: int
+    device_ids: tuple[uuid.UUID, ...] = ()
 
 
 def erase_user(
@@ -59,4 +60,20 @@ def erase_user(
         # also blobs whose batch row never committed (an upload that failed half-way)
         deleted += store.delete_prefix(f"raw/{tenant_id}/{device_id}/")
     conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
-    return Erasure(user_id, deleted, len(devices), len(keys))
+    return Erasure(user_id, deleted, len(devices), len(keys), tuple(devices))
+
+
+# What Redis holds about a device: the nonces it used and its rate counters (both expire
+# by themselves within minutes; erasure removes them at once).
+DEVICE_KEY_PATTERNS = ("tacit:nonce:{device}:*", "tacit:rate:device:{device}:*")
+
+
+def forget_devices(client, device_ids: tuple[uuid.UUID, ...]) -> int:  # type: ignore[no-untyped-def]
+    """Delete the erased user's keys from Redis; how many. After the rows' commit, best effort."""
+    removed = 0
+    for device_id in device_ids:
+        for pattern in DEVICE_KEY_PATTERNS:
+            keys = list(client.scan_iter(match=pattern.format(device=device_id), count=1000))
+            if keys:
+                removed += int(client.delete(*keys))
+    return removed

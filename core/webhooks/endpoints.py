@@ -14,7 +14,7 @@ from psycopg.rows import DictRow
 from core.errors import InvalidInput, NotFound
 from core.webhooks import sealing, signing, ssrf
 
-EVENT_TYPES: tuple[str, ...] = ("job.completed", "job.failed", "trust.changed")
+EVENT_TYPES: tuple[str, ...] = ("job.completed", "job.failed", "trust.changed", "template.changed")
 MAX_ENDPOINTS_PER_TENANT = 20
 
 

@@ -61,9 +61,11 @@ def emit(
 
 _JOB = (
     "SELECT j.id, j.tenant_id, j.user_id, j.factor, j.purpose, j.status, j.error_code, j.finished_at,"
-    " u.external_id AS user, b.device_id, b.client_batch_id, s.score, s.decision, t.decision_threshold"
+    " u.external_id AS user, b.device_id, b.client_batch_id, s.score, s.decision, t.decision_threshold,"
+    " es.status AS enrolment"
     " FROM jobs j JOIN users u ON u.id = j.user_id JOIN batches b ON b.id = j.batch_id"
-    " JOIN tenants t ON t.id = j.tenant_id LEFT JOIN scores s ON s.job_id = j.id WHERE j.id = %s"
+    " JOIN tenants t ON t.id = j.tenant_id LEFT JOIN scores s ON s.job_id = j.id"
+    " LEFT JOIN enrolment_samples es ON es.job_id = j.id WHERE j.id = %s"
 )
 
 
@@ -85,6 +87,8 @@ def _job_data(r: dict[str, Any]) -> dict[str, Any]:
         }
     if r["error_code"]:
         data["error_code"] = r["error_code"]
+    if r.get("enrolment"):
+        data["enrolment"] = "held" if r["enrolment"] == "held" else "merged"
     return data
 
 
@@ -189,3 +193,31 @@ def trust_moved(
         "factors": [f.factor for f in trust.factors],
     }
     return emit(conn, tenant_id=tenant_id, event_type="trust.changed", data=data, user_id=user_id)
+
+
+def template_changed(
+    conn: psycopg.Connection[DictRow],
+    *,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    factor: str,
+    version: int,
+    model_version: str,
+    samples: int,
+    devices: list[uuid.UUID],
+    reason: str,
+) -> str | None:
+    """template.changed after every rebuild (`samples` 0: too few were left, the template is empty)."""
+    row = conn.execute("SELECT external_id FROM users WHERE id = %s", (user_id,)).fetchone()
+    if row is None:
+        return None
+    data = {
+        "user": row["external_id"],
+        "factor": factor,
+        "version": version,
+        "model_version": model_version,
+        "samples": samples,
+        "devices": sorted(str(d) for d in devices),
+        "reason": reason,
+    }
+    return emit(conn, tenant_id=tenant_id, event_type="template.changed", data=data, user_id=user_id)

@@ -76,10 +76,21 @@ class TestPhone:
         return headers
 
 
-def enrol_phone(api, tenant: dict, user: str = "alice") -> TestPhone:  # type: ignore[no-untyped-def]
-    """Token from the tenant API, redeemed with a fresh key through the SDK."""
+def open_window(api, tenant: dict, user: str = "alice", **body) -> dict:  # type: ignore[no-untyped-def]
+    """An enrolment window for the user: every factor, any device, a day, unless told otherwise."""
+    body = {"factors": ["keystroke", "gait", "face"], "ttl_s": 86_400, **body}
+    r = api.post(f"/v1/users/{user}/enrolments", json=body, headers=tenant["headers"])
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def enrol_phone(api, tenant: dict, user: str = "alice", *, window: bool = True) -> TestPhone:  # type: ignore[no-untyped-def]
+    """Token from the tenant API, redeemed with a fresh key through the SDK; an enrolment
+    window open for the user (as a tenant opens one when it issues the token) unless told not."""
     r = api.post(f"/v1/users/{user}/enrolment-tokens", headers=tenant["headers"])
     assert r.status_code == 201, r.text
+    if window:
+        open_window(api, tenant, user)
     creds = sdk.redeem_enrolment(str(api.base_url), r.json()["token"], http=api)
     keys = sdk.fetch_server_keys(str(api.base_url), http=api)
     device = sdk.DeviceClient(

@@ -15,8 +15,11 @@ from tests.workers.test_envelope import worker  # noqa: F401 - fixture
 
 
 def _token(http: httpx.Client, headers: dict[str, str], user: str) -> str:
+    """The tenant's part: a token for the phone, and a window in which its enrol batches count."""
     r = http.post(f"/v1/users/{user}/enrolment-tokens", headers=headers)
     assert r.status_code == 201, r.text
+    w = http.post(f"/v1/users/{user}/enrolments", json={"factors": ["gait"], "ttl_s": 900}, headers=headers)
+    assert w.status_code == 201, w.text
     return r.json()["token"]
 
 

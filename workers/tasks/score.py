@@ -40,3 +40,5 @@ def score(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
                 webhook_events.job_failed(conn, job_id=job.id)
     except Unavailable:
         raise self.retry(countdown=2) from None
+
+from workers.tasks import templates as _templates  # noqa: E402, F401 - registers the rebuild task on the same pools

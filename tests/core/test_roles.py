@@ -137,3 +137,18 @@ def test_the_workers_role_claims_a_job_and_reads_its_batch(settings, api, tenant
             events.job_failed(conn, job_id=job.id)
     finally:
         pool.close()
+
+
+def test_the_relay_role_runs_the_retention_sweep(settings) -> None:  # type: ignore[no-untyped-def]
+    from core import retention
+    from core.storage import make_store
+
+    # given the relay's role, when it runs a whole retention sweep (every prune statement)
+    pool = make_pool(as_role(settings.database_url, "tacit_relay"), min_size=1, max_size=2, name="as-relay-retention")
+    pool.open(wait=True)
+    try:
+        counts = retention.sweep(pool, make_store(settings.storage), settings.retention)
+    finally:
+        pool.close()
+    # then no statement is refused for want of a grant
+    assert isinstance(counts, dict)

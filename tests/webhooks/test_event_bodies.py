@@ -6,8 +6,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
 from core.settings import TrustSettings
 from core.webhooks.events import job_completed
 from tests.webhooks import rows

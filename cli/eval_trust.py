@@ -39,6 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --folds: factors trained per fold (the others use their committed weights)",
     )
     p.add_argument(
+        "--calibrate-on-training",
+        action="store_true",
+        help="with --folds: calibrate fold models on their training subjects (faster)",
+    )
+    p.add_argument(
         "--candidates", type=int, default=1500, help="with --folds: fusion parameter sets tried"
     )
     p.add_argument(
@@ -234,6 +239,7 @@ def _tune_on_folds(
                 device=args.device,
                 progress=say,
                 retrain=tuple(args.retrain),
+                calibrate_on_training=args.calibrate_on_training,
             )
             write_evidence(report / "evidence.csv", evidence)
             say(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,17 @@ def fold_evidence(
     seed: int = 0,
     device: str = "cpu",
     progress: Callable[[str], None] = print,
+    retrain: tuple[str, ...] = FACTORS,
+    calibrate_on_training: bool = False,
 ) -> list[Evidence]:
-    """Train per fold (weights kept under `work/fold-N/FACTOR`, reused when present) and score."""
+    """Train per fold (weights kept under `work/fold-N/FACTOR`, reused when present) and score.
+
+    Factors not in `retrain` use their committed weights in every fold (cheaper; those
+    models may have seen the fold's subjects, which the caller must say).
+    `calibrate_on_training` fits the calibration on the training subjects instead of out
+    of fold, where the trainer offers it (one training instead of three: faster, but
+    the llrs are more confident than the committed weights').
+    """
     import torch
 
     from core.trust.evaluation import pair_subjects
@@ -59,14 +69,20 @@ def fold_evidence(
     for fold in range(k):
         members = pairs[fold::k]
         weights = {}
-        for factor in FACTORS:
+        for factor in retrain:
             held = {p[factor] for p in members}
             train_on = [s.subject for s in subjects[factor] if s.subject not in held]
             folder = work / f"fold-{fold + 1}" / factor
             if not (folder / "model.safetensors").is_file():
                 progress(f"fold {fold + 1}/{k}: training {factor} on {len(train_on)} subjects")
                 trainer = importlib.import_module(f"pipelines.{factor}.train")
-                trainer.train(data, out=folder, seed=seed, subjects=train_on)
+                extra = {}
+                if (
+                    calibrate_on_training
+                    and "out_of_fold" in inspect.signature(trainer.train).parameters
+                ):
+                    extra["out_of_fold"] = False
+                trainer.train(data, out=folder, seed=seed, subjects=train_on, **extra)
             weights[factor] = folder
         progress(f"fold {fold + 1}/{k}: scoring the sessions of {len(members)} unseen users")
         prepared = load_chimeric(

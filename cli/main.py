@@ -25,6 +25,7 @@ COMMANDS = (
     "cli.bench",
     "cli.chaos",
     "cli.scale",
+    "cli.capacity",
 )
 
 

@@ -25,6 +25,7 @@ from core.scaling import (
     desired_replicas,
     replicas_by_age,
     replicas_by_length,
+    replicas_by_rate,
 )
 
 
@@ -84,7 +85,8 @@ def measure(
     database_url: str, redis_url: str, queues: dict[str, str], figures: dict[str, PoolScaling]
 ) -> dict[str, dict[str, Any]]:
     """Per factor: depth, oldest_age_s, objective_s, in_flight, per_s (last minute),
-    current_replicas, replicas_by_length, replicas_by_age and recommended_replicas."""
+    current_replicas, replicas_by_length, replicas_by_age, replicas_by_rate and
+    recommended_replicas."""
     import redis
 
     from core.backlog import oldest_queued_age
@@ -110,7 +112,10 @@ def measure(
             "current_replicas": current[f],
             "replicas_by_length": replicas_by_length(depths[f], figures[f]),
             "replicas_by_age": replicas_by_age(ages[f], current[f], figures[f]),
-            "recommended_replicas": desired_replicas(depths[f], ages[f], current[f], figures[f]),
+            "replicas_by_rate": replicas_by_rate(float(load[f]["per_s"]), figures[f]),
+            "recommended_replicas": desired_replicas(
+                depths[f], ages[f], current[f], figures[f], jobs_per_s=float(load[f]["per_s"])
+            ),
         }
         for f in FACTORS
     }

@@ -32,7 +32,7 @@ def test_age_rule_wakes_a_sleeping_pool_and_grows_it_with_the_wait() -> None:
     from core.scaling import desired_replicas
 
     pool = PoolScaling(list_length=100, activation_list_length=50, min_replicas=0, max_replicas=6,
-                       latency_objective_s=120.0, activation_age_s=30.0)
+                       latency_objective_s=120.0, activation_age_s=30.0, jobs_per_s_target=100.0)
     # a few jobs waiting a short while: the pool sleeps
     assert desired_replicas(3, 20.0, 0, pool) == 0
     # the same few jobs past the activation age: one replica wakes
@@ -44,6 +44,9 @@ def test_age_rule_wakes_a_sleeping_pool_and_grows_it_with_the_wait() -> None:
     assert desired_replicas(3, 600.0, 4, pool) == 6
     # without the age rule only the length counts
     assert desired_replicas(3, 600.0, 4, pool, use_age=False) == 0
+    # but a pool that is scoring stays awake, sized by its rate: ceil(250 / 100)
+    assert desired_replicas(0, 0.0, 1, pool, jobs_per_s=0.5, use_age=False) == 1
+    assert desired_replicas(0, 0.0, 1, pool, jobs_per_s=250.0) == 3
 
 
 def test_scale_reports_each_factor_and_emits_the_same_keda_figures(settings, db, tenant, tmp_path):  # type: ignore[no-untyped-def]

@@ -135,10 +135,17 @@ def test_age_trigger_queries_the_factor_age_against_half_its_objective(factor: s
     obj = yaml.safe_load((K8S_BASE / keda_filename(factor)).read_text(encoding="utf-8"))
     figures = POOL_SCALING[factor]
     # Then beside the list trigger, a Value-type Prometheus trigger follows the oldest job's age
-    (age,) = [t for t in obj["spec"]["triggers"] if t["type"] == "prometheus"]
+    triggers = {t["name"]: t for t in obj["spec"]["triggers"]}
+    age = triggers[f"age-{factor}"]
+    assert age["type"] == "prometheus"
     assert age["metricType"] == "Value"
     assert age["metadata"]["query"] == f'max(tacit_queue_oldest_age_seconds{{factor="{factor}"}})'
     assert float(age["metadata"]["threshold"]) == figures.latency_objective_s / 2
     assert float(age["metadata"]["activationThreshold"]) == figures.activation_age_s
     (length,) = [t for t in obj["spec"]["triggers"] if t["type"] == "redis"]
     assert length["metadata"]["activationListLength"] == str(figures.activation_list_length)
+    # and a rate trigger on the jobs the workers score keeps a busy pool awake (activation 0)
+    rate = triggers[f"rate-{factor}"]
+    assert rate["metadata"]["query"] == f'sum(rate(tacit_jobs_total{{factor="{factor}"}}[120s]))'
+    assert rate["metadata"]["activationThreshold"] == "0"
+    assert float(rate["metadata"]["threshold"]) == figures.jobs_per_s_target

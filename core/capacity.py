@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from core.scaling import POOL_SCALING, RATE_WINDOW_S, PoolScaling, desired_replicas
+from core.scaling import POOL_SCALING, PoolScaling, desired_replicas
 
 POLICIES = ("always-on", "zero", "age")
 ALWAYS_ON_UTILISATION = 0.7
@@ -211,9 +211,9 @@ def simulate_pool(
                 held = min(n, ready * pool.threads)
                 depth = n - held
                 age = _age_at(queue, held, t) if depth > 0 else 0.0
-                while recent and recent[0][0] < t - RATE_WINDOW_S:
+                while recent and recent[0][0] < t - s.rate_window_s:
                     recent_sum -= recent.popleft()[1]
-                rate = recent_sum / RATE_WINDOW_S
+                rate = recent_sum / s.rate_window_s
                 want = desired_replicas(depth, age, current, s, jobs_per_s=rate, use_age=use_age)
                 wishes.append((t, want))
                 while wishes and wishes[0][0] < t - s.cooldown_s:

@@ -3,8 +3,8 @@
 1. An embedded stack (Postgres, Redis, API, relay, webhooks) whose keystroke pool is
    autoscaled by ``cli.autoscale`` with short local figures (``VALIDATE_FIGURES``).
 2. Calibration, before the trace: one replica's cold start (a worker process from
-   spawn to ready) and its scoring rate (600 uploads queued with the pool at zero, then
-   drained by that replica).
+   spawn to ready, while uploads arrive at the spike's rate) and its scoring rate (600
+   uploads queued with the pool at zero, then drained by that replica).
 3. The trace: arrival times drawn once from ``TRACE`` (fixed seed, so every run replays
    the same uploads): a quiet spell with the pool asleep, a spike, a trickle; signed,
    sealed uploads through the API at those times, then ``TAIL_S`` of nothing.
@@ -117,15 +117,17 @@ def _run(root: Path, say) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         t0 = time.monotonic()
         ids: list[str] = []
 
-        def poll() -> None:
-            from core.db import connect
+        from core.db import connect
 
+        with connect(db_url) as conn:
+            since = conn.execute("SELECT now() AS t").fetchone()["t"]
+
+        def poll() -> None:
             with connect(db_url) as conn:
                 while not stop.wait(0.25):
                     scaler.poll_once()
                     n = conn.execute("SELECT count(*) AS n FROM jobs WHERE factor = %s AND status IN"
-                                     " ('queued', 'running') AND created_at > now() - interval '1 hour'",
-                                     (FACTOR,)).fetchone()["n"]
+                                     " ('queued', 'running') AND created_at >= %s", (FACTOR, since)).fetchone()["n"]
                     backlog.append(int(n))
 
         poller = threading.Thread(target=poll, daemon=True)
@@ -167,31 +169,63 @@ def _run(root: Path, say) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """One replica's cold start (spawn to ready) and scoring rate (draining queued uploads)."""
+    """One replica's cold start and scoring rate, under the conditions of the trace's spike.
+
+    600 uploads are queued with the pool at zero; then one replica starts while uploads
+    keep arriving at the spike's rate (uploads cost the API CPU, which slows a model load
+    on a small machine): spawn to ready is the cold start; the rate is the jobs it scores
+    per second while the backlog lasts.
+    """
     from cli.autoscale import Autoscaler
 
     say("calibration: queueing 600 uploads with the pool at zero ...")
     ids = list(sender.map(send, range(600)))
+    spike = max(rate for _, rate in TRACE)
+    paced: list[str] = []
+    pacing = threading.Event()
+
+    def pace() -> None:
+        i = 600
+        t = time.monotonic()
+        while not pacing.is_set():
+            paced.append(send(i))
+            i += 1
+            t += 1.0 / spike
+            time.sleep(max(0.0, t - time.monotonic()))
+
+    pacer = threading.Thread(target=pace, daemon=True)
+    pacer.start()
     one = PoolScaling(list_length=1, activation_list_length=0, min_replicas=1, max_replicas=1,
                       cooldown_s=0, polling_s=1)
     scaler = Autoscaler(stack, {FACTOR: one})
-    t0 = time.monotonic()
-    scaler.poll_once()
-    while not any(r.ready_at for r in scaler.pools[FACTOR].replicas):
-        if time.monotonic() - t0 > 180:
-            raise RuntimeError("calibration: a worker process did not become ready within 180 s")
-        time.sleep(0.05)
+    try:
+        t0 = time.monotonic()
         scaler.poll_once()
-    cold = time.monotonic() - t0
-    start_done = _final_count(db_url, ids)
-    t1 = time.monotonic()
-    say(f"calibration: cold start {cold:.1f} s; draining the queue with one replica ...")
-    while (done := _final_count(db_url, ids)) < len(ids):
-        if time.monotonic() - t1 > 120:
-            raise RuntimeError("calibration: one replica did not drain 600 jobs within 120 s")
-        time.sleep(0.1)
-    rate = (done - start_done) / max(1e-3, time.monotonic() - t1)
-    scaler.stop()
+        while not any(r.ready_at for r in scaler.pools[FACTOR].replicas):
+            if time.monotonic() - t0 > 180:
+                raise RuntimeError("calibration: a worker process did not become ready within 180 s")
+            time.sleep(0.05)
+            scaler.poll_once()
+        cold = time.monotonic() - t0
+        say(f"calibration: cold start {cold:.1f} s; draining the backlog with one replica ...")
+        start_done = _final_count(db_url, ids + paced)
+        t1 = time.monotonic()
+        while _final_count(db_url, ids) < len(ids):
+            if time.monotonic() - t1 > 120:
+                raise RuntimeError("calibration: one replica did not drain 600 jobs within 120 s")
+            time.sleep(0.1)
+        rate = (_final_count(db_url, ids + paced) - start_done) / max(1e-3, time.monotonic() - t1)
+        pacing.set()
+        pacer.join(10)
+        while _final_count(db_url, ids + paced) < len(ids) + len(paced):  # nothing left for the trace
+            if time.monotonic() - t1 > 180:
+                raise RuntimeError("calibration: its jobs did not finish within 180 s")
+            scaler.poll_once()
+            time.sleep(0.1)
+    finally:
+        pacing.set()
+        pacer.join(10)
+        scaler.stop()
     return {"cold_start_s": round(cold, 2), "jobs_per_s": round(rate, 1)}
 
 

@@ -43,6 +43,7 @@ from core.scaling import POOL_SCALING, PoolScaling, desired_replicas
 POLICIES = ("always-on", "zero", "age")
 ALWAYS_ON_UTILISATION = 0.7
 DAY_S = 86_400
+WARMUP_S = 3_600  # simulated before the day (its last hour), not counted
 
 # The default profile (`tacit capacity --write-profile FILE` writes it for editing).
 # Upload rates: a phone uploads whenever the network allows; per user and day, keystroke
@@ -160,14 +161,17 @@ def simulate_pool(
     dt: float,
     policy: str,
     fixed_replicas: int | None = None,
+    warmup_s: float = 0.0,
     drain: bool = True,
     sample_every_s: float = 60.0,
     seed: int = 0,
 ) -> PoolResult:
     """Run one pool through ``arrivals`` (jobs arriving in each step of ``dt`` seconds).
 
-    ``fixed_replicas`` (always-on) keeps that many ready replicas throughout. With
-    ``drain``, the run goes on after the last step until the pool is empty.
+    ``fixed_replicas`` (always-on) keeps that many ready replicas throughout. The first
+    ``warmup_s`` only bring the pool to its state (a day follows another): nothing in
+    them is counted, and reported times start after them. With ``drain``, the run goes
+    on after the last step until the pool is empty.
     """
     rng = np.random.default_rng(seed)
     s = pool.scaling
@@ -182,7 +186,7 @@ def simulate_pool(
     recent: deque[tuple[float, int]] = deque()  # (time, jobs scored) within the rate window
     recent_sum = 0
     next_poll = 0.0
-    next_sample = 0.0
+    next_sample = warmup_s
     poll_every = max(dt, float(s.polling_s))
     lat_values: list[float] = []
     lat_weights: list[int] = []
@@ -195,10 +199,11 @@ def simulate_pool(
     while step < steps or (drain and (n > 0 and step < steps * 4 + 1_000_000)):
         t = step * dt
         k = int(arrivals[step]) if step < steps else 0
+        counted = t >= warmup_s
         if k:
             queue.append([t + dt / 2, k])
             n += k
-            jobs += k
+            jobs += k if counted else 0
         if fixed_replicas is None:
             if starting:
                 now_ready = [x for x in starting if x <= t]
@@ -230,7 +235,6 @@ def simulate_pool(
         busy = min(n, ready)
         if n and busy:
             done = min(n, int(rng.poisson(busy * pool.mu * dt)))
-            scored += done
             if done and fixed_replicas is None:
                 recent.append((t, done))
                 recent_sum += done
@@ -239,25 +243,28 @@ def simulate_pool(
             while done:
                 head = queue[0]
                 take = min(done, int(head[1]))
-                lat_values.append(end - head[0])
-                lat_weights.append(take)
+                if head[0] >= warmup_s:
+                    lat_values.append(end - head[0])
+                    lat_weights.append(take)
+                    scored += take
                 head[1] -= take
                 done -= take
                 if head[1] == 0:
                     queue.popleft()
-        replica_seconds += (ready + len(starting)) * dt
-        area_n += n * dt
-        if ready and n >= ready:
-            busy_time += dt
-        max_backlog = max(max_backlog, n)
-        if t >= next_sample:
-            next_sample = t + sample_every_s
-            replicas_series.append((t, ready + len(starting)))
-            backlog_series.append((t, n))
+        if counted:
+            replica_seconds += (ready + len(starting)) * dt
+            area_n += n * dt
+            if ready and n >= ready:
+                busy_time += dt
+            max_backlog = max(max_backlog, n)
+            if t >= next_sample:
+                next_sample = t + sample_every_s
+                replicas_series.append((t - warmup_s, ready + len(starting)))
+                backlog_series.append((t - warmup_s, n))
         step += 1
         if step >= steps and not drain:
             break
-    horizon = step * dt
+    horizon = step * dt - warmup_s
     values = np.asarray(lat_values) + pool.service_latency_s
     weights = np.asarray(lat_weights, dtype=float)
     mean = float((values * weights).sum() / weights.sum()) if weights.sum() else 0.0
@@ -335,7 +342,10 @@ def plan_day(
         rates_total += rates
         arrivals = rng.poisson(rates * dt)
         fixed = always_on_replicas(float(rates.max()), pool.mu) if policy == "always-on" else None
-        results[factor] = simulate_pool(arrivals, pool, dt=dt, policy=policy, fixed_replicas=fixed,
+        # the day follows another: its last hour brings the pool to its midnight state
+        warm = int(WARMUP_S / dt)
+        results[factor] = simulate_pool(np.concatenate([arrivals[-warm:], arrivals]), pool, dt=dt,
+                                        policy=policy, fixed_replicas=fixed, warmup_s=warm * dt,
                                         seed=seed + i + 1)
         uploads += results[factor].jobs
         bytes_per_day += results[factor].jobs * float(f.get("bytes_per_upload", 0))

@@ -22,11 +22,13 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core import metrics as m
+from core.backlog import oldest_queued_age
 from core.jobs import operations
 from core.queues import FACTORS
 
 UPLOAD_PATH = "/v1/batches"
 DEAD_CACHE_S = 10.0
+AGE_CACHE_S = 1.0  # several API processes and scrapers share one figure per second
 
 router = APIRouter(tags=["health"])
 
@@ -37,8 +39,9 @@ class _AppGauges:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         self._dead: tuple[float, dict[str, int]] | None = None
+        self._ages: tuple[float, dict[str, float]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(m.ScrapeTimeGauges(self.depths, self.dead))
+        self.registry.register(m.ScrapeTimeGauges(self.depths, self.dead, self.ages))
 
     def depths(self) -> dict[str, int]:
         state = self.app.state
@@ -56,6 +59,14 @@ class _AppGauges:
                 counts = operations.dead_counts(conn)
             self._dead = (now, counts)
         return self._dead[1]
+
+    def ages(self) -> dict[str, float]:
+        now = time.monotonic()
+        if self._ages is None or now - self._ages[0] > AGE_CACHE_S:
+            with self.app.state.pool.connection(timeout=2) as conn:
+                ages = oldest_queued_age(conn, FACTORS)
+            self._ages = (now, ages)
+        return self._ages[1]
 
 
 @router.get("/metrics", include_in_schema=False)

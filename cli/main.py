@@ -27,6 +27,7 @@ COMMANDS = (
     "cli.scale",
     "cli.export",
     "cli.templates",
+    "cli.capacity",
 )
 
 

@@ -1,8 +1,10 @@
-"""`tacit scale`: each factor pool's backlog, load and the replicas KEDA would run.
+"""`tacit scale`: each factor pool's backlog, waiting time, load and the replicas KEDA would run.
 
-The recommendation is KEDA's own rule for its ``redis`` trigger (``core/scaling.py``):
-``ceil(LLEN / listLength)`` replicas, clamped to ``[minReplicaCount, maxReplicaCount]``,
-and zero for a pool allowed to sleep whose backlog is under ``activationListLength``.
+Two rules, the ScaledObject's two triggers (``core/scaling.py``): by length,
+``ceil(LLEN / listLength)``; by age, ``ceil(replicas * oldest_age / (objective / 2))``.
+The recommendation is the larger, clamped to ``[minReplicaCount, maxReplicaCount]``, and
+zero for a pool allowed to sleep while neither signal passes its activation threshold.
+Current replicas are the pool processes whose heartbeat is in Redis.
 Figures are ``core.scaling.POOL_SCALING`` with ``TACIT_SCALING__<FACTOR>__<FIELD>``
 overrides, the same ones ``--emit-keda`` writes.
 """
@@ -12,13 +14,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 from core.queues import FACTORS
-from core.scaling import POOL_SCALING, PoolScaling
+from core.scaling import (
+    POOL_SCALING,
+    PoolScaling,
+    desired_replicas,
+    replicas_by_age,
+    replicas_by_length,
+    replicas_by_rate,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,35 +44,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def pool_scaling(overrides: dict[str, dict[str, int]]) -> dict[str, PoolScaling]:
+def pool_scaling(overrides: dict[str, dict[str, int | float]]) -> dict[str, PoolScaling]:
     """The contract's figures with the settings' per-factor overrides applied."""
-    fields = {f.name for f in dataclasses.fields(PoolScaling)}
+    fields = {f.name: f.type for f in dataclasses.fields(PoolScaling)}
     out = {}
     for factor in FACTORS:
         extra = overrides.get(factor, {})
-        unknown = set(extra) - fields
+        unknown = set(extra) - set(fields)
         if unknown:
             raise ValueError(
                 f"TACIT_SCALING__{factor.upper()}: unknown field(s) {', '.join(sorted(unknown))}"
             )
-        out[factor] = dataclasses.replace(POOL_SCALING[factor], **extra)
+        typed = {k: (int(v) if fields[k] == "int" else float(v)) for k, v in extra.items()}
+        out[factor] = dataclasses.replace(POOL_SCALING[factor], **typed)
     return out
 
 
 def recommended_replicas(depth: int, scaling: PoolScaling) -> int:
-    """KEDA's target for a redis list trigger with an AverageValue of ``list_length``."""
-    if scaling.min_replicas == 0 and depth < scaling.activation_list_length:
-        return 0
-    wanted = math.ceil(depth / scaling.list_length) if depth > 0 else 0
-    return max(scaling.min_replicas, min(scaling.max_replicas, wanted))
+    """KEDA's target from the redis list trigger alone (an AverageValue of ``list_length``)."""
+    return desired_replicas(depth, 0.0, 0, scaling, use_age=False)
+
+
+def current_replicas(client: Any) -> dict[str, int]:
+    """Scoring pool processes per factor whose heartbeat has not expired."""
+    from core.metrics import WORKER_HEARTBEAT_PREFIX
+
+    counts = dict.fromkeys(FACTORS, 0)
+    keys = list(client.scan_iter(f"{WORKER_HEARTBEAT_PREFIX}*", count=500))
+    for raw in client.mget(keys) if keys else []:
+        try:
+            beat = json.loads(raw) if raw else {}
+        except ValueError:
+            continue
+        if beat.get("role") == "score" and beat.get("factor") in counts:
+            counts[beat["factor"]] += 1
+    return counts
 
 
 def measure(
     database_url: str, redis_url: str, queues: dict[str, str], figures: dict[str, PoolScaling]
 ) -> dict[str, dict[str, Any]]:
-    """Per factor: depth, in_flight, per_s (last minute) and recommended_replicas."""
+    """Per factor: depth, oldest_age_s, objective_s, in_flight, per_s (last minute),
+    current_replicas, replicas_by_length, replicas_by_age, replicas_by_rate and
+    recommended_replicas."""
     import redis
 
+    from core.backlog import oldest_queued_age
     from core.db import connect
     from core.jobs.operations import factor_load
 
@@ -73,14 +98,24 @@ def measure(
     for factor in FACTORS:
         pipe.llen(queues[factor])
     depths = dict(zip(FACTORS, (int(n) for n in pipe.execute()), strict=True))
+    current = current_replicas(client)
     with connect(database_url) as conn:
         load = factor_load(conn, window_s=60.0)
+        ages = oldest_queued_age(conn, FACTORS)
     return {
         f: {
             "depth": depths[f],
+            "oldest_age_s": round(ages[f], 3),
+            "objective_s": figures[f].latency_objective_s,
             "in_flight": int(load[f]["in_flight"]),
             "per_s": float(load[f]["per_s"]),
-            "recommended_replicas": recommended_replicas(depths[f], figures[f]),
+            "current_replicas": current[f],
+            "replicas_by_length": replicas_by_length(depths[f], figures[f]),
+            "replicas_by_age": replicas_by_age(ages[f], current[f], figures[f]),
+            "replicas_by_rate": replicas_by_rate(float(load[f]["per_s"]), figures[f]),
+            "recommended_replicas": desired_replicas(
+                depths[f], ages[f], current[f], figures[f], jobs_per_s=float(load[f]["per_s"])
+            ),
         }
         for f in FACTORS
     }
@@ -119,13 +154,17 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:  # noqa: BLE001 - Redis or Postgres unreachable: one line, no traceback
         return fail(f"could not read the queues: {e.__class__.__name__}: {e}")
     print(
-        f"{'factor':<10} {'queue':<18} {'depth':>7} {'running':>8} {'jobs/s':>8} {'target/replica':>15} {'replicas':>9}"
+        f"{'factor':<10} {'queue':<18} {'depth':>7} {'oldest s':>9} {'objective':>9} {'running':>8}"
+        f" {'jobs/s':>8} {'by length':>9} {'by age':>7} {'replicas':>9}"
     )
     for f, row in factors.items():
         fig = figures[f]
         print(
-            f"{f:<10} {queues[f]:<18} {row['depth']:>7} {row['in_flight']:>8} {row['per_s']:>8.2f}"
-            f" {fig.list_length:>15} {row['recommended_replicas']:>4} ({fig.min_replicas}-{fig.max_replicas})"
+            f"{f:<10} {queues[f]:<18} {row['depth']:>7} {row['oldest_age_s']:>9.1f}"
+            f" {fig.latency_objective_s:>9.0f} {row['in_flight']:>8} {row['per_s']:>8.2f}"
+            f" {row['replicas_by_length']:>9} {row['replicas_by_age']:>7}"
+            f" {row['current_replicas']:>2} -> {row['recommended_replicas']}"
+            f" ({fig.min_replicas}-{fig.max_replicas})"
         )
     if args.json:
         print(json.dumps({"factors": factors}))

@@ -178,6 +178,8 @@ class Stack:
     factors: tuple[str, ...] = FACTORS
     api_processes: int = 1
     roles: dict[str, Role] = field(default_factory=dict)
+    # factors whose worker processes `cli.autoscale` starts and stops (none planned here)
+    autoscaled: tuple[str, ...] = ()
 
     @property
     def api_url(self) -> str:
@@ -202,6 +204,8 @@ class Stack:
         api = self._argv("api", "--port", str(self.api_port), "--workers", str(self.api_processes))
         self.roles = {"api": Role("api", api)}
         for f in self.factors:
+            if f in self.autoscaled:
+                continue
             self.roles[f"worker-{f}"] = Role(f"worker-{f}", self._argv("worker", "--factor", f))
         self.roles["relay"] = Role("relay", self._argv("relay"))
         self.roles["worker-webhooks"] = Role("worker-webhooks", self._argv("worker", "--webhooks"))

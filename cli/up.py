@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="API port (a free one is chosen if taken)")
     p.add_argument("--api-processes", type=int, default=DEFAULT_API_PROCESSES,
                    help=f"API processes sharing the port (default {DEFAULT_API_PROCESSES}: one per core, at most 4)")
+    p.add_argument("--autoscale", action="store_true",
+                   help="start and stop factor worker processes on queue length, wait and rate (KEDA's rules)")
+    p.add_argument("--autoscale-max", type=int, default=2, metavar="N",
+                   help="with --autoscale: at most N worker processes per factor (default 2)")
     p.set_defaults(func=run)
 
 
@@ -45,6 +49,12 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:  # noqa: BLE001 - report any start-up failure in one line
         return fail(f"could not start services: {e}")
     stack = Stack(data_dir, services.env, free_port(args.port), api_processes=args.api_processes)
+    autoscaler = None
+    if getattr(args, "autoscale", False):
+        from cli.autoscale import Autoscaler, local_figures
+
+        stack.autoscaled = stack.factors
+        autoscaler = Autoscaler(stack, local_figures(stack.factors, args.autoscale_max))
     try:
         print("tacit: starting API, workers and relay (loading models) ...", file=sys.stderr)
         stack.start()
@@ -56,15 +66,22 @@ def run(args: argparse.Namespace) -> int:
         for name, role in stack.roles.items():
             metrics = f"  metrics http://127.0.0.1:{role.metrics_port}/metrics" if role.metrics_port else ""
             print(f"  {name:<10} pid {role.proc.pid if role.proc else '-'}  log {role.log}{metrics}")
+        if autoscaler:
+            print(f"  autoscale  {', '.join(f'{f} {s.min_replicas}-{s.max_replicas}' for f, s in autoscaler.pools_figures().items())}"
+                  f"  log {autoscaler.log_path}")
         print("tacit: ready. Ctrl-C stops everything.", flush=True)
         while not stop.wait(1.0):
             for name in stack.supervise_once():
                 print(f"tacit: {name} exited; restarted it", file=sys.stderr)
+            if autoscaler:
+                autoscaler.poll_once_logged()
         return 0
     except StackError as e:
         return fail(str(e))
     finally:
         print("tacit: stopping ...", file=sys.stderr)
+        if autoscaler:
+            autoscaler.stop()
         stack.stop()
         services.stop()
         (data_dir / "stack.json").unlink(missing_ok=True)

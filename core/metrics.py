@@ -7,7 +7,8 @@ Which process exports what:
   ``tacit_queue_wait_seconds``, ``tacit_stage_seconds``, ``tacit_batch_size``;
   the webhook worker ``tacit_webhook_deliveries_total``;
 - the API: ``tacit_upload_seconds``, and at scrape time ``tacit_queue_depth`` (Redis
-  LLEN) and ``tacit_dead_jobs`` (Postgres), which ``scrape_time_gauges`` builds.
+  LLEN), ``tacit_dead_jobs`` and ``tacit_queue_oldest_age_seconds`` (Postgres), which
+  ``ScrapeTimeGauges`` builds.
 
 Also the Redis keys the operator dashboard reads, written by the relay (queue depth
 history) and the worker pools (heartbeats), so api/ and workers/ share one name.
@@ -77,18 +78,20 @@ WEBHOOK_DELIVERIES = Counter(
 
 
 class ScrapeTimeGauges(Collector):
-    """``tacit_queue_depth{queue}`` and ``tacit_dead_jobs{factor}``, read when scraped.
+    """``tacit_queue_depth{queue}``, ``tacit_dead_jobs{factor}`` and
+    ``tacit_queue_oldest_age_seconds{factor}``, read when scraped.
 
-    ``depths`` and ``dead`` are callables so the caller owns its clients; a source that
-    fails is left out of that scrape rather than failing the whole scrape.
+    ``depths``, ``dead`` and ``ages`` are callables so the caller owns its clients; a
+    source that fails is left out of that scrape rather than failing the whole scrape.
     """
 
     def __init__(
         self,
         depths: Callable[[], Mapping[str, int]],
         dead: Callable[[], Mapping[str, int]],
+        ages: Callable[[], Mapping[str, float]] | None = None,
     ) -> None:
-        self.depths, self.dead = depths, dead
+        self.depths, self.dead, self.ages = depths, dead, ages
 
     def collect(self) -> Iterable[Metric]:
         depth = GaugeMetricFamily(
@@ -111,7 +114,21 @@ class ScrapeTimeGauges(Collector):
                 dead.add_metric([factor], float(n))
         except Exception:  # noqa: BLE001 - Postgres down: this scrape has no dead counts
             pass
-        return [depth, dead]
+        families: list[Metric] = [depth, dead]
+        if self.ages is not None:
+            age = GaugeMetricFamily(
+                "tacit_queue_oldest_age_seconds",
+                "Seconds the oldest queued job of a factor has waited since its upload"
+                " (0 when none); KEDA scales on it against the factor's latency objective.",
+                labels=["factor"],
+            )
+            try:
+                for factor, seconds in self.ages().items():
+                    age.add_metric([factor], float(seconds))
+            except Exception:  # noqa: BLE001 - Postgres down: this scrape has no ages
+                pass
+            families.append(age)
+        return families
 
     def describe(self) -> Iterable[Metric]:
         return []  # no pre-registration query against Postgres/Redis

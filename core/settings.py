@@ -214,9 +214,10 @@ class Settings(BaseSettings):
     ops_token: str = DEV_OPS_TOKEN
     metrics_port: int = 9100  # workers' and relay's /metrics + /healthz; 0 turns it off
     # Per-factor overrides of core.scaling.POOL_SCALING (list_length, activation_list_length,
-    # min_replicas, max_replicas, cooldown_s, polling_s), e.g. TACIT_SCALING__FACE__MAX_REPLICAS=32;
-    # `tacit scale` recommends replicas and emits the KEDA ScaledObjects from the same figures.
-    scaling: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # min_replicas (0 allowed), max_replicas, cooldown_s, polling_s, latency_objective_s,
+    # activation_age_s), e.g. TACIT_SCALING__FACE__MIN_REPLICAS=1; `tacit scale`,
+    # `tacit up --autoscale` and the KEDA ScaledObjects all use the same figures.
+    scaling: dict[str, dict[str, int | float]] = Field(default_factory=dict)
     storage: StorageSettings = StorageSettings()
     queues: QueueSettings = QueueSettings()
     crypto: CryptoSettings = CryptoSettings()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
 from core.queues import DEFAULT_SCORE_QUEUES, FACTORS
 from core.scaling import (
+    POOL_SCALING,
     REDIS_ADDRESS_ENV,
     REDIS_PASSWORD_ENV,
     PoolScaling,
@@ -35,8 +38,7 @@ def test_list_name_is_the_factor_celery_queue(factor: str) -> None:
     # Given the committed ScaledObject of a factor
     obj = yaml.safe_load((K8S_BASE / keda_filename(factor)).read_text(encoding="utf-8"))
     # Then it watches the Redis list kombu keeps for that factor's queue
-    (trigger,) = obj["spec"]["triggers"]
-    assert trigger["type"] == "redis"
+    (trigger,) = [t for t in obj["spec"]["triggers"] if t["type"] == "redis"]
     assert trigger["metadata"]["listName"] == DEFAULT_SCORE_QUEUES[factor]
 
 
@@ -82,7 +84,7 @@ def test_scale_target_exposes_the_env_keda_reads(factor: str) -> None:
         if c["name"] == ref["envSourceContainerName"]
     )
     env = {e["name"] for e in container.get("env", [])}
-    metadata = obj["spec"]["triggers"][0]["metadata"]
+    metadata = next(t for t in obj["spec"]["triggers"] if t["type"] == "redis")["metadata"]
     assert {metadata["addressFromEnv"], metadata["passwordFromEnv"]} == {
         REDIS_ADDRESS_ENV,
         REDIS_PASSWORD_ENV,
@@ -99,3 +101,51 @@ def test_emit_keda_writes_one_file_per_factor(tmp_path) -> None:
     for factor in FACTORS:
         written = (tmp_path / keda_filename(factor)).read_text(encoding="utf-8")
         assert written == (K8S_BASE / keda_filename(factor)).read_text(encoding="utf-8")
+
+
+def test_gpu_pools_scale_to_zero_and_validate_against_the_keda_crd() -> None:
+    # Given the committed ScaledObjects and KEDA's vendored CRD schema
+    checker = load_script(DOCKER / "check_manifests.py")
+    validator = checker.crd_validators()[("keda.sh/v1alpha1", "ScaledObject")]
+    objects = {
+        f: yaml.safe_load((K8S_BASE / keda_filename(f)).read_text(encoding="utf-8"))
+        for f in FACTORS
+    }
+    # Then the GPU pools may go to zero, the CPU pool keeps a warm replica
+    assert objects["gait"]["spec"]["minReplicaCount"] == 0
+    assert objects["face"]["spec"]["minReplicaCount"] == 0
+    assert objects["keystroke"]["spec"]["minReplicaCount"] == 1
+    # and every pool at zero still validates, with its cooldown as KEDA's and the HPA's window
+    for factor in FACTORS:
+        figures = dataclasses.replace(POOL_SCALING[factor], min_replicas=0, cooldown_s=120)
+        (obj,) = [
+            o
+            for o in scaled_objects(scaling={factor: figures})
+            if o["metadata"]["labels"]["tacit.dev/factor"] == factor
+        ]
+        assert checker.check_custom(obj, validator) == []
+        assert obj["spec"]["minReplicaCount"] == 0 and obj["spec"]["cooldownPeriod"] == 120
+        behavior = obj["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+        assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 120
+
+
+@pytest.mark.parametrize("factor", FACTORS)
+def test_age_trigger_queries_the_factor_age_against_half_its_objective(factor: str) -> None:
+    # Given a factor's committed ScaledObject
+    obj = yaml.safe_load((K8S_BASE / keda_filename(factor)).read_text(encoding="utf-8"))
+    figures = POOL_SCALING[factor]
+    # Then beside the list trigger, a Value-type Prometheus trigger follows the oldest job's age
+    triggers = {t["name"]: t for t in obj["spec"]["triggers"]}
+    age = triggers[f"age-{factor}"]
+    assert age["type"] == "prometheus"
+    assert age["metricType"] == "Value"
+    assert age["metadata"]["query"] == f'max(tacit_queue_oldest_age_seconds{{factor="{factor}"}})'
+    assert float(age["metadata"]["threshold"]) == figures.latency_objective_s / 2
+    assert float(age["metadata"]["activationThreshold"]) == figures.activation_age_s
+    (length,) = [t for t in obj["spec"]["triggers"] if t["type"] == "redis"]
+    assert length["metadata"]["activationListLength"] == str(figures.activation_list_length)
+    # and a rate trigger on the jobs the workers score keeps a busy pool awake (activation 0)
+    rate = triggers[f"rate-{factor}"]
+    assert rate["metadata"]["query"] == f'sum(rate(tacit_jobs_total{{factor="{factor}"}}[120s]))'
+    assert rate["metadata"]["activationThreshold"] == "0"
+    assert float(rate["metadata"]["threshold"]) == figures.jobs_per_s_target

@@ -1,0 +1,395 @@
+"""The capacity model behind `tacit capacity`: one day of uploads through autoscaled pools.
+
+Each factor pool is simulated on its own, in fixed time steps of ``dt`` seconds (a
+discrete-event simulation that counts the events of each step rather than drawing them
+one by one, so 10 million users cost what 1,000 do):
+
+- uploads arrive as a Poisson process whose rate follows the profile's diurnal curve
+  (hourly weights, linearly interpolated, normalised to a mean of 1);
+- a ready replica scores jobs at its measured rate ``mu`` (jobs/s, from
+  `tacit bench worker --json`); with ``n`` jobs in the pool and ``r`` ready replicas,
+  ``min(n, Poisson(min(n, r) * mu * dt))`` jobs finish in a step: for small ``mu * dt``
+  that is the M/M/c birth-death chain, for large ``mu * dt`` the fluid limit;
+- jobs leave in arrival order; a job's upload-to-score time is its time in the pool plus
+  the profile's ``service_latency_s`` (fetch, decrypt, model, write on an idle pool);
+- every ``polling_s`` the scaler reads what KEDA reads (list length: jobs not held by a
+  replica; the oldest queued job's age; jobs scored per second over the last two
+  minutes) and applies ``core.scaling.desired_replicas``;
+  it scales up at once, and down to the largest wish of the last ``cooldown_s`` (the HPA's
+  stabilisation window, KEDA's cooldown for the last replica); a new replica serves after
+  ``cold_start_s`` but is paid from its start.
+
+Policies: ``always-on`` keeps the replicas the day's peak needs at 70% utilisation;
+``zero`` scales on list length and scoring rate with ``min_replicas=0``; ``age`` adds the
+age rule (the ScaledObjects' three triggers).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.scaling import POOL_SCALING, PoolScaling, desired_replicas
+
+POLICIES = ("always-on", "zero", "age")
+ALWAYS_ON_UTILISATION = 0.7
+DAY_S = 86_400
+WARMUP_S = 3_600  # simulated before the day (its last hour), not counted
+
+# The default profile (`tacit capacity --write-profile FILE` writes it for editing).
+# Upload rates: a phone uploads whenever the network allows; per user and day, keystroke
+# batches every ~30 min of use, gait every ~hour of walking, face a few unlocks. Service
+# rates: `tacit bench worker --json` on the 2-core CPU machine (BENCHMARKS.md): worker
+# samples/s over samples per job. Cold start: model load of a CPU worker; use ~60 s for a
+# GPU pod on a warm node. The diurnal curve (hour 0..23, local time of most users) has a
+# night trough at 15% of the mean and an evening peak at 1.8x.
+DEFAULT_PROFILE: dict[str, Any] = {
+    "diurnal": [0.25, 0.17, 0.15, 0.15, 0.2, 0.35, 0.7, 1.15, 1.35, 1.3, 1.2, 1.15,
+                1.25, 1.2, 1.1, 1.1, 1.2, 1.35, 1.55, 1.7, 1.8, 1.5, 1.0, 0.55],
+    "factors": {
+        "keystroke": {"uploads_per_user_per_day": 48, "jobs_per_s_per_replica": 214,
+                      "service_latency_s": 0.05, "cold_start_s": 5, "bytes_per_upload": 3_000},
+        "gait": {"uploads_per_user_per_day": 24, "jobs_per_s_per_replica": 182,
+                 "service_latency_s": 0.15, "cold_start_s": 60, "bytes_per_upload": 110_000},
+        "face": {"uploads_per_user_per_day": 6, "jobs_per_s_per_replica": 90,
+                 "service_latency_s": 0.2, "cold_start_s": 60, "bytes_per_upload": 60_000},
+    },
+    # `tacit bench ingest`: ~200-240 uploads/s per API process on one core
+    "api": {"uploads_per_s_per_process": 200},
+    # rows written: batch, job, outbox insert and its publish mark per upload; claim,
+    # score, job done, trust per scored job (webhook deliveries not counted)
+    "postgres": {"writes_per_upload": 4, "writes_per_job": 4},
+    "redis": {"bytes_per_queued_message": 1_500},  # one kombu message of a score task
+    "threads_per_replica": 32,  # jobs a replica holds (TACIT_POOL__THREADS), off the list
+    # null: unbounded (the plan tells the max_replicas to set); else a cap per factor
+    "max_replicas": None,
+}
+
+
+def default_profile() -> dict[str, Any]:
+    return copy.deepcopy(DEFAULT_PROFILE)
+
+
+def load_profile(path: Path | None) -> dict[str, Any]:
+    """The default profile, with the keys of ``path`` (JSON) merged over it, factor by factor."""
+    profile = default_profile()
+    if path is None:
+        return profile
+    given = json.loads(path.read_text(encoding="utf-8"))
+    for key, value in given.items():
+        if key == "factors":
+            for factor, figures in value.items():
+                profile["factors"].setdefault(factor, {}).update(figures)
+        else:
+            profile[key] = value
+    return profile
+
+
+def service_rates_from_bench(lines: Sequence[str], rows_per_job: Mapping[str, int]) -> dict[str, float]:
+    """Jobs/s per replica from `tacit bench worker --json` lines (their ``worker_per_s`` is in samples)."""
+    rates = {}
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        out = json.loads(line)
+        if "factor" in out and "worker_per_s" in out:
+            rows = int(out.get("rows_per_job") or rows_per_job[out["factor"]])
+            rates[out["factor"]] = float(out["worker_per_s"]) / rows
+    return rates
+
+
+def diurnal_rates(weights: Sequence[float], per_day: float, times: np.ndarray) -> np.ndarray:
+    """Arrival rate (per s) at each time of ``times`` (seconds into the day)."""
+    w = np.asarray(weights, dtype=float)
+    w = w / w.mean()
+    hours = np.arange(len(w) + 1) * (DAY_S / len(w)) + DAY_S / len(w) / 2
+    curve = np.concatenate([w, w[:1]])
+    shifted = np.concatenate([[hours[0] - DAY_S / len(w)], hours])
+    values = np.concatenate([[w[-1]], curve])
+    return per_day / DAY_S * np.interp(times % DAY_S, shifted, values)
+
+
+@dataclass
+class Pool:
+    """What the simulator needs of one factor pool."""
+
+    mu: float  # jobs/s of one ready replica
+    cold_start_s: float
+    service_latency_s: float
+    scaling: PoolScaling
+    threads: int = 32
+
+
+@dataclass
+class PoolResult:
+    replica_seconds: float
+    p50_s: float
+    p99_s: float
+    mean_s: float
+    max_backlog: int
+    jobs: int
+    scored: int
+    replicas: list[tuple[float, int]] = field(default_factory=list)  # (t, replicas) per sample
+    backlog: list[tuple[float, int]] = field(default_factory=list)
+    mean_in_system: float = 0.0
+    wait_probability: float = 0.0  # share of time all ready replicas are busy (n >= r)
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    if len(values) == 0 or weights.sum() == 0:
+        return 0.0
+    order = np.argsort(values)
+    v, w = values[order], weights[order]
+    cum = np.cumsum(w)
+    return float(v[min(len(v) - 1, int(np.searchsorted(cum, q * cum[-1])))])
+
+
+def simulate_pool(
+    arrivals: np.ndarray,
+    pool: Pool,
+    *,
+    dt: float,
+    policy: str,
+    fixed_replicas: int | None = None,
+    warmup_s: float = 0.0,
+    drain: bool = True,
+    sample_every_s: float = 60.0,
+    seed: int = 0,
+) -> PoolResult:
+    """Run one pool through ``arrivals`` (jobs arriving in each step of ``dt`` seconds).
+
+    ``fixed_replicas`` (always-on) keeps that many ready replicas throughout. The first
+    ``warmup_s`` only bring the pool to its state (a day follows another): nothing in
+    them is counted, and reported times start after them. With ``drain``, the run goes
+    on after the last step until the pool is empty.
+    """
+    rng = np.random.default_rng(seed)
+    s = pool.scaling
+    if policy in ("zero", "age"):
+        s = dataclasses.replace(s, min_replicas=0)
+    use_age = policy == "age"
+    queue: deque[list[float]] = deque()  # [arrival time, count], oldest first
+    n = 0
+    ready = fixed_replicas or 0
+    starting: list[float] = []  # ready-at times of replicas still loading
+    wishes: deque[tuple[float, int]] = deque()  # (time, desired) within the cooldown window
+    recent: deque[tuple[float, int]] = deque()  # (time, jobs scored) within the rate window
+    recent_sum = 0
+    next_poll = 0.0
+    next_sample = warmup_s
+    poll_every = max(dt, float(s.polling_s))
+    lat_values: list[float] = []
+    lat_weights: list[int] = []
+    replica_seconds = area_n = busy_time = 0.0
+    max_backlog = jobs = scored = 0
+    replicas_series: list[tuple[float, int]] = []
+    backlog_series: list[tuple[float, int]] = []
+    step = 0
+    steps = len(arrivals)
+    while step < steps or (drain and (n > 0 and step < steps * 4 + 1_000_000)):
+        t = step * dt
+        k = int(arrivals[step]) if step < steps else 0
+        counted = t >= warmup_s
+        if k:
+            queue.append([t + dt / 2, k])
+            n += k
+            jobs += k if counted else 0
+        if fixed_replicas is None:
+            if starting:
+                now_ready = [x for x in starting if x <= t]
+                if now_ready:
+                    ready += len(now_ready)
+                    starting = [x for x in starting if x > t]
+            if t >= next_poll:
+                next_poll = t + poll_every
+                current = ready + len(starting)
+                held = min(n, ready * pool.threads)
+                depth = n - held
+                age = _age_at(queue, held, t) if depth > 0 else 0.0
+                while recent and recent[0][0] < t - s.rate_window_s:
+                    recent_sum -= recent.popleft()[1]
+                rate = recent_sum / s.rate_window_s
+                want = desired_replicas(depth, age, current, s, jobs_per_s=rate, use_age=use_age)
+                wishes.append((t, want))
+                while wishes and wishes[0][0] < t - s.cooldown_s:
+                    wishes.popleft()
+                target = max(w for _, w in wishes)
+                if target > current:
+                    starting += [t + pool.cold_start_s] * (target - current)
+                elif target < current:
+                    drop = current - target
+                    while drop and starting:  # cancel loading replicas first
+                        starting.pop()
+                        drop -= 1
+                    ready -= drop
+        busy = min(n, ready)
+        if n and busy:
+            done = min(n, int(rng.poisson(busy * pool.mu * dt)))
+            if done and fixed_replicas is None:
+                recent.append((t, done))
+                recent_sum += done
+            n -= done
+            end = t + dt / 2
+            while done:
+                head = queue[0]
+                take = min(done, int(head[1]))
+                if head[0] >= warmup_s:
+                    lat_values.append(end - head[0])
+                    lat_weights.append(take)
+                    scored += take
+                head[1] -= take
+                done -= take
+                if head[1] == 0:
+                    queue.popleft()
+        if counted:
+            replica_seconds += (ready + len(starting)) * dt
+            area_n += n * dt
+            if ready and n >= ready:
+                busy_time += dt
+            max_backlog = max(max_backlog, n)
+            if t >= next_sample:
+                next_sample = t + sample_every_s
+                replicas_series.append((t - warmup_s, ready + len(starting)))
+                backlog_series.append((t - warmup_s, n))
+        step += 1
+        if step >= steps and not drain:
+            break
+    horizon = step * dt - warmup_s
+    values = np.asarray(lat_values) + pool.service_latency_s
+    weights = np.asarray(lat_weights, dtype=float)
+    mean = float((values * weights).sum() / weights.sum()) if weights.sum() else 0.0
+    return PoolResult(
+        replica_seconds=replica_seconds,
+        p50_s=_weighted_quantile(values, weights, 0.5),
+        p99_s=_weighted_quantile(values, weights, 0.99),
+        mean_s=mean,
+        max_backlog=max_backlog,
+        jobs=jobs,
+        scored=scored,
+        replicas=replicas_series,
+        backlog=backlog_series,
+        mean_in_system=area_n / horizon if horizon else 0.0,
+        wait_probability=busy_time / horizon if horizon else 0.0,
+    )
+
+
+def _age_at(queue: deque[list[float]], held: int, t: float) -> float:
+    """Age of the oldest job not held by a replica: the one after the first ``held``."""
+    seen = 0
+    for arrived, count in queue:
+        seen += int(count)
+        if seen > held:
+            return max(0.0, t - arrived)
+    return 0.0
+
+
+def always_on_replicas(peak_rate: float, mu: float) -> int:
+    """Replicas a fixed pool needs to carry the peak at ``ALWAYS_ON_UTILISATION``."""
+    return max(1, math.ceil(peak_rate / (mu * ALWAYS_ON_UTILISATION)))
+
+
+def pools_from_profile(profile: Mapping[str, Any], scaling: Mapping[str, PoolScaling] | None = None) -> dict[str, Pool]:
+    figures = {**POOL_SCALING, **dict(scaling or {})}
+    pools = {}
+    for factor, f in profile["factors"].items():
+        sc = figures.get(factor, POOL_SCALING["gait"])
+        cap = profile.get("max_replicas")
+        if cap is None:
+            sc = dataclasses.replace(sc, max_replicas=1_000_000)
+        elif isinstance(cap, Mapping):
+            sc = dataclasses.replace(sc, max_replicas=int(cap.get(factor, sc.max_replicas)))
+        else:
+            sc = dataclasses.replace(sc, max_replicas=int(cap))
+        pools[factor] = Pool(mu=float(f["jobs_per_s_per_replica"]), cold_start_s=float(f["cold_start_s"]),
+                             service_latency_s=float(f.get("service_latency_s", 0.0)), scaling=sc,
+                             threads=int(profile.get("threads_per_replica", 32)))
+    return pools
+
+
+def plan_day(
+    users: int,
+    profile: Mapping[str, Any],
+    *,
+    policy: str,
+    scaling: Mapping[str, PoolScaling] | None = None,
+    dt: float = 1.0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Simulate one day for ``users``; the per-factor results and the other tiers' load."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}")
+    rng = np.random.default_rng(seed)
+    times = np.arange(0, DAY_S, dt)
+    pools = pools_from_profile(profile, scaling)
+    results: dict[str, PoolResult] = {}
+    rates_total = np.zeros_like(times)
+    uploads = 0
+    bytes_per_day = 0.0
+    for i, (factor, pool) in enumerate(pools.items()):
+        f = profile["factors"][factor]
+        per_day = users * float(f["uploads_per_user_per_day"])
+        rates = diurnal_rates(profile["diurnal"], per_day, times)
+        rates_total += rates
+        arrivals = rng.poisson(rates * dt)
+        fixed = always_on_replicas(float(rates.max()), pool.mu) if policy == "always-on" else None
+        # the day follows another: its last hour brings the pool to its midnight state
+        warm = int(WARMUP_S / dt)
+        results[factor] = simulate_pool(np.concatenate([arrivals[-warm:], arrivals]), pool, dt=dt,
+                                        policy=policy, fixed_replicas=fixed, warmup_s=warm * dt,
+                                        seed=seed + i + 1)
+        uploads += results[factor].jobs
+        bytes_per_day += results[factor].jobs * float(f.get("bytes_per_upload", 0))
+    peak = float(rates_total.max())
+    api_rate = float(profile["api"]["uploads_per_s_per_process"])
+    pg = profile["postgres"]
+    writes = peak * (float(pg["writes_per_upload"]) + float(pg["writes_per_job"]))
+    redis_bytes = sum(r.max_backlog for r in results.values()) * float(profile["redis"]["bytes_per_queued_message"])
+    return {
+        "users": users,
+        "policy": policy,
+        "factors": {f: r for f, r in results.items()},
+        "peak_uploads_per_s": peak,
+        "mean_uploads_per_s": float(rates_total.mean()),
+        "api_processes": max(1, math.ceil(peak / (api_rate * ALWAYS_ON_UTILISATION))),
+        "postgres_writes_per_s": writes,
+        "redis_queue_bytes": redis_bytes,
+        "objects_per_day": uploads,
+        "bytes_per_day": bytes_per_day,
+    }
+
+
+def summary_json(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """The `--json` last line of `tacit capacity`."""
+    return {
+        "users": int(plan["users"]),
+        "policy": str(plan["policy"]),
+        "factors": {
+            f: {"replica_hours": round(r.replica_seconds / 3600, 2), "p99_s": round(r.p99_s, 3),
+                "max_backlog": int(r.max_backlog)}
+            for f, r in plan["factors"].items()
+        },
+        "api_processes": int(plan["api_processes"]),
+        "postgres_writes_per_s": round(float(plan["postgres_writes_per_s"]), 1),
+    }
+
+
+def erlang_c(c: int, offered: float) -> float:
+    """Probability that an arrival waits in an M/M/c queue with offered load ``a = lambda / mu``."""
+    rho = offered / c
+    term = 1.0
+    total = 1.0
+    for k in range(1, c):
+        term *= offered / k
+        total += term
+    last = term * offered / c / (1 - rho)
+    return last / (total + last)

@@ -65,4 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     for module in (health, batches, jobs, devices, enrolment, keys, users, webhooks):
         app.include_router(module.router)
+    if settings.bench.noop_endpoint:
+        from api.routes import bench
+
+        app.include_router(bench.router)
     return app

@@ -57,6 +57,12 @@ class LimitSettings(BaseModel):
     backlog_limit: int = 50_000  # per factor queue; above it uploads get 503 + Retry-After
 
 
+class BenchSettings(BaseModel):
+    # `POST /v1/bench/noop` reads a body and answers 202: the ceiling `tacit bench ingest`
+    # compares uploads with, on the same server. Off unless a benchmark turns it on.
+    noop_endpoint: bool = False
+
+
 class ReliabilitySettings(BaseModel):
     max_attempts: int = 5
     running_deadline_s: float = 120.0  # a job running longer than this is presumed lost
@@ -122,6 +128,7 @@ class Settings(BaseSettings):
     reliability: ReliabilitySettings = ReliabilitySettings()
     trust: TrustSettings = TrustSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    bench: BenchSettings = BenchSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -71,6 +71,11 @@ class ReliabilitySettings(BaseModel):
     # job is handed out again after this long (kombu restores it; checked every few seconds).
     visibility_timeout_s: int = 300
     relay_poll_s: float = 0.5
+    # An upload commits its rows within half of this after writing its blob, or is refused
+    # (503 upload_timeout); the relay removes blobs no batch row references once they are
+    # older than this, looking every orphan_sweep_every_s (a listing of raw/).
+    upload_timeout_s: float = Field(default=60.0, gt=0)
+    orphan_sweep_every_s: float = Field(default=300.0, gt=0)
 
 
 class TrustSettings(BaseModel):

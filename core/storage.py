@@ -37,6 +37,10 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str) -> list[str]: ...
 
+    def list_older(self, prefix: str, older_than_s: float) -> list[str]:
+        """Keys under `prefix` last written more than `older_than_s` seconds ago."""
+        ...
+
     def ping(self) -> None: ...
 
 
@@ -103,6 +107,16 @@ class LocalStore:
             for p in base.rglob("*")
             if p.is_file() and not p.name.startswith(".tmp-")
         )
+
+    def list_older(self, prefix: str, older_than_s: float) -> list[str]:
+        import time
+
+        before, old = time.time() - older_than_s, []
+        for key in self.list(prefix):
+            with contextlib.suppress(FileNotFoundError):
+                if self._path(key).stat().st_mtime < before:
+                    old.append(key)
+        return old
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)
@@ -171,6 +185,19 @@ class S3Store:
         while True:
             page = self._call(self.client.list_objects_v2, Prefix=prefix, **token)
             keys += [o["Key"] for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return keys
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def list_older(self, prefix: str, older_than_s: float) -> list[str]:
+        from datetime import UTC, timedelta
+
+        before = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        keys: list[str] = []
+        token: dict[str, str] = {}
+        while True:
+            page = self._call(self.client.list_objects_v2, Prefix=prefix, **token)
+            keys += [o["Key"] for o in page.get("Contents", []) if o["LastModified"] < before]
             if not page.get("IsTruncated"):
                 return keys
             token = {"ContinuationToken": page["NextContinuationToken"]}

@@ -5,8 +5,14 @@ bounds (a retry of an accepted batch gets its job even when it is not), 3. the b
 durable, 4. one statement checks that the device is active and the server key usable
 and commits batch + job + outbox rows together (this is what 202 promises), or finds
 the job of an earlier upload of the batch, 5. the job is published after commit, in
-the background (the relay publishes it if this step never happens). A blob whose rows
-were not inserted is removed.
+the background (the relay publishes it if this step never happens).
+
+A blob whose rows were certainly not inserted (the statement refused them, never reached
+the database, or found an earlier upload) is removed at once. When the outcome is unknown
+(the connection broke while the statement ran, the request was cancelled) it is left to
+the relay's orphan sweep, which removes it once it is older than the upload timeout and
+no batch row references it: the statement inserts nothing past half that timeout, so the
+sweep never takes a blob whose rows may still commit.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from psycopg_pool import AsyncConnectionPool
 
 from core.batches.service import AcceptedBatch, NewBatch, lookup, record_batch_async, utcnow
 from core.db import async_connection
 from core.devices.service import Device
-from core.errors import Unavailable
+from core.errors import DomainError, Unavailable
 from core.publisher import JobPublisher
 from core.settings import Settings
 from core.storage import ObjectStore, raw_batch_key
@@ -56,20 +63,35 @@ async def ingest(
             return existing  # a retry of an accepted batch needs no room in the queue
     received, batch_id = utcnow(), uuid.uuid4()
     key = raw_batch_key(device.tenant_id, device.id, received, batch_id)  # this attempt's own object
-    await store.put_async(key, batch.body)  # durable before the rows that point at it
+    deadline = received + timedelta(seconds=settings.reliability.upload_timeout_s / 2)
+    try:
+        await store.put_async(key, batch.body)  # durable before the rows that point at it
+    except BaseException:
+        _remove_soon(store, key)  # a write interrupted may still have landed
+        raise
+    sent = False
     try:
         async with async_connection(db) as conn:
+            sent = True
             accepted = await record_batch_async(
-                conn, device=device, batch=batch, object_key=key, queue=queue, received=received, batch_id=batch_id
+                conn, device=device, batch=batch, object_key=key, queue=queue, received=received,
+                batch_id=batch_id, deadline=deadline,
             )
-    except BaseException:
-        await asyncio.to_thread(_remove_quietly, store, key)
+    except BaseException as e:
+        # A refusal from the statement's answer (or before it was sent) inserted nothing; a
+        # broken connection or a cancellation may have committed: the orphan sweep decides.
+        if not sent or (isinstance(e, DomainError) and not isinstance(e, Unavailable)) or _refused(e):
+            _remove_soon(store, key)
         raise
     if accepted.created:
         publisher.publish_soon(accepted.job_id, accepted.queue)  # the outbox row is the durable enqueue
     else:
-        await asyncio.to_thread(_remove_quietly, store, key)  # the earlier upload's blob is the one
+        _remove_soon(store, key)  # the earlier upload's blob is the one
     return accepted
+
+
+def _refused(e: BaseException) -> bool:
+    return isinstance(e, Unavailable) and e.code == "upload_timeout"
 
 
 async def _earlier(db: AsyncConnectionPool, device: Device, batch: NewBatch) -> AcceptedBatch | None:
@@ -78,8 +100,13 @@ async def _earlier(db: AsyncConnectionPool, device: Device, batch: NewBatch) -> 
     return found.existing
 
 
+def _remove_soon(store: ObjectStore, key: str) -> None:
+    """Delete `key` in a worker thread, not awaited: a cancelled request still removes it."""
+    asyncio.get_running_loop().run_in_executor(None, _remove_quietly, store, key)
+
+
 def _remove_quietly(store: ObjectStore, key: str) -> None:
     try:
         store.delete(key)
-    except Unavailable:
+    except (Unavailable, OSError):
         pass  # the orphan sweep finds blobs without a batch row

@@ -27,6 +27,7 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -65,6 +66,8 @@ def register(bsub: argparse._SubParsersAction) -> None:
                    help="API processes of the embedded stack (as `tacit up`)")
     p.add_argument("--scoring", choices=("after", "during"), default="after",
                    help="score the timed uploads after the timed windows (default) or during them")
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                   help="py-spy the API processes during the upload window (collapsed stacks in DIR)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -371,6 +374,17 @@ end
 """
 
 
+def _profile(meter: CpuMeter, out: Path, duration: float) -> list[subprocess.Popen]:  # type: ignore[type-arg]
+    """py-spy on each API worker process for the window (py-spy: pip install py-spy)."""
+    out.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    workers = meter.procs[1:] or meter.procs
+    return [subprocess.Popen([spy, "record", "--format", "raw", "--rate", "200", "--nonblocking",
+                              "-d", str(max(1, int(duration) - 1)), "-p", str(p.pid),
+                              "-o", str(out / f"api-{p.pid}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in workers]
+
+
 def _raw_request(host: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
     lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
@@ -385,7 +399,7 @@ def _write_requests(path: Path, requests: list[bytes]) -> None:
 
 
 def _wrk(api_url: str, file: Path, mode: str, duration: float, connections: int, meter: CpuMeter,
-         label: str) -> dict[str, Any]:
+         label: str, profile: Path | None = None) -> dict[str, Any]:
     """One wrk window; its counts and latencies, its own CPU and the API's, per request."""
     work = file.parent
     script, out = work / "replay.lua", work / f"{label}.out"
@@ -399,11 +413,14 @@ def _wrk(api_url: str, file: Path, mode: str, duration: float, connections: int,
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env={**os.environ, "TACIT_WRK_OUT": str(out)},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    spies = _profile(meter, profile, duration) if profile else []
     while proc.poll() is None:
         bar.update(min(int(duration), int(time.perf_counter() - t0)))
         time.sleep(0.5)
     wall = time.perf_counter() - t0
     api1, (busy1, idle1) = meter.api_cpu_s(), meter.machine()
+    for spy in spies:
+        spy.wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     text = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
     if proc.returncode != 0 or not out.exists():
@@ -462,7 +479,8 @@ def _wrk_phases(api_url, env, t, args, rng, noop_s, pool) -> dict[str, Any]:  # 
             pool.pause()
         try:
             noop = _wrk(api_url, work / "noop.req", "cycle", noop_s, args.concurrency, meter, "no-op")
-            up = _wrk(api_url, work / "uploads.req", "once", args.duration, args.concurrency, meter, "ingest")
+            up = _wrk(api_url, work / "uploads.req", "once", args.duration, args.concurrency, meter, "ingest",
+                      profile=args.profile)
         finally:
             if pool:
                 pool.resume()

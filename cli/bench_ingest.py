@@ -236,6 +236,7 @@ def measure(api_url: str, env: dict[str, str], args: argparse.Namespace) -> dict
         "generator": timed["generator"],
         "api_cpu_ms_per_upload": timed.get("api_cpu_ms_per_upload"),
         "api_cpu_ms_per_noop": timed.get("api_cpu_ms_per_noop"),
+        "api_cpu_kernel_share": timed.get("api_cpu_kernel_share"),
         "machine_cpu_busy": timed.get("machine_cpu_busy"),
         "statuses": timed.get("statuses"),
         "e2e_ms": {"p50": _pct(lit["e2e"], 50), "p99": _pct(lit["e2e"], 99)},
@@ -299,14 +300,18 @@ class CpuMeter:
                 break
 
     def api_cpu_s(self) -> float:
-        total = 0.0
+        return sum(self.api_cpu_split())
+
+    def api_cpu_split(self) -> tuple[float, float]:
+        """(user, system) CPU seconds of the API processes."""
+        user = system = 0.0
         for proc in self.procs:
             try:
                 c = proc.cpu_times()
-                total += c.user + c.system
+                user, system = user + c.user, system + c.system
             except Exception:  # noqa: BLE001 - a process gone is counted as far as it got
                 pass
-        return total
+        return user, system
 
     @staticmethod
     def machine() -> tuple[float, float]:
@@ -375,11 +380,12 @@ end
 
 
 def _profile(meter: CpuMeter, out: Path, duration: float) -> list[subprocess.Popen]:  # type: ignore[type-arg]
-    """py-spy on each API worker process for the window (py-spy: pip install py-spy)."""
+    """py-spy on each API worker process for the window, samples of the thread holding the GIL
+    (what costs CPU, not what waits); py-spy: pip install py-spy."""
     out.mkdir(parents=True, exist_ok=True)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     workers = meter.procs[1:] or meter.procs
-    return [subprocess.Popen([spy, "record", "--format", "raw", "--rate", "200", "--nonblocking",
+    return [subprocess.Popen([spy, "record", "--format", "raw", "--rate", "200", "--nonblocking", "--gil",
                               "-d", str(max(1, int(duration) - 1)), "-p", str(p.pid),
                               "-o", str(out / f"api-{p.pid}.txt")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in workers]
@@ -409,7 +415,7 @@ def _wrk(api_url: str, file: Path, mode: str, duration: float, connections: int,
             "-s", str(script), api_url, "--", str(file), mode, str(threads)]
     bar = Progress(f"{label:<6}", int(duration))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    api0, (busy0, idle0) = meter.api_cpu_s(), meter.machine()
+    (u0, k0), (busy0, idle0) = meter.api_cpu_split(), meter.machine()
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env={**os.environ, "TACIT_WRK_OUT": str(out)},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -418,10 +424,10 @@ def _wrk(api_url: str, file: Path, mode: str, duration: float, connections: int,
         bar.update(min(int(duration), int(time.perf_counter() - t0)))
         time.sleep(0.5)
     wall = time.perf_counter() - t0
-    api1, (busy1, idle1) = meter.api_cpu_s(), meter.machine()
-    for spy in spies:
-        spy.wait()
+    (u1, k1), (busy1, idle1) = meter.api_cpu_split(), meter.machine()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for spy in spies:  # reaped after the count: py-spy's CPU is not the generator's
+        spy.wait()
     text = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"wrk failed ({proc.returncode}): {text.strip()[-500:]}")
@@ -445,7 +451,8 @@ def _wrk(api_url: str, file: Path, mode: str, duration: float, connections: int,
         "errors": int(fig["requests"]) - ok + int(fig["socket_errors"]), "exhausted": int(fig["exhausted"]),
         "p50_ms": round(fig["p50_us"] / 1e3, 2), "p99_ms": round(fig["p99_us"] / 1e3, 2),
         "generator_cpu_s": gen_cpu, "generator_cpu_share": gen_cpu / (wall * (os.cpu_count() or 1)),
-        "api_cpu_ms_per_ok": (api1 - api0) * 1e3 / ok if ok else None,
+        "api_cpu_ms_per_ok": ((u1 - u0) + (k1 - k0)) * 1e3 / ok if ok else None,
+        "api_sys_share": (k1 - k0) / ((u1 - u0) + (k1 - k0)) if (u1 - u0) + (k1 - k0) else None,
         "machine_busy": (busy1 - busy0) / machine_s if machine_s else None,
     }
 
@@ -494,6 +501,7 @@ def _wrk_phases(api_url, env, t, args, rng, noop_s, pool) -> dict[str, Any]:  # 
         "errors": up["errors"] + noop["errors"], "statuses": {"noop": noop["statuses"], "upload": up["statuses"]},
         "api_cpu_ms_per_upload": _round(up["api_cpu_ms_per_ok"]),
         "api_cpu_ms_per_noop": _round(noop["api_cpu_ms_per_ok"]),
+        "api_cpu_kernel_share": {"noop": _round(noop["api_sys_share"]), "ingest": _round(up["api_sys_share"])},
         "machine_cpu_busy": {"noop": _round(noop["machine_busy"]), "ingest": _round(up["machine_busy"])},
         "generator": {"name": "wrk", "threads": 1, "connections": args.concurrency,
                       "noop_cpu_share": round(noop["generator_cpu_share"], 3),

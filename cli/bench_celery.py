@@ -37,10 +37,11 @@ def _app(transport: str, ready: Path | None):  # type: ignore[no-untyped-def]
     def noop(job_id: str) -> None:
         return None
 
-    @worker_ready.connect
     def _ready(**_: object) -> None:
         if ready is not None:
             ready.touch()
+
+    worker_ready.connect(_ready, weak=False)  # a local function: held strongly
 
     return app
 

@@ -27,7 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from core.batches.service import AcceptedBatch, NewBatch, lookup, record_batch_async, utcnow
 from core.db import async_connection
 from core.devices.service import Device
-from core.errors import DomainError, Unavailable
+from core.errors import Unavailable
 from core.publisher import JobPublisher
 from core.settings import Settings
 from core.storage import ObjectStore, raw_batch_key
@@ -67,7 +67,7 @@ async def ingest(
     try:
         await store.put_async(key, batch.body)  # durable before the rows that point at it
     except BaseException:
-        _remove_soon(store, key)  # a write interrupted may still have landed
+        await _remove(store, key)  # a write interrupted may still have landed
         raise
     sent = False
     try:
@@ -78,20 +78,21 @@ async def ingest(
                 batch_id=batch_id, deadline=deadline,
             )
     except BaseException as e:
-        # A refusal from the statement's answer (or before it was sent) inserted nothing; a
-        # broken connection or a cancellation may have committed: the orphan sweep decides.
-        if not sent or (isinstance(e, DomainError) and not isinstance(e, Unavailable)) or _refused(e):
-            _remove_soon(store, key)
+        # A refusal in the statement's answer, or an error before it was sent, inserted
+        # nothing; a broken connection or a cancellation may have committed: the sweep decides.
+        if not (sent and _outcome_unknown(e)):
+            await _remove(store, key)
         raise
     if accepted.created:
         publisher.publish_soon(accepted.job_id, accepted.queue)  # the outbox row is the durable enqueue
     else:
-        _remove_soon(store, key)  # the earlier upload's blob is the one
+        await _remove(store, key)  # the earlier upload's blob is the one
     return accepted
 
 
-def _refused(e: BaseException) -> bool:
-    return isinstance(e, Unavailable) and e.code == "upload_timeout"
+def _outcome_unknown(e: BaseException) -> bool:
+    """The statement was sent and may have committed: the connection broke, or we stopped waiting."""
+    return (isinstance(e, Unavailable) and e.code == "database_unavailable") or not isinstance(e, Exception)
 
 
 async def _earlier(db: AsyncConnectionPool, device: Device, batch: NewBatch) -> AcceptedBatch | None:
@@ -100,9 +101,9 @@ async def _earlier(db: AsyncConnectionPool, device: Device, batch: NewBatch) -> 
     return found.existing
 
 
-def _remove_soon(store: ObjectStore, key: str) -> None:
-    """Delete `key` in a worker thread, not awaited: a cancelled request still removes it."""
-    asyncio.get_running_loop().run_in_executor(None, _remove_quietly, store, key)
+async def _remove(store: ObjectStore, key: str) -> None:
+    """Delete `key` in a worker thread; a cancelled request stops waiting, not deleting."""
+    await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, _remove_quietly, store, key))
 
 
 def _remove_quietly(store: ObjectStore, key: str) -> None:

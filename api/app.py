@@ -80,4 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, batches, jobs, devices, enrolment, keys, users, webhooks, tenant):
         app.include_router(module.router)
     openapi.install(app)
+    if settings.bench.noop_endpoint:
+        from api.routes import bench
+
+        app.include_router(bench.router)
     return app

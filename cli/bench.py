@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--cpu-processes", type=int, default=1,
                    help="CPU worker processes per pool feeding one model process (1: model in-process)")
     w.add_argument("--users", type=int, default=20, help="enrolled users the jobs are spread over")
+    w.add_argument("--celery-messages", type=int, default=3000,
+                   help="no-op messages drained by a stock Celery worker in the same run (its per-message ceiling)")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=_run_worker)
     try:

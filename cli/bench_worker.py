@@ -279,6 +279,11 @@ def run(args: argparse.Namespace) -> int:
             cpu[label] = bench.cpu_share
             busy[label] = (bench.model_busy, bench.mean_batch)
             bench.stop_workers()
+        # Celery's own per-message ceiling, same broker, same settings, same message format
+        from cli import bench_celery
+
+        noop = {t: bench_celery.measure(bench.env, root, messages=args.celery_messages, threads=args.threads,
+                                        transport=t) for t in ("tacit", "stock")}
     except Exception as e:  # noqa: BLE001 - one clear line
         return fail(f"{e.__class__.__name__}: {e}")
     finally:
@@ -289,10 +294,15 @@ def run(args: argparse.Namespace) -> int:
     out = {"factor": factor, "device": device, "raw_per_s": round(raw, 1), "worker_per_s": round(worker, 1),
            "cores_busy": cpu["batched"], "model_busy": busy["batched"][0], "jobs_per_forward": busy["batched"][1],
            "batch1_per_s": round(batch1, 1), "ratio_vs_raw": round(worker / raw, 3),
-           "batching_gain": round(worker / batch1, 2)}
+           "batching_gain": round(worker / batch1, 2),
+           "worker_jobs_per_s": round(worker / rows, 1), "celery_noop_per_s": round(noop["tacit"], 1),
+           "celery_noop_stock_transport_per_s": round(noop["stock"], 1),
+           "jobs_vs_celery_noop": round(worker / rows / noop["tacit"], 3)}
     print(f"raw model     {raw:10.1f} samples/s  (batch {max_batch})")
     print(f"worker path   {worker:10.1f} samples/s  ({worker / rows:.1f} jobs/s)   b/a = {worker / raw:.3f}")
     print(f"batch of one  {batch1:10.1f} samples/s  ({batch1 / rows:.1f} jobs/s)   b/c = {worker / batch1:.2f}")
+    print(f"celery no-op  {noop['tacit']:10.1f} messages/s (the pools' transport), {noop['stock']:.1f} (kombu's);"
+          f" pool jobs/s over it = {worker / rows / noop['tacit']:.2f}")
     share = cpu["batched"]
     print("cores busy while batched: " + ", ".join(f"{k} {v:.2f}" for k, v in share.items()))
     print(f"model busy {busy['batched'][0]:.0%} of the batched run, {busy['batched'][1]:.1f} jobs per forward pass"

@@ -24,19 +24,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="keep the stack's state here (default: temporary)")
     p.add_argument("--factor", choices=("keystroke", "gait", "face"), default="keystroke",
                    help="the factor whose pool is exercised")
+    p.add_argument("--cpu-load", type=int, default=0, metavar="N",
+                   help="run N busy processes meanwhile (a loaded machine)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from cli.console import fail
-    from cli.faults import ChaosStack
+    from cli.faults import ChaosStack, cpu_load
 
     root = args.data_dir or Path(tempfile.mkdtemp(prefix="tacit-chaos-"))
     results = []
     try:
         print(f"chaos: starting an embedded stack in {root} ...", file=sys.stderr)
-        with ChaosStack(root, args.factor) as chaos:
+        with cpu_load(args.cpu_load), ChaosStack(root, args.factor) as chaos:
             for name in args.scenarios:
                 print(f"chaos: scenario {name}", file=sys.stderr)
                 results.append(getattr(chaos, name)(args.uploads))
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r['name']:<20} {r['accepted']:>8} {r['done']:>6} {r['failed']:>6} {r['lost']:>5} "
               f"{r['duplicated']:>4} {r['orphans']:>7}  {r['note']}")
     if args.json:
-        keys = ("name", "accepted", "done", "failed", "lost", "duplicated")
+        keys = ("name", "accepted", "done", "failed", "lost", "duplicated", "orphans")
         print(json.dumps({"scenarios": [{k: r[k] for k in keys} for r in results]}))
     bad = any(r["lost"] or r["duplicated"] or r["orphans"] for r in results)
     return 1 if bad else 0

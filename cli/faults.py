@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,31 @@ from cli import simulate
 from cli.stack import Stack, free_port, start_services, wait_for
 
 FACTOR = "keystroke"
+# Short timeouts so that a scenario recovers in seconds rather than minutes.
+UPLOAD_TIMEOUT_S = 6
+
+
+def _spin(stop) -> None:  # type: ignore[no-untyped-def]
+    while not stop.is_set():
+        sum(i * i for i in range(10_000))
+
+
+@contextlib.contextmanager
+def cpu_load(processes: int) -> Iterator[None]:
+    """`processes` busy processes (a loaded machine: run queue above the cores) until exit."""
+    stop = multiprocessing.get_context("spawn").Event()
+    procs = [multiprocessing.get_context("spawn").Process(target=_spin, args=(stop,), daemon=True)
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
 
 
 class ChaosStack:
@@ -31,7 +59,9 @@ class ChaosStack:
         # Short deadlines so that a scenario recovers in seconds rather than minutes.
         self.services.env.update({"TACIT_RELIABILITY__RUNNING_DEADLINE_S": "10",
                                   "TACIT_RELIABILITY__VISIBILITY_TIMEOUT_S": "15",
-                                  "TACIT_RELIABILITY__QUEUED_DEADLINE_S": "30"})
+                                  "TACIT_RELIABILITY__QUEUED_DEADLINE_S": "30",
+                                  "TACIT_RELIABILITY__UPLOAD_TIMEOUT_S": str(UPLOAD_TIMEOUT_S),
+                                  "TACIT_RELIABILITY__ORPHAN_SWEEP_EVERY_S": "2"})
         self.stack = Stack(self.root, self.services.env, free_port(), factors=(self.factor,))
         self.stack.start(timeout=240)
         # Like `tacit up` (or Kubernetes), restart any process that dies during a scenario.
@@ -95,10 +125,14 @@ class ChaosStack:
             per_batch = conn.execute(
                 "SELECT count(*) AS n FROM (SELECT batch_id FROM jobs GROUP BY batch_id HAVING count(*) > 1) x"
             ).fetchone()["n"]
-            keys = {r["object_key"] for r in conn.execute("SELECT object_key FROM batches").fetchall()}
-        from core.storage import LocalStore
-
-        stored = set(LocalStore(Path(self.services.env["TACIT_STORAGE__LOCAL_DIR"])).list("raw/"))
+            # Blobs of uploads whose outcome was unknown (a connection broke mid-statement)
+            # are the relay's to remove once older than the upload timeout: give it that long.
+            sweep_deadline = time.monotonic() + UPLOAD_TIMEOUT_S + 10
+            while True:
+                orphans, missing = self._orphans(conn)
+                if not orphans or time.monotonic() > sweep_deadline:
+                    break
+                time.sleep(0.5)
         done = sum(r["status"] == "done" and r["scores"] == 1 for r in rows)
         return {
             "name": name,
@@ -107,9 +141,20 @@ class ChaosStack:
             "failed": sum(r["status"] in ("failed", "dead") for r in rows),
             "lost": len(ids) - len(final),
             "duplicated": sum(r["scores"] > 1 for r in rows) + per_batch,
-            "orphans": len(keys - stored) + len(stored - keys),
+            "orphans": orphans + missing,
+            "missing_blobs": missing,
             "note": note,
         }
+
+    def _orphans(self, conn) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+        """(blobs no batch row references, batch rows whose blob is gone)."""
+        from core.storage import LocalStore
+
+        if getattr(self, "_store", None) is None:
+            self._store = LocalStore(Path(self.services.env["TACIT_STORAGE__LOCAL_DIR"]))
+        keys = {r["object_key"] for r in conn.execute("SELECT object_key FROM batches").fetchall()}
+        stored = set(self._store.list("raw/"))
+        return len(stored - keys), len(keys - stored)
 
     # -- scenarios ----------------------------------------------------------------
     def kill_worker(self, n: int) -> dict[str, Any]:

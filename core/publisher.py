@@ -9,6 +9,7 @@ checks the messages against the ones Celery itself builds.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -105,7 +106,9 @@ class JobPublisher:
     def __init__(self, settings: Settings, pool: ConnectionPool | None = None) -> None:
         self.settings = settings
         self.pool = pool
-        self._unsent: queue.SimpleQueue[tuple[uuid.UUID, str]] = queue.SimpleQueue()
+        # items are lists: an event loop hands over all of one iteration's jobs at once
+        self._unsent: queue.SimpleQueue[list[tuple[uuid.UUID, str]]] = queue.SimpleQueue()
+        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[uuid.UUID, str]]] = {}
         self._sent: queue.SimpleQueue[uuid.UUID] = queue.SimpleQueue()
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
@@ -143,14 +146,30 @@ class JobPublisher:
         pipe.execute()
 
     def publish_soon(self, job_id: uuid.UUID, queue_name: str) -> None:
-        """Publish a committed job from the background; never blocks, never raises."""
-        self._unsent.put((job_id, queue_name))
-        self._ensure("outbox-sender", self._send_loop)
+        """Publish a committed job from the background; never blocks, never raises.
+
+        Called on an event loop, the jobs of one loop iteration wake the sender once.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._hand_over([(job_id, queue_name)])
+            return
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(lambda: self._hand_over(self._pending.pop(loop, [])))
+        pending.append((job_id, queue_name))
+
+    def _hand_over(self, jobs: list[tuple[uuid.UUID, str]]) -> None:
+        if jobs:
+            self._unsent.put(jobs)
+            self._ensure("outbox-sender", self._send_loop)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every job handed over has been sent (or failed to send); False on timeout."""
         deadline = time.monotonic() + timeout
-        while not self._unsent.empty() or self._busy:
+        while self._pending or not self._unsent.empty() or self._busy:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
@@ -168,10 +187,10 @@ class JobPublisher:
 
     def _send_loop(self) -> None:
         while True:
-            jobs = [self._unsent.get()]
+            jobs = list(self._unsent.get())
             while len(jobs) < 500:
                 try:
-                    jobs.append(self._unsent.get_nowait())
+                    jobs.extend(self._unsent.get_nowait())
                 except queue.Empty:
                     break
             self._busy = len(jobs)

@@ -90,6 +90,12 @@ class LimitSettings(BaseModel):
     backlog_limit: int = 50_000  # per factor queue; above it uploads get 503 + Retry-After
 
 
+class BenchSettings(BaseModel):
+    # `POST /v1/bench/noop` reads a body and answers 202: the ceiling `tacit bench ingest`
+    # compares uploads with, on the same server. Off unless a benchmark turns it on.
+    noop_endpoint: bool = False
+
+
 class ReliabilitySettings(BaseModel):
     max_attempts: int = 5
     running_deadline_s: float = 120.0  # a job running longer than this is presumed lost
@@ -98,6 +104,11 @@ class ReliabilitySettings(BaseModel):
     # job is handed out again after this long (kombu restores it; checked every few seconds).
     visibility_timeout_s: int = 300
     relay_poll_s: float = 0.5
+    # An upload commits its rows within half of this after writing its blob, or is refused
+    # (503 upload_timeout); the relay removes blobs no batch row references once they are
+    # older than this, looking every orphan_sweep_every_s (a listing of raw/).
+    upload_timeout_s: float = Field(default=60.0, gt=0)
+    orphan_sweep_every_s: float = Field(default=300.0, gt=0)
 
 
 class TrustSettings(BaseModel):
@@ -231,6 +242,7 @@ class Settings(BaseSettings):
     plaintext: PlaintextSettings = PlaintextSettings()
     enrolment: EnrolmentSettings = EnrolmentSettings()
     retention: RetentionSettings = RetentionSettings()
+    bench: BenchSettings = BenchSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -37,6 +37,10 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str) -> list[str]: ...
 
+    def list_older(self, prefix: str, older_than_s: float) -> list[str]:
+        """Keys under `prefix` last written more than `older_than_s` seconds ago."""
+        ...
+
     def ping(self) -> None: ...
 
 
@@ -73,7 +77,7 @@ class LocalStore:
         self._writer.submit(str(self._path(key)), data).result()
 
     async def put_async(self, key: str, data: bytes) -> None:
-        await asyncio.wrap_future(self._writer.submit(str(self._path(key)), data))
+        await self._writer.submit_async(str(self._path(key)), data)
 
     def get(self, key: str) -> bytes:
         try:
@@ -103,6 +107,16 @@ class LocalStore:
             for p in base.rglob("*")
             if p.is_file() and not p.name.startswith(".tmp-")
         )
+
+    def list_older(self, prefix: str, older_than_s: float) -> list[str]:
+        import time
+
+        before, old = time.time() - older_than_s, []
+        for key in self.list(prefix):
+            with contextlib.suppress(FileNotFoundError):
+                if self._path(key).stat().st_mtime < before:
+                    old.append(key)
+        return old
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)
@@ -187,6 +201,19 @@ class S3Store:
                 return keys
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
+    def list_older(self, prefix: str, older_than_s: float) -> list[str]:
+        from datetime import UTC, timedelta
+
+        before = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        keys: list[str] = []
+        token: dict[str, str] = {}
+        while True:
+            page = self._call(self.client.list_objects_v2, Prefix=prefix, **token)
+            keys += [o["Key"] for o in page.get("Contents", []) if o["LastModified"] < before]
+            if not page.get("IsTruncated"):
+                return keys
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)
         for i in range(0, len(keys), 1000):
@@ -221,48 +248,75 @@ class _GroupWriter:
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self._queue: queue.SimpleQueue[tuple[str, bytes, Future[None]]] = queue.SimpleQueue()
+        # items are lists of writes: an event loop hands over all of one iteration's at once
+        self._queue: queue.SimpleQueue[list[tuple[str, bytes, _Done]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._dirs: set[str] = set()
+        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[str, bytes, _Done]]] = {}
 
     def submit(self, path: str, data: bytes) -> Future[None]:
         done: Future[None] = Future()
-        self._queue.put((path, data, done))
+        self._put([(path, data, done)])
+        return done
+
+    def submit_async(self, path: str, data: bytes) -> asyncio.Future[None]:
+        """Like `submit`, for a coroutine: the writes of one loop iteration wake the writer
+        once, and the loop is woken once per group written (not once per object)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        pending.append((path, data, (loop, done)))
+        return done
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._put(self._pending.pop(loop, []))
+
+    def _put(self, items: list[tuple[str, bytes, _Done]]) -> None:
+        if not items:
+            return
+        self._queue.put(items)
         if self._thread is None or not self._thread.is_alive():  # not started, or lost in a fork
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
                     self._thread = threading.Thread(target=self._run, daemon=True, name="object-writer")
                     self._thread.start()
-        return done
 
     def _run(self) -> None:
         while True:
-            group = [self._queue.get()]
+            group = list(self._queue.get())
             while len(group) < self.MAX_GROUP:
                 try:
-                    group.append(self._queue.get_nowait())
+                    group.extend(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._write(group)
+            outcomes: list[tuple[_Done, BaseException | None]] = []
+            try:
+                self._write(group, outcomes)
+            finally:
+                _settle(outcomes)
 
-    def _write(self, group: list[tuple[str, bytes, Future[None]]]) -> None:
-        written: list[tuple[int, str, Future[None]]] = []
+    def _write(self, group: list[tuple[str, bytes, _Done]], outcomes: list[tuple[_Done, BaseException | None]]) -> None:
+        written: list[tuple[int, str, _Done]] = []
         for path, data, done in group:
             try:
                 written.append((self._write_one(path, data), path, done))
             except OSError as e:
-                done.set_exception(Unavailable(f"object store write failed: {e.strerror}", code="storage_unavailable"))
+                outcomes.append((done, Unavailable(f"object store write failed: {e.strerror}",
+                                                   code="storage_unavailable")))
         try:
             _sync([fd for fd, _, _ in written], {os.path.dirname(p) for _, p, _ in written})
         except OSError as e:
             for _, path, done in written:
                 with contextlib.suppress(OSError):
                     os.unlink(path)  # not durable: as if never written
-                done.set_exception(Unavailable(f"object store sync failed: {e.strerror}", code="storage_unavailable"))
+                outcomes.append((done, Unavailable(f"object store sync failed: {e.strerror}",
+                                                   code="storage_unavailable")))
         else:
-            for _, _, done in written:
-                done.set_result(None)
+            outcomes.extend((done, None) for _, _, done in written)
         finally:
             for fd, _, _ in written:
                 os.close(fd)
@@ -292,6 +346,35 @@ class _GroupWriter:
                 os.unlink(tmp)
             raise
         return fd
+
+
+# A write's completion: a concurrent Future (`submit`) or an asyncio one and its loop.
+_Done = Future[None] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+
+
+def _settle(outcomes: list[tuple[_Done, BaseException | None]]) -> None:
+    """Complete every future of a group; one wake-up per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], BaseException | None]]] = {}
+    for done, exc in outcomes:
+        if isinstance(done, tuple):
+            by_loop.setdefault(done[0], []).append((done[1], exc))
+        elif exc is None:
+            done.set_result(None)
+        else:
+            done.set_exception(exc)
+    for loop, futures in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(_settle_in_loop, futures)
+
+
+def _settle_in_loop(futures: list[tuple[asyncio.Future[None], BaseException | None]]) -> None:
+    for fut, exc in futures:
+        if fut.done():
+            continue  # cancelled meanwhile
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(exc)
 
 
 def _sync(fds: list[int], dirs: set[str]) -> None:

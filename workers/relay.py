@@ -5,7 +5,9 @@
 - requeues jobs stuck running past a deadline (a worker died) and republishes
   queued jobs that waited too long (a message was lost); a job that keeps dying is dead;
 - notices a Redis that restarted empty (its epoch key is gone) and republishes
-  every open job from Postgres.
+  every open job from Postgres;
+- removes blobs under raw/ that no batch row references once they are older than the
+  upload timeout (an upload whose outcome was unknown left it; see core/batches/ingest.py).
 Duplicate messages are harmless: a task is idempotent by job id.
 """
 
@@ -15,6 +17,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 
 import redis
 from psycopg_pool import ConnectionPool
@@ -23,6 +26,7 @@ from core.db import make_pool, transaction
 from core.errors import Unavailable
 from core.publisher import JobPublisher
 from core.settings import Settings
+from core.storage import ObjectStore, make_store
 from core.webhooks import events as webhook_events
 from core.webhooks.endpoints import clear_expired_secrets
 
@@ -129,6 +133,34 @@ def sweep(pool: ConnectionPool, settings: Settings) -> dict[str, int]:
     return {"requeued": len(stuck), "dead": dead, "secrets_forgotten": forgotten}
 
 
+def sweep_orphan_blobs(pool: ConnectionPool, store: ObjectStore, settings: Settings, *, prefix: str = "raw/") -> int:
+    """Delete blobs older than the upload timeout that no batch row references; returns how many.
+
+    A batch's key ends with its row's id, so the check is a primary-key lookup. The upload
+    statement inserts nothing later than half the timeout after its blob was written, so a
+    blob this old without a row will never get one.
+    """
+    old = store.list_older(prefix, settings.reliability.upload_timeout_s)
+    removed = 0
+    for i in range(0, len(old), 1000):
+        by_id: dict[uuid.UUID, str] = {}
+        for key in old[i : i + 1000]:
+            try:
+                by_id[uuid.UUID(key.rsplit("/", 1)[-1])] = key
+            except ValueError:
+                continue  # not a batch's key: not this sweep's to judge
+        if not by_id:
+            continue
+        with transaction(pool) as conn:
+            referenced = {r["object_key"] for r in conn.execute(
+                "SELECT object_key FROM batches WHERE id = ANY(%s)", (list(by_id),)).fetchall()}
+        for key in by_id.values():
+            if key not in referenced:
+                store.delete(key)
+                removed += 1
+    return removed
+
+
 def _enqueue_again(conn, settings: Settings, job_ids: list) -> None:  # type: ignore[no-untyped-def]
     if not job_ids:
         return
@@ -194,7 +226,7 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
     from core.storage import make_store
 
     store = make_store(settings.storage)
-    last_sweep = last_retention = 0.0
+    last_sweep = last_retention = last_orphan_sweep = 0.0
     log.info(json.dumps({"event": "relay_started"}))
     try:
         while not stop.is_set():
@@ -218,7 +250,12 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
                     last_retention = time.monotonic()
                     if any(pruned.values()):
                         log.info(json.dumps({"event": "retention", **pruned}))
-            except (Unavailable, redis.RedisError) as e:
+                if time.monotonic() - last_orphan_sweep >= settings.reliability.orphan_sweep_every_s:
+                    removed = sweep_orphan_blobs(pool, store, settings)
+                    last_orphan_sweep = time.monotonic()
+                    if removed:
+                        log.info(json.dumps({"event": "orphan_blobs_removed", "count": removed}))
+            except (Unavailable, redis.RedisError, OSError) as e:
                 log.warning(json.dumps({"event": "relay_waiting", "reason": e.__class__.__name__}))
                 stop.wait(1.0)
             if not busy:

@@ -6,8 +6,14 @@ batch arrives inside an enrolment window the tenant opened (409 otherwise), 3. t
 durable, 4. one statement checks that the device is active and the server key usable
 and commits batch + job + outbox rows together (this is what 202 promises), or finds
 the job of an earlier upload of the batch, 5. the job is published after commit, in
-the background (the relay publishes it if this step never happens). A blob whose rows
-were not inserted is removed.
+the background (the relay publishes it if this step never happens).
+
+A blob whose rows were certainly not inserted (the statement refused them, never reached
+the database, or found an earlier upload) is removed at once. When the outcome is unknown
+(the connection broke while the statement ran, the request was cancelled) it is left to
+the relay's orphan sweep, which removes it once it is older than the upload timeout and
+no batch row references it: the statement inserts nothing past half that timeout, so the
+sweep never takes a blob whose rows may still commit.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -68,20 +75,36 @@ async def ingest(
         batch = dataclasses.replace(batch, enrolment_id=window)
     received, batch_id = utcnow(), uuid.uuid4()
     key = raw_batch_key(device.tenant_id, device.id, received, batch_id)  # this attempt's own object
-    await store.put_async(key, batch.body)  # durable before the rows that point at it
+    deadline = received + timedelta(seconds=settings.reliability.upload_timeout_s / 2)
+    try:
+        await store.put_async(key, batch.body)  # durable before the rows that point at it
+    except BaseException:
+        await _remove(store, key)  # a write interrupted may still have landed
+        raise
+    sent = False
     try:
         async with async_connection(db) as conn:
+            sent = True
             accepted = await record_batch_async(
-                conn, device=device, batch=batch, object_key=key, queue=queue, received=received, batch_id=batch_id
+                conn, device=device, batch=batch, object_key=key, queue=queue, received=received,
+                batch_id=batch_id, deadline=deadline,
             )
-    except BaseException:
-        await asyncio.to_thread(_remove_quietly, store, key)
+    except BaseException as e:
+        # A refusal in the statement's answer, or an error before it was sent, inserted
+        # nothing; a broken connection or a cancellation may have committed: the sweep decides.
+        if not (sent and _outcome_unknown(e)):
+            await _remove(store, key)
         raise
     if accepted.created:
         publisher.publish_soon(accepted.job_id, accepted.queue)  # the outbox row is the durable enqueue
     else:
-        await asyncio.to_thread(_remove_quietly, store, key)  # the earlier upload's blob is the one
+        await _remove(store, key)  # the earlier upload's blob is the one
     return accepted
+
+
+def _outcome_unknown(e: BaseException) -> bool:
+    """The statement was sent and may have committed: the connection broke, or we stopped waiting."""
+    return (isinstance(e, Unavailable) and e.code == "database_unavailable") or not isinstance(e, Exception)
 
 
 async def _earlier(db: AsyncConnectionPool, device: Device, batch: NewBatch) -> AcceptedBatch | None:
@@ -90,8 +113,13 @@ async def _earlier(db: AsyncConnectionPool, device: Device, batch: NewBatch) -> 
     return found.existing
 
 
+async def _remove(store: ObjectStore, key: str) -> None:
+    """Delete `key` in a worker thread; a cancelled request stops waiting, not deleting."""
+    await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, _remove_quietly, store, key))
+
+
 def _remove_quietly(store: ObjectStore, key: str) -> None:
     try:
         store.delete(key)
-    except Unavailable:
+    except (Unavailable, OSError):
         pass  # the orphan sweep finds blobs without a batch row

@@ -18,7 +18,7 @@ import psycopg
 
 from core.db import AsyncDictConnection, DictConnection
 from core.devices.service import Device, check_uploading
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, Unavailable
 from core.keys.service import check_usable
 from core.queues import FACTORS
 from core.storage import ObjectStore, raw_batch_key
@@ -71,7 +71,8 @@ _LOOKUP = "SELECT " + _STATUSES + " j.id AS job_id, b.id AS batch_id, b.factor, 
 # tables as they were before the statement: the rows it inserts show only in `o`.)
 _ACCEPT = (
     "WITH ok AS (SELECT 1 WHERE (SELECT status FROM devices WHERE id = %(d)s) = 'active'"
-    " AND (%(kid)s::text IS NULL OR (SELECT status FROM server_keys WHERE key_id = %(kid)s) <> 'retired')),"
+    " AND (%(kid)s::text IS NULL OR (SELECT status FROM server_keys WHERE key_id = %(kid)s) <> 'retired')"
+    " AND (%(dl)s::timestamptz IS NULL OR clock_timestamp() < %(dl)s)),"
     " nb AS (INSERT INTO batches (id, tenant_id, user_id, device_id, client_batch_id, factor, purpose,"
     " object_key, size_bytes, key_id, captured_from, captured_to, received_at, enrolment_id)"
     " SELECT %(b)s, %(t)s, %(u)s, %(d)s, %(cb)s, %(f)s, %(p)s, %(k)s, %(n)s, %(kid)s, %(cf)s, %(ct)s, %(r)s, %(e)s"
@@ -116,7 +117,8 @@ def store_blob(
 
 
 def _accept_params(
-    device: Device, batch: NewBatch, object_key: str, queue: str, received: datetime, batch_id: uuid.UUID | None
+    device: Device, batch: NewBatch, object_key: str, queue: str, received: datetime, batch_id: uuid.UUID | None,
+    deadline: datetime | None = None,
 ) -> tuple[dict[str, object], AcceptedBatch]:
     """Parameters of `_ACCEPT`, and the result when it inserts."""
     if batch.factor not in FACTORS:
@@ -128,7 +130,7 @@ def _accept_params(
         "b": batch_id, "t": device.tenant_id, "u": device.user_id, "d": device.id,
         "cb": batch.client_batch_id, "f": batch.factor, "p": batch.purpose, "k": object_key,
         "n": len(batch.body), "kid": batch.key_id, "cf": batch.captured_from, "ct": batch.captured_to,
-        "r": received, "j": job_id, "q": queue, "e": batch.enrolment_id,
+        "r": received, "j": job_id, "q": queue, "e": batch.enrolment_id, "dl": deadline,
     }
     return params, AcceptedBatch(job_id, batch_id, batch.factor, queue, created=True)
 
@@ -187,16 +189,22 @@ async def record_batch_async(
     queue: str,
     received: datetime,
     batch_id: uuid.UUID | None = None,
+    deadline: datetime | None = None,
 ) -> AcceptedBatch:
-    """`record_batch` on an async autocommit connection: the one statement commits by itself."""
-    params, inserted = _accept_params(device, batch, object_key, queue, received, batch_id)
+    """`record_batch` on an async autocommit connection: the one statement commits by itself.
+
+    With a `deadline`, the statement inserts nothing once the database's clock has passed
+    it (the orphan sweep may then be collecting the blob) and this raises `upload_timeout`.
+    """
+    params, inserted = _accept_params(device, batch, object_key, queue, received, batch_id, deadline)
     with _device_deleted_is_not_found():
         row = await (await conn.execute(_ACCEPT, params)).fetchone()
     accepted = _accept_result(row, batch, inserted)
     if accepted is None:
         found = await lookup(conn, device_id=device.id, client_batch_id=batch.client_batch_id, key_id=None)
         accepted = found.existing
-    assert accepted is not None
+    if accepted is None:  # neither inserted nor found: the deadline had passed
+        raise Unavailable("the upload took too long; send it again", code="upload_timeout")
     return accepted
 
 

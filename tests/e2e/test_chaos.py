@@ -1,20 +1,26 @@
-"""The fault scenarios of `tacit chaos`, bounded in time: nothing accepted is lost or scored twice."""
+"""The fault scenarios of `tacit chaos`, bounded in time: nothing accepted is lost or scored twice.
+
+They run on a loaded machine (busy processes, one per core, beside the stack): timing
+windows that a quiet machine never opens (an upload's statement cut by a Postgres
+restart) open under load.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import pytest
 
-from cli.faults import ChaosStack
+from cli.faults import ChaosStack, cpu_load
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    with ChaosStack(Path(tmp_path_factory.mktemp("chaos")), "gait") as c:
+    with cpu_load(os.cpu_count() or 2), ChaosStack(Path(tmp_path_factory.mktemp("chaos")), "gait") as c:
         yield c
 
 

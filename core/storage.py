@@ -7,6 +7,7 @@ is durable, so a batch row is never committed before its blob exists.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import ctypes
 import os
@@ -37,7 +38,7 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str) -> list[str]: ...
 
-    def list_older(self, prefix: str, older_than_s: float) -> list[str]:
+    def list_older(self, prefix: str, older_than_s: float) -> builtins.list[str]:
         """Keys under `prefix` last written more than `older_than_s` seconds ago."""
         ...
 
@@ -108,7 +109,7 @@ class LocalStore:
             if p.is_file() and not p.name.startswith(".tmp-")
         )
 
-    def list_older(self, prefix: str, older_than_s: float) -> list[str]:
+    def list_older(self, prefix: str, older_than_s: float) -> builtins.list[str]:
         import time
 
         before, old = time.time() - older_than_s, []
@@ -201,7 +202,7 @@ class S3Store:
                 return keys
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
-    def list_older(self, prefix: str, older_than_s: float) -> list[str]:
+    def list_older(self, prefix: str, older_than_s: float) -> builtins.list[str]:
         from datetime import UTC, timedelta
 
         before = datetime.now(UTC) - timedelta(seconds=older_than_s)

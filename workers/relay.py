@@ -223,7 +223,6 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
     publisher = JobPublisher(settings)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
     from core import retention
-    from core.storage import make_store
 
     store = make_store(settings.storage)
     last_sweep = last_retention = last_orphan_sweep = 0.0

@@ -24,6 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--users", type=int, default=20, help="enrolled users the jobs are spread over")
     w.add_argument("--celery-messages", type=int, default=3000,
                    help="no-op messages drained by a stock Celery worker in the same run (its per-message ceiling)")
+    w.add_argument("--backend", choices=("local", "oip"), default="local",
+                   help="oip: also measure the pool with its model in an OIP server (--oip-url), in the same run")
+    w.add_argument("--oip-url", default="", help="the inference server (http://host:port or grpc://host:port) "
+                   "serving `tacit export FACTOR --triton-repo` output")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=_run_worker)
     try:

@@ -137,11 +137,11 @@ class Bench:
         return out
 
     def start_workers(self, *, max_batch: int, threads: int, processes: int, loglevel: str = "INFO",
-                      cpu_processes: int = 1) -> None:
+                      cpu_processes: int = 1, extra_env: dict[str, str] | None = None) -> None:
         from cli.stack import wait_for
 
         env = dict(self.env, TACIT_POOL__MAX_BATCH=str(max_batch), TACIT_POOL__THREADS=str(threads),
-                   TACIT_POOL__DEVICE=self.device, TACIT_POOL__MAX_WAIT_MS="5")
+                   TACIT_POOL__DEVICE=self.device, TACIT_POOL__MAX_WAIT_MS="5", **(extra_env or {}))
         ready = []
         for i in range(processes):
             rf = self.root / f"ready-{max_batch}-{i}"
@@ -195,6 +195,7 @@ class Bench:
                     model_s += e["model_ms"] / 1e3
                     jobs += e["jobs"]
                     batches += 1
+        self.batch_ms = round(model_s * 1e3 / batches, 2) if batches else 0.0  # mean model call per batch
         return round(model_s / elapsed, 3), round(jobs / batches, 1) if batches else 0.0
 
     def queue_depth(self) -> int:
@@ -247,6 +248,16 @@ class Bench:
 def run(args: argparse.Namespace) -> int:
     from pipelines.registry import load_pipeline
 
+    if getattr(args, "backend", "local") == "oip":
+        from workers import oip
+
+        if not args.oip_url:
+            return fail("--backend oip needs --oip-url (a server holding `tacit export FACTOR --triton-repo` output)")
+        try:
+            oip.check_model(oip.connect(args.oip_url, args.factor), model_version=load_pipeline(args.factor).model_version)
+        except oip.ModelMismatch as e:
+            return fail(str(e))
+
     factor, device = args.factor, args.device
     rows = args.rows_per_job or ROWS_PER_JOB[factor]
     max_batch = args.max_batch or MAX_BATCH[factor]
@@ -268,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
         results: dict[str, float] = {}
         cpu: dict[str, dict[str, float]] = {}
         busy: dict[str, tuple[float, float]] = {}
+        batch_ms: dict[str, float] = {}
         # (c) is the same pool with room for one job per forward pass: max batch = one job's rows.
         for label, mb in (("batched", max_batch), ("batch-1", rows)):
             bench.start_workers(max_batch=mb, threads=args.threads, processes=args.processes,
@@ -278,6 +290,14 @@ def run(args: argparse.Namespace) -> int:
             results[label] = args.jobs * rows / bench.run_jobs(jobs, f"{label:<7}")
             cpu[label] = bench.cpu_share
             busy[label] = (bench.model_busy, bench.mean_batch)
+            batch_ms[label] = bench.batch_ms
+            bench.stop_workers()
+        if args.backend == "oip":
+            # the same pool and jobs, its model in the inference server: one request per batch
+            bench.start_workers(max_batch=max_batch, threads=args.threads, processes=args.processes,
+                                extra_env={"TACIT_POOL__BACKEND": "oip", "TACIT_POOL__OIP_URL": args.oip_url})
+            results["oip"] = args.jobs * rows / bench.run_jobs(bench.create_jobs(verify, "verify"), "oip    ")
+            cpu["oip"], busy["oip"], batch_ms["oip"] = bench.cpu_share, (bench.model_busy, bench.mean_batch), bench.batch_ms
             bench.stop_workers()
         # Celery's own per-message ceiling, same broker, same settings, same message format
         from cli import bench_celery
@@ -298,6 +318,12 @@ def run(args: argparse.Namespace) -> int:
            "worker_jobs_per_s": round(worker / rows, 1), "celery_noop_per_s": round(noop["tacit"], 1),
            "celery_noop_stock_transport_per_s": round(noop["stock"], 1),
            "jobs_vs_celery_noop": round(worker / rows / noop["tacit"], 3)}
+    if "oip" in results:
+        oip = results["oip"]
+        out.update({"oip_per_s": round(oip, 1), "oip_jobs_per_s": round(oip / rows, 1),
+                    "oip_vs_local": round(oip / worker, 3), "batch_ms_local": batch_ms["batched"],
+                    "batch_ms_oip": batch_ms["oip"], "oip_added_ms_per_batch": round(batch_ms["oip"] - batch_ms["batched"], 2),
+                    "oip_jobs_per_forward": busy["oip"][1], "oip_url": args.oip_url})
     print(f"raw model     {raw:10.1f} samples/s  (batch {max_batch})")
     print(f"worker path   {worker:10.1f} samples/s  ({worker / rows:.1f} jobs/s)   b/a = {worker / raw:.3f}")
     print(f"batch of one  {batch1:10.1f} samples/s  ({batch1 / rows:.1f} jobs/s)   b/c = {worker / batch1:.2f}")
@@ -307,6 +333,10 @@ def run(args: argparse.Namespace) -> int:
     print("cores busy while batched: " + ", ".join(f"{k} {v:.2f}" for k, v in share.items()))
     print(f"model busy {busy['batched'][0]:.0%} of the batched run, {busy['batched'][1]:.1f} jobs per forward pass"
           f" (batch of one: {busy['batch-1'][0]:.0%})")
+    if "oip" in results:
+        print(f"oip backend   {results['oip']:10.1f} samples/s  ({results['oip'] / rows:.1f} jobs/s)   "
+              f"vs in-process = {results['oip'] / worker:.3f}; model call per batch {batch_ms['oip']:.2f} ms "
+              f"(in-process {batch_ms['batched']:.2f} ms, {busy['oip'][1]:.1f} jobs per request)")
     if args.json:
         print(json.dumps(out))
     return 0

@@ -10,7 +10,6 @@ from fastapi import Depends, Request
 
 from core.db import transaction
 from core.errors import Unauthorized
-from core.publisher import JobPublisher
 from core.settings import Settings
 from core.storage import ObjectStore
 from core.tenants.service import Tenant, authenticate
@@ -48,10 +47,5 @@ def get_store(request: Request) -> ObjectStore:
     return request.app.state.store
 
 
-def get_publisher(request: Request) -> JobPublisher:
-    return request.app.state.publisher
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
-PublisherDep = Annotated[JobPublisher, Depends(get_publisher)]

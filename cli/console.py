@@ -9,10 +9,6 @@ import time
 from typing import Any
 
 
-class CommandError(Exception):
-    """A failure to report to the user in one line, with exit code 2 (no traceback)."""
-
-
 def say(message: str) -> None:
     """A progress or status line on stderr, flushed at once."""
     print(message, file=sys.stderr, flush=True)

@@ -31,7 +31,6 @@ WORKER_HEARTBEAT_PREFIX = "tacit:ops:worker:"  # + hostname:pid, JSON, expires u
 WORKER_HEARTBEAT_EVERY_S = 5
 WORKER_HEARTBEAT_TTL_S = 20
 
-STAGES = ("fetch", "decrypt", "preprocess", "model", "write")
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)

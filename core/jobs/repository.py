@@ -14,9 +14,6 @@ from typing import Any
 from core.db import DictConnection
 from core.errors import NotFound
 
-OPEN = ("queued", "running")
-FINAL = ("done", "failed", "dead")
-
 
 @dataclass(frozen=True)
 class ClaimedJob:

@@ -33,7 +33,6 @@ VERSION = 1
 CONTENT_TYPE = "application/vnd.tacit.envelope+v1"
 ENC_LENGTH = 32  # DHKEM(X25519) encapsulated key
 TAG_LENGTH = 16  # AES-128-GCM tag: the smallest ciphertext (empty plaintext)
-MAX_ID_LENGTH = 64
 DEFAULT_MAX_CIPHERTEXT = 8 * 1024 * 1024
 
 _HEADER = struct.Struct("<4sBBB16sQQ")  # magic .. capture_end_ms: 39 bytes

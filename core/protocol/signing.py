@@ -29,7 +29,6 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -38,9 +37,6 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from core.protocol.envelope import DEVICE_ID_RE
 from core.protocol.errors import ProtocolError
 from core.protocol.keyring import b64url, b64url_decode
-
-if TYPE_CHECKING:
-    import redis
 
 SCHEME = b"TACIT-SIG-V1"
 REDEEM_SCHEME = b"TACIT-REDEEM-V1"
@@ -207,17 +203,6 @@ def verify(
 def nonce_key(device_id: str, nonce: bytes) -> str:
     """The Redis key of a nonce: its bytes, not its text."""
     return f"tacit:nonce:{device_id}:{nonce.hex()}"
-
-
-def remember_nonce(client: redis.Redis, device_id: str, nonce: bytes, ttl: int = NONCE_TTL_S) -> bool:
-    """Record a nonce; True the first time it is seen for this device within `ttl` seconds."""
-    return bool(client.set(nonce_key(device_id, nonce), b"1", nx=True, ex=ttl))
-
-
-def claim_nonce(client: redis.Redis, device_id: str, nonce: bytes, ttl: int = NONCE_TTL_S) -> None:
-    """Like `remember_nonce`, but a nonce seen before raises `signature_replayed`."""
-    if not remember_nonce(client, device_id, nonce, ttl):
-        raise ProtocolError("signature_replayed", "this nonce was already used")
 
 
 def redemption_message(token: str, public_key: bytes) -> bytes:

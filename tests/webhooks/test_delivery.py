@@ -35,11 +35,18 @@ def delivery(db, delivery_id) -> dict:  # type: ignore[no-untyped-def]
 
 
 def test_a_delivery_is_signed_verified_and_logged(api, tenant, db, receiver, webhook_rt) -> None:  # type: ignore[no-untyped-def]
+    from prometheus_client import REGISTRY
+
     from workers.webhooks.delivery import deliver
+
+    def delivered() -> float:
+        return REGISTRY.get_sample_value("tacit_webhook_deliveries_total", {"outcome": "delivered"}) or 0.0
 
     ep = register(api, tenant, receiver.url, receiver=receiver)
     msg, did = emit_here(db, tenant["id"])
+    before = delivered()
     assert deliver(webhook_rt, did) == "succeeded"
+    assert delivered() == before + 1  # counted where Prometheus scrapes the webhook pool
     (req,) = receiver.requests
     assert req.webhook_id == msg and req.verified_by == [0]
     assert receiver.processed[msg]["type"] == "job.completed" and len(req.body) < 20_000

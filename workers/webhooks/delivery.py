@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from core.db import make_pool, transaction
 from core.errors import InvalidInput
+from core.metrics import WEBHOOK_DELIVERIES
 from core.settings import Settings
 from core.webhooks import deliveries, sealing, signing, ssrf
 from core.webhooks.policy import AttemptResult, parse_retry_after
@@ -127,6 +128,8 @@ def deliver(rt: WebhookRuntime, delivery_id: uuid.UUID) -> str | None:
         )
     with transaction(rt.pool) as conn:
         verdict = deliveries.record(conn, d, result, ws)
+    # the dashboards' and alerts' outcomes: delivered, retry, failed (dead or gone)
+    WEBHOOK_DELIVERIES.labels(outcome={"succeeded": "delivered", "retry": "retry"}.get(verdict.kind, "failed")).inc()
     log.info(
         json.dumps(
             {

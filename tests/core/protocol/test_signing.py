@@ -4,7 +4,6 @@ import hashlib
 import uuid
 
 import pytest
-import redis
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from core.protocol import signing
@@ -154,36 +153,34 @@ def test_duplicate_header_is_refused(device_key) -> None:
     assert e.value.code == "signature_bad_header"
 
 
-@pytest.fixture
-def redis_client():
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/15")
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    yield client
-    client.close()
+def test_nonce_is_accepted_once_per_device(settings) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
 
+    import redis.asyncio
 
-def test_nonce_is_accepted_once_per_device(redis_client) -> None:
-    # given a fresh nonce (its bytes: replay protection is keyed on them)
+    from core.ratelimit import UploadGate
+
+    # given a fresh nonce (its bytes: replay protection is keyed on them) and the upload gate
     nonce = b64url_decode(signing.new_nonce())
-    device = f"dev_{uuid.uuid4().hex[:8]}"
-    try:
-        # when it is remembered twice for the same device, then only the first is new
-        assert signing.remember_nonce(redis_client, device, nonce, ttl=5) is True
-        assert signing.remember_nonce(redis_client, device, nonce, ttl=5) is False
-        with pytest.raises(ProtocolError) as e:
-            signing.claim_nonce(redis_client, device, nonce, ttl=5)
-        assert e.value.code == "signature_replayed"
-        # and another device may use the same nonce
-        assert signing.remember_nonce(redis_client, device + "x", nonce, ttl=5) is True
-        # and the record expires
-        assert 0 < redis_client.ttl(signing.nonce_key(device, nonce)) <= 5
-    finally:
-        redis_client.delete(
-            signing.nonce_key(device, nonce), signing.nonce_key(device + "x", nonce)
-        )
+    tenant, device, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    async def scenario() -> str:
+        client = redis.asyncio.Redis.from_url(settings.redis_url)
+        gate = UploadGate(client, device_per_min=100, tenant_per_min=100)
+        try:
+            # when the same nonce is admitted twice for one device, then only the first passes
+            await gate.admit(tenant_id=tenant, device_id=device, nonce=nonce)
+            with pytest.raises(ProtocolError) as e:
+                await gate.admit(tenant_id=tenant, device_id=device, nonce=nonce)
+            # and another device may use the same nonce
+            await gate.admit(tenant_id=tenant, device_id=other, nonce=nonce)
+            # and the record expires
+            assert 0 < await client.ttl(signing.nonce_key(str(device), nonce)) <= signing.NONCE_TTL_S
+            return e.value.code
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(scenario()) == "signature_replayed"
 
 
 def test_redemption_proof_round_trip(device_key) -> None:

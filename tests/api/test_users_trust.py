@@ -9,39 +9,55 @@ import pytest
 from tests.webhooks import rows
 
 
-def test_trust_fuses_recent_scores_with_decay(api, tenant, db) -> None:  # type: ignore[no-untyped-def]
-    # given a fresh keystroke score (llr 2) and a gait score (llr -1) one gait half-life (3600 s) old,
-    # and an older keystroke score (llr 1) one keystroke half-life (1800 s) old
-    rows.job(db, tenant["id"], "dana", factor="keystroke", llr=2.0)
-    rows.job(db, tenant["id"], "dana", factor="keystroke", llr=1.0, score_age_s=1800)
-    rows.job(db, tenant["id"], "dana", factor="gait", llr=-1.0, score_age_s=3600)
+def _fusion(settings):  # type: ignore[no-untyped-def]
+    from core.trust.fusion import FusionParams
+
+    return FusionParams.from_settings(settings.trust)
+
+
+def test_trust_fuses_recent_scores_with_decay(api, tenant, db, settings) -> None:  # type: ignore[no-untyped-def]
+    params = _fusion(settings)
+    hk, hg = params.half_life("keystroke"), params.half_life("gait")
+    # given a fresh keystroke score (llr 3), an older one (llr 2) one keystroke half-life old,
+    # and a gait score (llr -3) one gait half-life old
+    rows.job(db, tenant["id"], "dana", factor="keystroke", llr=3.0)
+    rows.job(db, tenant["id"], "dana", factor="keystroke", llr=2.0, score_age_s=hk)
+    rows.job(db, tenant["id"], "dana", factor="gait", llr=-3.0, score_age_s=hg)
     # when the tenant reads dana's trust
     r = api.get("/v1/users/dana/trust", headers=tenant["headers"])
-    # then log-odds = 0 (prior 0.5) + (2 + 1/2) + (-1/2) = 2, p = sigmoid(2) = 0.8808
+    # then log-odds = logit(prior) + per factor its newest max_samples scores, shrunk by
+    # weak_llr, clipped, halved per half-life of age; with the committed settings
+    # (prior 0.9, weak_llr 1, llr_clip 3, max_samples 1): 2.197 + 2 + (-2 / 2) = 3.197
+    ks = params.evidence(3.0) + (params.evidence(2.0) / 2 if params.max_samples >= 2 else 0.0)
+    gait = params.evidence(-3.0) / 2
+    expected = math.log(params.prior_probability / (1 - params.prior_probability)) + ks + gait
     assert r.status_code == 200, r.text
     t = r.json()
-    assert t["llr"] == pytest.approx(2.0, abs=0.01)
-    assert t["probability"] == pytest.approx(1 / (1 + math.exp(-2.0)), abs=0.002)
+    assert t["llr"] == pytest.approx(expected, abs=0.02)
+    assert t["probability"] == pytest.approx(1 / (1 + math.exp(-expected)), abs=0.003)
     assert t["threshold"] == 0.5 and t["decision"] == "genuine"
     by = {f["factor"]: f for f in t["factors"]}
-    assert by["keystroke"]["samples"] == 2 and by["keystroke"]["llr"] == pytest.approx(
-        2.5, abs=0.01
-    )
-    assert by["keystroke"]["age_s"] < 5 and by["gait"]["age_s"] == pytest.approx(3600, abs=5)
-    assert by["gait"]["llr"] == pytest.approx(-0.5, abs=0.01) and by["gait"]["half_life_s"] == 3600
+    assert by["keystroke"]["samples"] == min(2, params.max_samples)
+    assert by["keystroke"]["llr"] == pytest.approx(ks, abs=0.02)
+    assert by["keystroke"]["age_s"] < 5 and by["gait"]["age_s"] == pytest.approx(hg, abs=5)
+    assert by["gait"]["llr"] == pytest.approx(gait, abs=0.01) and by["gait"]["half_life_s"] == hg
 
 
-def test_the_tenant_operating_point_decides(api, tenant, db) -> None:  # type: ignore[no-untyped-def]
-    rows.job(db, tenant["id"], "erin", factor="face", llr=1.0)  # p = 0.731
-    db.execute("UPDATE tenants SET decision_threshold = 0.8 WHERE id = %s", (tenant["id"],))
+def test_the_tenant_operating_point_decides(api, tenant, db, settings) -> None:  # type: ignore[no-untyped-def]
+    params = _fusion(settings)
+    rows.job(db, tenant["id"], "erin", factor="face", llr=-2.0)
+    logit = math.log(params.prior_probability / (1 - params.prior_probability))
+    p = 1 / (1 + math.exp(-(logit + params.evidence(-2.0))))  # 0.768 with the committed settings
+    db.execute("UPDATE tenants SET decision_threshold = %s WHERE id = %s", ((p + 1) / 2, tenant["id"]))
     t = api.get("/v1/users/erin/trust", headers=tenant["headers"]).json()
-    assert t["threshold"] == pytest.approx(0.8) and t["decision"] == "impostor"
+    assert t["threshold"] == pytest.approx((p + 1) / 2) and t["decision"] == "impostor"
 
 
-def test_a_user_without_scores_has_no_decision(api, tenant, db) -> None:  # type: ignore[no-untyped-def]
+def test_a_user_without_scores_has_no_decision(api, tenant, db, settings) -> None:  # type: ignore[no-untyped-def]
     rows.device(db, tenant["id"], "fred")
     t = api.get("/v1/users/fred/trust", headers=tenant["headers"]).json()
-    assert t["decision"] == "unknown" and t["factors"] == [] and t["probability"] == 0.5
+    assert t["decision"] == "unknown" and t["factors"] == []
+    assert t["probability"] == pytest.approx(settings.trust.prior_probability)
 
 
 def test_another_tenants_user_is_404(api, tenant, db) -> None:  # type: ignore[no-untyped-def]

@@ -93,6 +93,9 @@ def test_dashboard_charts_real_data_and_requeues_a_dead_job(ops_stack, browser, 
     row = page.locator(f"#dead li[data-job='{dead_id}']")
     assert "attempts_exhausted" in row.inner_text()
     assert page.locator("#evaluation figure").count() == 3
+    # and the committed trust evaluation: fused and per-factor rows, its trust plot
+    assert page.locator("#trust-evaluation tr[data-trust]").count() == 4
+    assert page.locator("#trust-evaluation img").count() == 2
     page.screenshot(path=str(tmp_path / "ops-dashboard.png"), full_page=True)
 
     # when the operator presses Requeue

@@ -122,28 +122,33 @@ def test_job_events_and_trust_changes_are_announced(
         ):  # as workers/scoring.py does, in the transaction that finishes the job
             events.job_completed(db, job_id=row.job_id, trust=trust)
 
-    # genuine evidence: job.completed and a first trust.changed (p = sigmoid(3) = 0.953)
+    # with the committed fusion (prior 0.9: log-odds 2.197; |llr| shrinks by 1, clipped at 3;
+    # the newest score per factor):
+    # genuine evidence: job.completed and a first trust.changed (2.197 + 2, p = 0.985)
     finish(3.0)
-    # strong impostor evidence: the decision flips (log-odds 3 - 6 = -3, p = 0.047)
+    # impostor gait evidence: trust falls but stays genuine (2.197 + 2 - 3, p = 0.768)
     finish(-6.0, "gait")
-    # a small move: no trust.changed (p 0.047 -> 0.052)
-    finish(0.1, "face")
+    # impostor face evidence too: the decision flips (2.197 + 2 - 3 - 3 = -1.80, p = 0.142)
+    finish(-6.0, "face")
+    # the same face evidence again: no trust.changed (only decay moves p)
+    finish(-5.0, "face")
     failed = rows.job(db, tenant["id"], "carol", status="failed")
     with db.transaction():
         events.job_failed(db, job_id=failed.job_id)
-    assert until(lambda: len(receiver.processed) == 6, 20), [
+    assert until(lambda: len(receiver.processed) == 8, 20), [
         p["type"] for p in receiver.processed.values()
     ]
     done = receiver.of_type("job.completed")
-    assert len(done) == 3 and all(
+    assert len(done) == 4 and all(
         p["data"]["user"] == "carol" and "score" in p["data"] for p in done
     )
     changes = sorted(receiver.of_type("trust.changed"), key=lambda p: p["timestamp"])
-    assert [c["data"]["decision"] for c in changes] == ["genuine", "impostor"]
+    assert [c["data"]["decision"] for c in changes] == ["genuine", "genuine", "impostor"]
     assert (
         changes[0]["data"]["previous"] is None
-        and changes[1]["data"]["previous"]["decision"] == "genuine"
+        and changes[2]["data"]["previous"]["decision"] == "genuine"
     )
-    assert abs(changes[1]["data"]["probability"] - 0.047426) < 1e-3
+    # keystroke evidence halves every 30 s: a few seconds of test move p by about 0.005 each
+    assert abs(changes[2]["data"]["probability"] - 0.1414) < 0.03
     (f,) = receiver.of_type("job.failed")
     assert f["data"]["job_id"] == str(failed.job_id) and f["data"]["status"] == "failed"

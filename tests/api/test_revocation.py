@@ -81,22 +81,23 @@ def test_revoking_removes_its_samples_owes_rebuilds_and_closes_its_windows(api, 
 def test_a_revoked_devices_scores_leave_the_trust(api, tenant, db, settings):  # type: ignore[no-untyped-def]
     from core.trust.service import user_trust
 
-    # given a genuine score of each of alice's phones (one job claimed just before the revocation)
+    # given a genuine score from alice's phone and, newer, an impostor's from a second phone
+    # (one job claimed just before the revocation; fusion keeps each factor's newest score)
     mine, theirs = enrol_phone(api, tenant), enrol_phone(api, tenant)
-    for phone in (mine, theirs):
+    for phone, score, llr, age_s in ((mine, 0.99, 4.0, 60), (theirs, 0.02, -4.0, 0)):
         job_id = post_envelope(api, phone, phone.envelope(purpose="verify")[1]).json()["job_id"]
         db.execute(
             "INSERT INTO scores (job_id, tenant_id, user_id, factor, score, distance, llr, decision, samples,"
-            " model_version) SELECT id, tenant_id, user_id, factor, 0.99, 0.1, 4.0, true, 4, 'm1' FROM jobs WHERE id = %s",
-            (uuid.UUID(job_id),),
+            " model_version, captured_at) SELECT id, tenant_id, user_id, factor, %s, 0.1, %s, %s, 4, 'm1',"
+            " now() - make_interval(secs => %s) FROM jobs WHERE id = %s",
+            (score, llr, score > 0.5, age_s, uuid.UUID(job_id)),
         )
     user_id = db.execute("SELECT user_id FROM devices WHERE id = %s", (mine.device_id,)).fetchone()["user_id"]
 
-    def samples() -> int:
-        t = user_trust(db, user_id=user_id, threshold=0.5, settings=settings.trust)
-        return sum(f.samples for f in t.factors)
+    def probability() -> float:
+        return user_trust(db, user_id=user_id, threshold=0.5, settings=settings.trust).probability
 
-    assert samples() == 2
+    assert probability() < 0.5  # the second phone's impostor score is what counts now
     # when the second phone is revoked, then only the first one's score counts
     assert api.delete(f"/v1/devices/{theirs.device_id}", headers=tenant["headers"]).status_code == 200
-    assert samples() == 1
+    assert probability() > 0.5

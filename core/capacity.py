@@ -128,6 +128,8 @@ class Pool:
     service_latency_s: float
     scaling: PoolScaling
     threads: int = 32
+    # measured cold starts: each new replica draws one (``cold_start_s`` when empty)
+    cold_start_samples: tuple[float, ...] = ()
 
 
 @dataclass
@@ -225,7 +227,7 @@ def simulate_pool(
                     wishes.popleft()
                 target = max(w for _, w in wishes)
                 if target > current:
-                    starting += [t + pool.cold_start_s] * (target - current)
+                    starting += [t + _cold_start(pool, rng) for _ in range(target - current)]
                 elif target < current:
                     drop = current - target
                     while drop and starting:  # cancel loading replicas first
@@ -281,6 +283,12 @@ def simulate_pool(
         mean_in_system=area_n / horizon if horizon else 0.0,
         wait_probability=busy_time / horizon if horizon else 0.0,
     )
+
+
+def _cold_start(pool: Pool, rng: np.random.Generator) -> float:
+    if pool.cold_start_samples:
+        return float(rng.choice(pool.cold_start_samples))
+    return pool.cold_start_s
 
 
 def _age_at(queue: deque[list[float]], held: int, t: float) -> float:

@@ -17,6 +17,7 @@ import pytest
 from cli.autoscale import Autoscaler
 from cli.stack import KEYRING_ENV, Stack, free_port
 from core.scaling import PoolScaling
+from tests.isolated import db, services, settings  # noqa: F401 - this module's own database and queues
 
 pytestmark = pytest.mark.integration
 
@@ -26,13 +27,13 @@ FIGURES = PoolScaling(list_length=10, activation_list_length=0, min_replicas=0, 
                       rate_window_s=3)
 
 
-def _final(db, ids: list[str]) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _final(db, ids: list[str]) -> dict[str, int]:  # type: ignore[no-untyped-def]  # noqa: F811
     rows = db.execute("SELECT status, count(*) AS n FROM jobs WHERE id = ANY(%s::uuid[]) GROUP BY status",
                       (ids,)).fetchall()
     return {r["status"]: int(r["n"]) for r in rows}
 
 
-def test_pool_goes_from_zero_to_n_and_back_on_a_burst_with_nothing_lost(settings, services, db, tmp_path: Path):  # type: ignore[no-untyped-def]
+def test_pool_goes_from_zero_to_n_and_back_on_a_burst_with_nothing_lost(settings, services, db, tmp_path: Path):  # type: ignore[no-untyped-def]  # noqa: F811
     from cli.simulate import Tenancy, capture, create_tenant, make_phones, upload
 
     # given a stack whose keystroke pool is autoscaled between 0 and 2 processes holding 4 jobs each

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import redis
 
 from core.scaling import POOL_SCALING, PoolScaling
+from tests.isolated import db, services, settings  # noqa: F401 - this module's own database and queues
 from tests.ops.conftest import make_job
 
 SCALE = "import sys; from cli import scale; import argparse; p = argparse.ArgumentParser(); " \
@@ -49,7 +50,7 @@ def test_age_rule_wakes_a_sleeping_pool_and_grows_it_with_the_wait() -> None:
     assert desired_replicas(0, 0.0, 1, pool, jobs_per_s=250.0) == 3
 
 
-def test_scale_reports_each_factor_and_emits_the_same_keda_figures(settings, db, tenant, tmp_path):  # type: ignore[no-untyped-def]
+def test_scale_reports_each_factor_and_emits_the_same_keda_figures(settings, db, tenant, tmp_path):  # type: ignore[no-untyped-def]  # noqa: F811
     # given 300 keystroke messages waiting on a queue of this test, two running and one finished gait job
     queue = f"score.keystroke.scale-{os.getpid()}"
     client = redis.Redis.from_url(settings.redis_url)

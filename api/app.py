@@ -33,15 +33,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.pool = make_pool(settings.database_url, min_size=2, max_size=20, name="api")
         state.pool.open(wait=False)
         # the upload path runs on the event loop, one round trip per statement
-        state.db = make_async_pool(settings.database_url, min_size=2, max_size=20, name="api-uploads")
+        state.db = make_async_pool(
+            settings.database_url, min_size=2, max_size=20, name="api-uploads"
+        )
         await state.db.open(wait=False)
         state.signing_keys = SigningKeys(
-            refused_ttl_s=settings.http.unknown_device_ttl_s, refused_max=settings.http.unknown_device_cache
+            refused_ttl_s=settings.http.unknown_device_ttl_s,
+            refused_max=settings.http.unknown_device_cache,
         )
         state.store = make_store(settings.storage)
         state.publisher = JobPublisher(settings, state.pool)
-        state.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        state.aredis = redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        state.redis = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+        )
+        state.aredis = redis.asyncio.Redis.from_url(
+            settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+        )
         state.backlog = BacklogGuard(state.aredis, limit=settings.limits.backlog_limit)
         state.upload_gate = UploadGate(
             state.aredis,

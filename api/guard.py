@@ -48,7 +48,9 @@ ADDRESS_LIMITED = {
 
 
 class Refused(Exception):
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.retry_after = retry_after
@@ -165,7 +167,9 @@ class RequestGuard:
         address = client_address(HTTPConnection(scope), self.settings)
         wait = await limits.admit(route, address)
         if wait:
-            raise Refused(429, "rate_limited", "too many requests from this address", retry_after=wait)
+            raise Refused(
+                429, "rate_limited", "too many requests from this address", retry_after=wait
+            )
 
     async def read_body(self, receive: Receive, cap: int) -> list[Message] | None:
         """The body's messages, at most ``cap`` bytes, all within the body deadline."""

@@ -18,7 +18,9 @@ class Accepted(BaseModel):
 
 
 class ScoreOut(BaseModel):
-    score: float = Field(description="Calibrated probability in [0, 1] that the batch came from the enrolled user")
+    score: float = Field(
+        description="Calibrated probability in [0, 1] that the batch came from the enrolled user"
+    )
     distance: float
     llr: float
     decision: Literal["genuine", "impostor"]
@@ -69,16 +71,31 @@ class JobOut(BaseModel):
         score = None
         if r.get("score") is not None:
             score = ScoreOut(
-                score=r["score"], distance=r["distance"], llr=r["llr"],
-                decision="genuine" if r["decision"] else "impostor", samples=r["samples"],
+                score=r["score"],
+                distance=r["distance"],
+                llr=r["llr"],
+                decision="genuine" if r["decision"] else "impostor",
+                samples=r["samples"],
                 model_version=r["model_version"],
             )
-        error = public_job_error(r["error_code"], r["error_message"]) if r.get("error_code") else None
+        error = (
+            public_job_error(r["error_code"], r["error_message"]) if r.get("error_code") else None
+        )
         return cls(
-            id=r["id"], status=r["status"], factor=r["factor"], purpose=r["purpose"], user=r["user"],
-            device_id=r["device_id"], batch_id=r["client_batch_id"], attempts=r["attempts"],
-            created_at=r["created_at"], enqueued_at=r["enqueued_at"], started_at=r["started_at"],
-            finished_at=r["finished_at"], score=score, error=error,
+            id=r["id"],
+            status=r["status"],
+            factor=r["factor"],
+            purpose=r["purpose"],
+            user=r["user"],
+            device_id=r["device_id"],
+            batch_id=r["client_batch_id"],
+            attempts=r["attempts"],
+            created_at=r["created_at"],
+            enqueued_at=r["enqueued_at"],
+            started_at=r["started_at"],
+            finished_at=r["finished_at"],
+            score=score,
+            error=error,
             enrolment={"active": "merged", "held": "held"}.get(r.get("enrolment") or ""),  # type: ignore[arg-type]
         )
 
@@ -89,7 +106,9 @@ class JobPage(BaseModel):
 
 
 class DeviceCreate(BaseModel):
-    public_key: str | None = Field(default=None, description="Ed25519 public key, base64url (32 bytes)")
+    public_key: str | None = Field(
+        default=None, description="Ed25519 public key, base64url (32 bytes)"
+    )
 
 
 class DeviceOut(BaseModel):

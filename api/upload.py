@@ -94,7 +94,11 @@ async def receive_upload(request: Request, limits: LimitSettings) -> SignedReque
 
 
 async def check_upload(
-    request: SignedRequest, db: AsyncConnectionPool, keys: SigningKeys, gate: UploadGate, limits: LimitSettings
+    request: SignedRequest,
+    db: AsyncConnectionPool,
+    keys: SigningKeys,
+    gate: UploadGate,
+    limits: LimitSettings,
 ) -> Upload:
     """Every check of a signed upload short of storing it (ingest reads the device's status fresh)."""
     headers = signing.parse_signature_headers(request.headers)
@@ -102,14 +106,26 @@ async def check_upload(
     device = await keys.device(db, headers.device_id)
     assert device.public_key is not None  # SigningKeys refuses keyless devices
     signing.verify(
-        device.public_key, method=request.method, target=request.target, body=request.body, headers=headers
+        device.public_key,
+        method=request.method,
+        target=request.target,
+        body=request.body,
+        headers=headers,
     )
-    window = await gate.admit(tenant_id=device.tenant_id, device_id=device.id, nonce=headers.nonce_bytes)
+    window = await gate.admit(
+        tenant_id=device.tenant_id, device_id=device.id, nonce=headers.nonce_bytes
+    )
 
     encoding = request.headers.get("content-encoding")
-    decode = functools.partial(wire.decode_body, request.body, encoding, max_decoded=limits.max_decoded_bytes)
+    decode = functools.partial(
+        wire.decode_body, request.body, encoding, max_decoded=limits.max_decoded_bytes
+    )
     # inflating can take milliseconds: not on the event loop
-    decoded = decode() if (encoding or "identity").strip().lower() == "identity" else await asyncio.to_thread(decode)
+    decoded = (
+        decode()
+        if (encoding or "identity").strip().lower() == "identity"
+        else await asyncio.to_thread(decode)
+    )
     envelope = env.parse_envelope(decoded, max_ciphertext=limits.max_decoded_bytes)
     env.check_envelope_device(envelope, headers.device_id)
     h = envelope.header

@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     shared = None
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # /metrics on any worker then adds up the histograms of all of them
-        shared = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tacit-api-metrics-")
+        shared = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="tacit-api-metrics-"
+        )
     try:
         serve(get_settings(), host=args.host, port=args.port, workers=args.workers)
     finally:

@@ -95,8 +95,11 @@ class Autoscaler:
             windows = {p.scaling.rate_window_s for p in self.pools.values()}
             loads = {w: factor_load(conn, window_s=float(w)) for w in windows}
         return {
-            f: {"depth": depths[f], "age_s": ages[f],
-                "per_s": float(loads[p.scaling.rate_window_s].get(f, {}).get("per_s", 0.0))}
+            f: {
+                "depth": depths[f],
+                "age_s": ages[f],
+                "per_s": float(loads[p.scaling.rate_window_s].get(f, {}).get("per_s", 0.0)),
+            }
             for f, p in self.pools.items()
         }
 
@@ -118,8 +121,9 @@ class Autoscaler:
             pool.next_poll = now + pool.scaling.polling_s
             sig = readings[pool.factor]
             current = len(pool.live())
-            want = desired_replicas(int(sig["depth"]), sig["age_s"], current, pool.scaling,
-                                    jobs_per_s=sig["per_s"])
+            want = desired_replicas(
+                int(sig["depth"]), sig["age_s"], current, pool.scaling, jobs_per_s=sig["per_s"]
+            )
             pool.wishes.append((now, want))
             while pool.wishes and pool.wishes[0][0] < now - pool.scaling.cooldown_s:
                 pool.wishes.popleft()
@@ -152,21 +156,36 @@ class Autoscaler:
             proc = replica.role.proc
             if replica.ready_at is None and self._ready_file(replica.role).exists():
                 replica.ready_at = now
-                self._event("ready", pool, replica.role, now, cold_start_s=round(now - replica.started, 2))
+                self._event(
+                    "ready", pool, replica.role, now, cold_start_s=round(now - replica.started, 2)
+                )
             if proc is None or proc.poll() is not None:
                 pool.replicas.remove(replica)
                 pool.process_seconds += now - replica.started
                 unexpected = replica.stopping_at is None
-                self._event("exit", pool, replica.role, now, code=proc.returncode if proc else None,
-                            unexpected=unexpected)
+                self._event(
+                    "exit",
+                    pool,
+                    replica.role,
+                    now,
+                    code=proc.returncode if proc else None,
+                    unexpected=unexpected,
+                )
 
     def _ready_file(self, role: Role) -> Path:
         return self.stack.data_dir / "run" / f"{role.name}.ready"
 
     def _event(self, what: str, pool: FactorPool, role: Role, now: float, **extra: Any) -> None:
-        entry = {"ts": round(time.time(), 3), "event": what, "factor": pool.factor, "replica": role.name,
-                 "replicas": len(pool.live()), "pid": role.proc.pid if role.proc else None,
-                 **{k: v for k, v in pool.last.items() if k in ("depth", "age_s", "per_s", "target")}, **extra}
+        entry = {
+            "ts": round(time.time(), 3),
+            "event": what,
+            "factor": pool.factor,
+            "replica": role.name,
+            "replicas": len(pool.live()),
+            "pid": role.proc.pid if role.proc else None,
+            **{k: v for k, v in pool.last.items() if k in ("depth", "age_s", "per_s", "target")},
+            **extra,
+        }
         with self.log_path.open("a") as out:
             out.write(json.dumps(entry) + "\n")
 
@@ -177,7 +196,10 @@ class Autoscaler:
         try:
             self.poll_once()
         except Exception as e:  # noqa: BLE001 - the stack keeps running; the next poll retries
-            print(f"tacit: autoscale: could not read the queues: {e.__class__.__name__}: {e}", file=sys.stderr)
+            print(
+                f"tacit: autoscale: could not read the queues: {e.__class__.__name__}: {e}",
+                file=sys.stderr,
+            )
 
     # --- figures and shutdown --------------------------------------------------------------
     def pools_figures(self) -> dict[str, PoolScaling]:
@@ -194,7 +216,10 @@ class Autoscaler:
     def process_seconds(self) -> dict[str, float]:
         """Seconds of worker processes per factor, from each start to its exit (or now)."""
         now = self.clock()
-        return {f: p.process_seconds + sum(now - r.started for r in p.replicas) for f, p in self.pools.items()}
+        return {
+            f: p.process_seconds + sum(now - r.started for r in p.replicas)
+            for f, p in self.pools.items()
+        }
 
     def stop(self, grace: float = 60.0) -> None:
         """Warm shutdown of every replica; SIGKILL what is still running after ``grace``."""
@@ -233,6 +258,8 @@ def local_figures(factors: tuple[str, ...], max_replicas: int | None) -> dict[st
     for f in factors:
         s = figures[f]
         if max_replicas is not None:
-            s = dataclasses.replace(s, max_replicas=max(s.min_replicas, min(s.max_replicas, max_replicas)))
+            s = dataclasses.replace(
+                s, max_replicas=max(s.min_replicas, min(s.max_replicas, max_replicas))
+            )
         out[f] = s
     return out

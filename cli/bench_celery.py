@@ -56,12 +56,31 @@ def main() -> None:
     for name in ("celery.app.trace", "celery.worker.strategy"):  # as the pools do
         logging.getLogger(name).setLevel(logging.WARNING)
     app = _app(args.transport, args.ready)
-    app.worker_main(["worker", "-Q", args.queue, "-P", "threads", "-c", str(args.threads),
-                     "--prefetch-multiplier", "1", "-n", f"noop-{uuid.uuid4().hex[:6]}@%h", "-l", "WARNING",
-                     "--without-gossip", "--without-mingle", "--without-heartbeat"])
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            args.queue,
+            "-P",
+            "threads",
+            "-c",
+            str(args.threads),
+            "--prefetch-multiplier",
+            "1",
+            "-n",
+            f"noop-{uuid.uuid4().hex[:6]}@%h",
+            "-l",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
 
 
-def measure(env: dict[str, str], root: Path, *, messages: int, threads: int, transport: str) -> float:
+def measure(
+    env: dict[str, str], root: Path, *, messages: int, threads: int, transport: str
+) -> float:
     """Messages/s one no-op worker process drains from a queue that holds `messages` at once."""
     import subprocess
     import sys
@@ -78,9 +97,24 @@ def measure(env: dict[str, str], root: Path, *, messages: int, threads: int, tra
     ready = root / f"noop-{transport}.ready"
     ready.unlink(missing_ok=True)
     log = open(root / f"noop-{transport}.log", "ab")  # noqa: SIM115 - lives with the process
-    proc = subprocess.Popen([sys.executable, "-m", "cli.bench_celery", "--queue", queue, "--threads", str(threads),
-                             "--transport", transport, "--ready", str(ready)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli.bench_celery",
+            "--queue",
+            queue,
+            "--threads",
+            str(threads),
+            "--transport",
+            transport,
+            "--ready",
+            str(ready),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for(lambda: ready.exists(), 120, "the no-op Celery worker")
         time.sleep(0.5)

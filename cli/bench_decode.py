@@ -33,8 +33,12 @@ CASES = ("before-64", "before-63", "after-64", "after-63", "largest")
 
 
 def register(bsub: argparse._SubParsersAction) -> None:
-    p = bsub.add_parser("decode", help="face worker peak RSS on a hostile 71 KiB upload, before/after")
-    p.add_argument("--jobs", type=int, default=1, help="payloads decoded at once (a pool's threads)")
+    p = bsub.add_parser(
+        "decode", help="face worker peak RSS on a hostile 71 KiB upload, before/after"
+    )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="payloads decoded at once (a pool's threads)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -43,7 +47,9 @@ def hostile_frame(n_frames: int) -> bytes:
     from pipelines import codec
 
     rows = np.random.default_rng(0).integers(0, 256, size=(n_frames, 1, 1024), dtype=np.uint8)
-    return codec.encode("face", {"frames": np.broadcast_to(rows, (n_frames, 1024, 1024))}, compress=True)
+    return codec.encode(
+        "face", {"frames": np.broadcast_to(rows, (n_frames, 1024, 1024))}, compress=True
+    )
 
 
 def largest_frame() -> bytes:
@@ -62,13 +68,15 @@ def _decode_before(data: bytes) -> object:
     from pipelines import codec
     from pipelines.face.frames import FaceLimits, decode_frames
 
-    head = data[:6 + data[5] + 2]
+    head = data[: 6 + data[5] + 2]
     out = bytearray()
-    with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data[len(head):])) as reader:
+    with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data[len(head) :])) as reader:
         while chunk := reader.read(min(MiB, codec.MAX_DECODED_BYTES + 1 - len(out))):
             out += chunk
             if len(out) > codec.MAX_DECODED_BYTES:
-                raise codec.PlaintextError("plaintext_too_large", "decompressed plaintext exceeds 64 MiB")
+                raise codec.PlaintextError(
+                    "plaintext_too_large", "decompressed plaintext exceeds 64 MiB"
+                )
     plain = head[:4] + bytes([data[4] & ~codec.FLAG_ZSTD]) + head[5:] + bytes(out)
     return decode_frames(plain, FaceLimits(max_pixels=64 * MiB))  # no per-batch budget
 
@@ -100,9 +108,15 @@ def _child(case: str, path: str, jobs: int) -> dict[str, Any]:
     for t in threads:
         t.join()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"case": case, "upload_bytes": len(data), "jobs": jobs, "baseline_mb": round(baseline / 1e6, 1),
-            "peak_mb": round(peak / 1e6, 1), "per_job_mb": round((peak - baseline) / jobs / 1e6, 1),
-            "outcome": sorted(set(codes))}
+    return {
+        "case": case,
+        "upload_bytes": len(data),
+        "jobs": jobs,
+        "baseline_mb": round(baseline / 1e6, 1),
+        "peak_mb": round(peak / 1e6, 1),
+        "per_job_mb": round((peak - baseline) / jobs / 1e6, 1),
+        "outcome": sorted(set(codes)),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
             f.write(payloads[case.rpartition("-")[2]])
         proc = subprocess.run(
             [sys.executable, "-m", "cli.bench_decode", case, path, str(args.jobs)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             print(f"case {case} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -127,10 +143,14 @@ def run(args: argparse.Namespace) -> int:
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     progress.finish()
     tmp.cleanup()
-    print(f"{'case':<10} {'upload':>8} {'jobs':>4} {'baseline':>9} {'peak':>8} {'per job':>8}  outcome")
+    print(
+        f"{'case':<10} {'upload':>8} {'jobs':>4} {'baseline':>9} {'peak':>8} {'per job':>8}  outcome"
+    )
     for r in rows:
-        print(f"{r['case']:<10} {r['upload_bytes'] / 1024:>6.1f}Ki {r['jobs']:>4} {r['baseline_mb']:>7.1f}MB "
-              f"{r['peak_mb']:>6.1f}MB {r['per_job_mb']:>6.1f}MB  {','.join(r['outcome'])}")
+        print(
+            f"{r['case']:<10} {r['upload_bytes'] / 1024:>6.1f}Ki {r['jobs']:>4} {r['baseline_mb']:>7.1f}MB "
+            f"{r['peak_mb']:>6.1f}MB {r['per_job_mb']:>6.1f}MB  {','.join(r['outcome'])}"
+        )
     if args.json:
         print(json.dumps({"bench": "decode", "factor": "face", "cases": rows}))
     return 0

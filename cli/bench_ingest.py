@@ -52,22 +52,53 @@ BENCH_ENV = {
 
 
 def register(bsub: argparse._SubParsersAction) -> None:
-    p = bsub.add_parser("ingest", help="uploads/s vs a no-op endpoint, latencies, lost and duplicated jobs")
+    p = bsub.add_parser(
+        "ingest", help="uploads/s vs a no-op endpoint, latencies, lost and duplicated jobs"
+    )
     p.add_argument("--duration", type=float, default=20.0, help="seconds of upload load")
-    p.add_argument("--concurrency", type=int, default=32, help="connections (phones uploading at once)")
-    p.add_argument("--rate", type=float, default=None,
-                   help="paced uploads/s instead of as fast as possible (uses the python generator)")
-    p.add_argument("--generator", choices=("wrk", "python"), default="wrk",
-                   help="wrk replaying pre-signed requests (default) or threads of SDK clients")
-    p.add_argument("--max-rate", type=float, default=1500.0,
-                   help="uploads/s the pre-signed request file has room for (wrk)")
-    p.add_argument("--data-dir", type=Path, default=None, help="use the stack `tacit up` runs there")
-    p.add_argument("--api-processes", type=int, default=DEFAULT_API_PROCESSES,
-                   help="API processes of the embedded stack (as `tacit up`)")
-    p.add_argument("--scoring", choices=("after", "during"), default="after",
-                   help="score the timed uploads after the timed windows (default) or during them")
-    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                   help="py-spy the API processes during the upload window (collapsed stacks in DIR)")
+    p.add_argument(
+        "--concurrency", type=int, default=32, help="connections (phones uploading at once)"
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="paced uploads/s instead of as fast as possible (uses the python generator)",
+    )
+    p.add_argument(
+        "--generator",
+        choices=("wrk", "python"),
+        default="wrk",
+        help="wrk replaying pre-signed requests (default) or threads of SDK clients",
+    )
+    p.add_argument(
+        "--max-rate",
+        type=float,
+        default=1500.0,
+        help="uploads/s the pre-signed request file has room for (wrk)",
+    )
+    p.add_argument(
+        "--data-dir", type=Path, default=None, help="use the stack `tacit up` runs there"
+    )
+    p.add_argument(
+        "--api-processes",
+        type=int,
+        default=DEFAULT_API_PROCESSES,
+        help="API processes of the embedded stack (as `tacit up`)",
+    )
+    p.add_argument(
+        "--scoring",
+        choices=("after", "during"),
+        default="after",
+        help="score the timed uploads after the timed windows (default) or during them",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="py-spy the API processes during the upload window (collapsed stacks in DIR)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -82,7 +113,9 @@ class Load:
     def __init__(self, phones: list, concurrency: int) -> None:  # type: ignore[type-arg]
         self.phones, self.concurrency = phones, concurrency
 
-    def run(self, duration: float, fn, *, rate: float | None = None, label: str) -> tuple[int, int, list[float], list[str], float]:  # type: ignore[no-untyped-def]
+    def run(
+        self, duration: float, fn, *, rate: float | None = None, label: str
+    ) -> tuple[int, int, list[float], list[str], float]:  # type: ignore[no-untyped-def]
         ok, errors, latencies, ids = [0], [0], [], []
         lock = threading.Lock()
         t_end = time.monotonic() + duration
@@ -113,12 +146,16 @@ class Load:
                     if result:
                         ids.append(result)
 
-        threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(self.concurrency)]
+        threads = [
+            threading.Thread(target=worker, args=(i,), daemon=True) for i in range(self.concurrency)
+        ]
         t0 = time.perf_counter()
         for th in threads:
             th.start()
         while any(th.is_alive() for th in threads):
-            bar.update(min(int(duration), int(time.perf_counter() - t0)), f"{ok[0]} ok {errors[0]} errors")
+            bar.update(
+                min(int(duration), int(time.perf_counter() - t0)), f"{ok[0]} ok {errors[0]} errors"
+            )
             time.sleep(0.5)
         elapsed = time.perf_counter() - t0
         bar.finish(f"{ok[0]} ok {errors[0]} errors")
@@ -136,28 +173,45 @@ def run(args: argparse.Namespace) -> int:
     if args.data_dir is None:
         os.environ.update(BENCH_ENV)
     try:
-        with running_stack(args.data_dir, factors=(FACTOR,), label="bench-ingest",
-                           api_processes=args.api_processes) as (api_url, env):
+        with running_stack(
+            args.data_dir, factors=(FACTOR,), label="bench-ingest", api_processes=args.api_processes
+        ) as (api_url, env):
             result = measure(api_url, env, args)
     except Exception as e:  # noqa: BLE001 - one clear line
         return fail(f"{e.__class__.__name__}: {e}")
     gen = result["generator"]
-    print(f"no-op          {result['noop_per_s']:9.1f} req/s      generator ({gen['name']}) CPU"
-          f" {gen['noop_cpu_share']:.0%} of the machine")
-    print(f"ingest         {result['ingest_per_s']:9.1f} uploads/s   ratio {result['ratio']:.3f}   errors {result['errors']}"
-          f"   generator CPU {gen['ingest_cpu_share']:.0%} of the machine")
+    print(
+        f"no-op          {result['noop_per_s']:9.1f} req/s      generator ({gen['name']}) CPU"
+        f" {gen['noop_cpu_share']:.0%} of the machine"
+    )
+    print(
+        f"ingest         {result['ingest_per_s']:9.1f} uploads/s   ratio {result['ratio']:.3f}   errors {result['errors']}"
+        f"   generator CPU {gen['ingest_cpu_share']:.0%} of the machine"
+    )
     if result.get("api_cpu_ms_per_upload") is not None:
-        print(f"API CPU        {result['api_cpu_ms_per_upload']:.2f} ms per upload,"
-              f" {result['api_cpu_ms_per_noop']:.2f} ms per no-op")
-    print(f"upload         p50 {result['upload_ms']['p50']:.1f} ms   p99 {result['upload_ms']['p99']:.1f} ms")
-    print(f"upload->score  p50 {result['e2e_ms']['p50']:.1f} ms   p99 {result['e2e_ms']['p99']:.1f} ms   (light load)")
+        print(
+            f"API CPU        {result['api_cpu_ms_per_upload']:.2f} ms per upload,"
+            f" {result['api_cpu_ms_per_noop']:.2f} ms per no-op"
+        )
+    print(
+        f"upload         p50 {result['upload_ms']['p50']:.1f} ms   p99 {result['upload_ms']['p99']:.1f} ms"
+    )
+    print(
+        f"upload->score  p50 {result['e2e_ms']['p50']:.1f} ms   p99 {result['e2e_ms']['p99']:.1f} ms   (light load)"
+    )
     if args.scoring == "during":
-        print(f"upload->score  p50 {result['e2e_loaded_ms']['p50']:.1f} ms   p99 {result['e2e_loaded_ms']['p99']:.1f} ms"
-              "   (under the load above)")
+        print(
+            f"upload->score  p50 {result['e2e_loaded_ms']['p50']:.1f} ms   p99 {result['e2e_loaded_ms']['p99']:.1f} ms"
+            "   (under the load above)"
+        )
     else:
-        print(f"backlog        {result['accepted']} jobs scored afterwards at {result['drain_per_s']:.1f} jobs/s")
-    print(f"lost {result['lost']}   duplicated {result['duplicated']}   accepted {result['accepted']}"
-          f"   failed {result['failed']}")
+        print(
+            f"backlog        {result['accepted']} jobs scored afterwards at {result['drain_per_s']:.1f} jobs/s"
+        )
+    print(
+        f"lost {result['lost']}   duplicated {result['duplicated']}   accepted {result['accepted']}"
+        f"   failed {result['failed']}"
+    )
     if args.json:
         print(json.dumps(result))
     return 0 if result["lost"] == result["duplicated"] == result["failed"] == 0 else 1
@@ -182,14 +236,20 @@ class PoolSwitch:
         # only the workers consuming the queue: add_consumer sent to every worker would
         # make the others (the webhook pool too) consume it
         active = self.app.control.inspect(timeout=3).active_queues() or {}
-        self.workers = [w for w, queues in active.items() if any(q["name"] == self.queue for q in queues)]
+        self.workers = [
+            w for w, queues in active.items() if any(q["name"] == self.queue for q in queues)
+        ]
         if not self.workers:
             raise RuntimeError(f"no worker answered; is a pool consuming {self.queue}?")
-        self.app.control.cancel_consumer(self.queue, destination=self.workers, reply=True, timeout=3)
+        self.app.control.cancel_consumer(
+            self.queue, destination=self.workers, reply=True, timeout=3
+        )
         time.sleep(0.5)  # jobs already taken finish
 
     def resume(self) -> None:
-        replies = self.app.control.add_consumer(self.queue, destination=self.workers, reply=True, timeout=3)
+        replies = self.app.control.add_consumer(
+            self.queue, destination=self.workers, reply=True, timeout=3
+        )
         if len(replies) < len(self.workers):
             raise RuntimeError(f"workers {self.workers} did not all resume consuming {self.queue}")
 
@@ -202,13 +262,22 @@ def measure(api_url: str, env: dict[str, str], args: argparse.Namespace) -> dict
     database_url = env["DATABASE_URL"]
     with httpx.Client(base_url=api_url, timeout=10) as c:
         if c.post(NOOP_PATH, content=b"x").status_code == 404:
-            raise RuntimeError(f"{NOOP_PATH} is off on this stack: start it with TACIT_BENCH__NOOP_ENDPOINT=1")
+            raise RuntimeError(
+                f"{NOOP_PATH} is off on this stack: start it with TACIT_BENCH__NOOP_ENDPOINT=1"
+            )
     t = simulate.Tenancy(api_url, simulate.create_tenant(database_url, "bench"))
     # Several phones per connection, as many phones share a server.
-    simulate.make_phones(t, phones=args.concurrency * PHONES_PER_CONNECTION, factors=[FACTOR], seed=3)
+    simulate.make_phones(
+        t, phones=args.concurrency * PHONES_PER_CONNECTION, factors=[FACTOR], seed=3
+    )
     rng = np.random.default_rng(0)
-    enrol = [simulate.upload(None, p, FACTOR, "enrol", simulate.capture(FACTOR, p.persons[FACTOR], rng, 8))  # type: ignore[arg-type]
-             for p in t.phones for _ in range(3)]
+    enrol = [
+        simulate.upload(
+            None, p, FACTOR, "enrol", simulate.capture(FACTOR, p.persons[FACTOR], rng, 8)
+        )  # type: ignore[arg-type]
+        for p in t.phones
+        for _ in range(3)
+    ]
     simulate.wait_jobs(t, enrol, "enrol ", timeout=300)
     for p in t.phones:
         p.device.max_attempts = 1  # count refusals instead of retrying them
@@ -261,7 +330,9 @@ def _sealed_sender(sealed: dict[str, list]):  # type: ignore[no-untyped-def,type
         if queue:
             batch_id, envelope = queue.pop()
             return phone.device.send(batch_id, envelope).job_id
-        return simulate.upload(None, phone, FACTOR, "verify", simulate.capture(FACTOR, phone.persons[FACTOR], rng, 4))  # type: ignore[arg-type]
+        return simulate.upload(
+            None, phone, FACTOR, "verify", simulate.capture(FACTOR, phone.persons[FACTOR], rng, 4)
+        )  # type: ignore[arg-type]
 
     return upload
 
@@ -270,15 +341,22 @@ def _seal(t, rng, per_phone: int) -> list[tuple]:  # type: ignore[no-untyped-def
     """Phones seal their batches when they capture them: (phone, batch_id, envelope), round-robin."""
     from cli import simulate
 
-    frames = {p.device_id: [simulate.capture(FACTOR, p.persons[FACTOR], rng, 4) for _ in range(4)] for p in t.phones}
+    frames = {
+        p.device_id: [simulate.capture(FACTOR, p.persons[FACTOR], rng, 4) for _ in range(4)]
+        for p in t.phones
+    }
     out = []
     bar = Progress("seal  ", len(t.phones) * per_phone)
     for k in range(per_phone):
         for p in t.phones:
             now = int(time.time() * 1000)
             batch_id, envelope = p.device.build_envelope(
-                frames[p.device_id][k % 4], factor=FACTOR, purpose="verify",
-                capture_start_ms=now - 10_000, capture_end_ms=now)
+                frames[p.device_id][k % 4],
+                factor=FACTOR,
+                purpose="verify",
+                capture_start_ms=now - 10_000,
+                capture_end_ms=now,
+            )
             out.append((p, batch_id, envelope))
         bar.update((k + 1) * len(t.phones))
     bar.finish()
@@ -385,10 +463,29 @@ def _profile(meter: CpuMeter, out: Path, duration: float) -> list[subprocess.Pop
     out.mkdir(parents=True, exist_ok=True)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     workers = meter.procs[1:] or meter.procs
-    return [subprocess.Popen([spy, "record", "--format", "raw", "--rate", "200", "--nonblocking", "--gil",
-                              "-d", str(max(1, int(duration) - 1)), "-p", str(p.pid),
-                              "-o", str(out / f"api-{p.pid}.txt")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in workers]
+    return [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--nonblocking",
+                "--gil",
+                "-d",
+                str(max(1, int(duration) - 1)),
+                "-p",
+                str(p.pid),
+                "-o",
+                str(out / f"api-{p.pid}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for p in workers
+    ]
 
 
 def _raw_request(host: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
@@ -404,21 +501,49 @@ def _write_requests(path: Path, requests: list[bytes]) -> None:
             f.write(r)
 
 
-def _wrk(api_url: str, file: Path, mode: str, duration: float, connections: int, meter: CpuMeter,
-         label: str, profile: Path | None = None) -> dict[str, Any]:
+def _wrk(
+    api_url: str,
+    file: Path,
+    mode: str,
+    duration: float,
+    connections: int,
+    meter: CpuMeter,
+    label: str,
+    profile: Path | None = None,
+) -> dict[str, Any]:
     """One wrk window; its counts and latencies, its own CPU and the API's, per request."""
     work = file.parent
     script, out = work / "replay.lua", work / f"{label}.out"
     script.write_text(WRK_LUA)
     threads = 1
-    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:.0f}s", "--timeout", "30s",
-            "-s", str(script), api_url, "--", str(file), mode, str(threads)]
+    argv = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration:.0f}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        api_url,
+        "--",
+        str(file),
+        mode,
+        str(threads),
+    ]
     bar = Progress(f"{label:<6}", int(duration))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     (u0, k0), (busy0, idle0) = meter.api_cpu_split(), meter.machine()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env={**os.environ, "TACIT_WRK_OUT": str(out)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        argv,
+        env={**os.environ, "TACIT_WRK_OUT": str(out)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     spies = _profile(meter, profile, duration) if profile else []
     while proc.poll() is None:
         bar.update(min(int(duration), int(time.perf_counter() - t0)))
@@ -447,10 +572,17 @@ def _wrk(api_url: str, file: Path, mode: str, duration: float, connections: int,
     ok = sum(n for code, n in statuses.items() if code.startswith("2"))
     machine_s = (busy1 - busy0) + (idle1 - idle0)
     return {
-        "ok": ok, "per_s": ok / seconds, "seconds": seconds, "ids": ids, "statuses": statuses,
-        "errors": int(fig["requests"]) - ok + int(fig["socket_errors"]), "exhausted": int(fig["exhausted"]),
-        "p50_ms": round(fig["p50_us"] / 1e3, 2), "p99_ms": round(fig["p99_us"] / 1e3, 2),
-        "generator_cpu_s": gen_cpu, "generator_cpu_share": gen_cpu / (wall * (os.cpu_count() or 1)),
+        "ok": ok,
+        "per_s": ok / seconds,
+        "seconds": seconds,
+        "ids": ids,
+        "statuses": statuses,
+        "errors": int(fig["requests"]) - ok + int(fig["socket_errors"]),
+        "exhausted": int(fig["exhausted"]),
+        "p50_ms": round(fig["p50_us"] / 1e3, 2),
+        "p99_ms": round(fig["p99_us"] / 1e3, 2),
+        "generator_cpu_s": gen_cpu,
+        "generator_cpu_share": gen_cpu / (wall * (os.cpu_count() or 1)),
         "api_cpu_ms_per_ok": ((u1 - u0) + (k1 - k0)) * 1e3 / ok if ok else None,
         "api_sys_share": (k1 - k0) / ((u1 - u0) + (k1 - k0)) if (u1 - u0) + (k1 - k0) else None,
         "machine_busy": (busy1 - busy0) / machine_s if machine_s else None,
@@ -470,13 +602,24 @@ def _wrk_phases(api_url, env, t, args, rng, noop_s, pool) -> dict[str, Any]:  # 
     uploads = []
     bar = Progress("sign  ", len(sealed))
     for i, (p, _, envelope) in enumerate(sealed):
-        headers = {"Content-Type": CONTENT_TYPE, **signing.sign(
-            p.device.signing_key, method="POST", target=UPLOAD_PATH, body=envelope, device_id=p.device_id)}
+        headers = {
+            "Content-Type": CONTENT_TYPE,
+            **signing.sign(
+                p.device.signing_key,
+                method="POST",
+                target=UPLOAD_PATH,
+                body=envelope,
+                device_id=p.device_id,
+            ),
+        }
         uploads.append(_raw_request(host, UPLOAD_PATH, headers, envelope))
         if i % 1000 == 0:
             bar.update(i)
     bar.finish()
-    noops = [r.replace(f"POST {UPLOAD_PATH} ".encode(), f"POST {NOOP_PATH} ".encode(), 1) for r in uploads[:2000]]
+    noops = [
+        r.replace(f"POST {UPLOAD_PATH} ".encode(), f"POST {NOOP_PATH} ".encode(), 1)
+        for r in uploads[:2000]
+    ]
     work = Path(tempfile.mkdtemp(prefix="tacit-wrk-"))
     try:
         _write_requests(work / "uploads.req", uploads)
@@ -485,9 +628,19 @@ def _wrk_phases(api_url, env, t, args, rng, noop_s, pool) -> dict[str, Any]:  # 
         if pool:
             pool.pause()
         try:
-            noop = _wrk(api_url, work / "noop.req", "cycle", noop_s, args.concurrency, meter, "no-op")
-            up = _wrk(api_url, work / "uploads.req", "once", args.duration, args.concurrency, meter, "ingest",
-                      profile=args.profile)
+            noop = _wrk(
+                api_url, work / "noop.req", "cycle", noop_s, args.concurrency, meter, "no-op"
+            )
+            up = _wrk(
+                api_url,
+                work / "uploads.req",
+                "once",
+                args.duration,
+                args.concurrency,
+                meter,
+                "ingest",
+                profile=args.profile,
+            )
         finally:
             if pool:
                 pool.resume()
@@ -496,17 +649,32 @@ def _wrk_phases(api_url, env, t, args, rng, noop_s, pool) -> dict[str, Any]:  # 
     if up["exhausted"]:
         raise RuntimeError(f"the {len(uploads)} pre-signed uploads ran out; raise --max-rate")
     return {
-        "noop_per_s": noop["per_s"], "ingest_per_s": up["per_s"], "ids": up["ids"],
+        "noop_per_s": noop["per_s"],
+        "ingest_per_s": up["per_s"],
+        "ids": up["ids"],
         "upload_ms": {"p50": up["p50_ms"], "p99": up["p99_ms"]},
-        "errors": up["errors"] + noop["errors"], "statuses": {"noop": noop["statuses"], "upload": up["statuses"]},
+        "errors": up["errors"] + noop["errors"],
+        "statuses": {"noop": noop["statuses"], "upload": up["statuses"]},
         "api_cpu_ms_per_upload": _round(up["api_cpu_ms_per_ok"]),
         "api_cpu_ms_per_noop": _round(noop["api_cpu_ms_per_ok"]),
-        "api_cpu_kernel_share": {"noop": _round(noop["api_sys_share"]), "ingest": _round(up["api_sys_share"])},
-        "machine_cpu_busy": {"noop": _round(noop["machine_busy"]), "ingest": _round(up["machine_busy"])},
-        "generator": {"name": "wrk", "threads": 1, "connections": args.concurrency,
-                      "noop_cpu_share": round(noop["generator_cpu_share"], 3),
-                      "ingest_cpu_share": round(up["generator_cpu_share"], 3),
-                      "ingest_cpu_ms_per_upload": _round(up["generator_cpu_s"] * 1e3 / up["ok"] if up["ok"] else None)},
+        "api_cpu_kernel_share": {
+            "noop": _round(noop["api_sys_share"]),
+            "ingest": _round(up["api_sys_share"]),
+        },
+        "machine_cpu_busy": {
+            "noop": _round(noop["machine_busy"]),
+            "ingest": _round(up["machine_busy"]),
+        },
+        "generator": {
+            "name": "wrk",
+            "threads": 1,
+            "connections": args.concurrency,
+            "noop_cpu_share": round(noop["generator_cpu_share"], 3),
+            "ingest_cpu_share": round(up["generator_cpu_share"], 3),
+            "ingest_cpu_ms_per_upload": _round(
+                up["generator_cpu_s"] * 1e3 / up["ok"] if up["ok"] else None
+            ),
+        },
     }
 
 
@@ -546,21 +714,28 @@ def _python_phases(api_url, t, args, rng, noop_s, pool) -> dict[str, Any]:  # ty
         c0, a0 = own_cpu(), meter.api_cpu_s()
         n_noop, noop_errors, _, _, s_noop = load.run(noop_s, noop, label="no-op ")
         c1, a1 = own_cpu(), meter.api_cpu_s()
-        n_up, errors, up_lat, ids, s_up = load.run(args.duration, upload, rate=args.rate, label="ingest")
+        n_up, errors, up_lat, ids, s_up = load.run(
+            args.duration, upload, rate=args.rate, label="ingest"
+        )
         c2, a2 = own_cpu(), meter.api_cpu_s()
     finally:
         if pool:
             pool.resume()
     cores = os.cpu_count() or 1
     return {
-        "noop_per_s": n_noop / s_noop, "ingest_per_s": n_up / s_up, "ids": ids,
+        "noop_per_s": n_noop / s_noop,
+        "ingest_per_s": n_up / s_up,
+        "ids": ids,
         "upload_ms": {"p50": _pct(up_lat, 50), "p99": _pct(up_lat, 99)},
         "errors": errors + noop_errors,
         "api_cpu_ms_per_upload": _round((a2 - a1) * 1e3 / n_up if n_up else None),
         "api_cpu_ms_per_noop": _round((a1 - a0) * 1e3 / n_noop if n_noop else None),
-        "generator": {"name": "python", "threads": args.concurrency,
-                      "noop_cpu_share": round((c1 - c0) / (s_noop * cores), 3),
-                      "ingest_cpu_share": round((c2 - c1) / (s_up * cores), 3)},
+        "generator": {
+            "name": "python",
+            "threads": args.concurrency,
+            "noop_cpu_share": round((c1 - c0) / (s_noop * cores), 3),
+            "ingest_cpu_share": round((c2 - c1) / (s_up * cores), 3),
+        },
     }
 
 
@@ -572,8 +747,11 @@ def wait_final(database_url: str, ids: list[str], label: str, timeout: float = 6
     deadline = time.monotonic() + timeout
     with connect(database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            n = conn.execute("SELECT count(*) AS n FROM jobs WHERE id = ANY(%s::uuid[])"
-                             " AND status IN ('done','failed','dead')", (ids,)).fetchone()["n"]
+            n = conn.execute(
+                "SELECT count(*) AS n FROM jobs WHERE id = ANY(%s::uuid[])"
+                " AND status IN ('done','failed','dead')",
+                (ids,),
+            ).fetchone()["n"]
             bar.update(n)
             if n == len(ids):
                 break
@@ -587,15 +765,26 @@ def job_stats(database_url: str, ids: list[str]) -> dict[str, Any]:
     from core.db import connect
 
     with connect(database_url, autocommit=True) as conn:
-        rows = {r["id"]: r for r in conn.execute(
-            "SELECT j.id::text AS id, j.status, extract(epoch FROM j.finished_at - j.created_at) * 1000 AS ms,"
-            " (SELECT count(*) FROM scores s WHERE s.job_id = j.id) AS scores"
-            " FROM jobs j WHERE j.id = ANY(%s::uuid[])", (ids,)).fetchall()}
+        rows = {
+            r["id"]: r
+            for r in conn.execute(
+                "SELECT j.id::text AS id, j.status, extract(epoch FROM j.finished_at - j.created_at) * 1000 AS ms,"
+                " (SELECT count(*) FROM scores s WHERE s.job_id = j.id) AS scores"
+                " FROM jobs j WHERE j.id = ANY(%s::uuid[])",
+                (ids,),
+            ).fetchall()
+        }
         dup_batches = conn.execute(
             "SELECT count(*) AS n FROM (SELECT batch_id FROM jobs WHERE id = ANY(%s::uuid[])"
-            " GROUP BY batch_id HAVING count(*) > 1) x", (ids,)).fetchone()["n"]
+            " GROUP BY batch_id HAVING count(*) > 1) x",
+            (ids,),
+        ).fetchone()["n"]
     e2e = [float(rows[i]["ms"]) for i in ids if i in rows and rows[i]["status"] == "done"]
     failed = sum(1 for i in ids if i in rows and rows[i]["status"] in ("failed", "dead"))
-    lost = sum(1 for i in ids if i not in rows or rows[i]["status"] not in ("done", "failed", "dead"))
-    duplicated = sum(1 for r in rows.values() if r["scores"] > 1) + dup_batches + (len(ids) - len(set(ids)))
+    lost = sum(
+        1 for i in ids if i not in rows or rows[i]["status"] not in ("done", "failed", "dead")
+    )
+    duplicated = (
+        sum(1 for r in rows.values() if r["scores"] > 1) + dup_batches + (len(ids) - len(set(ids)))
+    )
     return {"e2e": e2e, "lost": lost, "duplicated": duplicated, "failed": failed}

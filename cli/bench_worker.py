@@ -35,7 +35,9 @@ ROWS_PER_JOB = {"keystroke": 5, "gait": 32, "face": 4}
 MAX_BATCH = {"keystroke": 256, "gait": 256, "face": 64}
 
 
-def raw_rate(pipeline, x_job: np.ndarray, max_batch: int, device: str, seconds: float = 3.0) -> float:  # type: ignore[no-untyped-def]
+def raw_rate(
+    pipeline, x_job: np.ndarray, max_batch: int, device: str, seconds: float = 3.0
+) -> float:  # type: ignore[no-untyped-def]
     """Rows per second through `embed` alone at `max_batch` rows, inputs already on the device."""
     import torch
 
@@ -76,7 +78,9 @@ class Bench:
         from core.settings import Settings
         from core.storage import LocalStore
 
-        self.settings = Settings(_env_file=None, database_url=self.env["DATABASE_URL"], redis_url=self.env["REDIS_URL"])
+        self.settings = Settings(
+            _env_file=None, database_url=self.env["DATABASE_URL"], redis_url=self.env["REDIS_URL"]
+        )
         self.pool = make_pool(self.env["DATABASE_URL"], max_size=4, name="bench")
         self.pool.open()
         self.store = LocalStore(Path(self.env["TACIT_STORAGE__LOCAL_DIR"]))
@@ -101,8 +105,10 @@ class Bench:
 
         with connect(self.env["DATABASE_URL"]) as conn:
             tenant, _ = create_tenant(conn, name="bench")
-            self.phones = [create_device(conn, tenant_id=tenant.id, user_external_id=f"bench-user-{i}")
-                           for i in range(self.users)]
+            self.phones = [
+                create_device(conn, tenant_id=tenant.id, user_external_id=f"bench-user-{i}")
+                for i in range(self.users)
+            ]
 
     def seal(self, plaintext: bytes, purpose: str, phone) -> tuple[uuid.UUID, bytes]:  # type: ignore[no-untyped-def]
         from core.protocol.envelope import EnvelopeHeader
@@ -110,8 +116,15 @@ class Bench:
 
         batch_id = uuid.uuid4()
         now = int(time.time() * 1000)
-        header = EnvelopeHeader(device_id=str(phone.id), batch_id=batch_id, factor=self.factor,
-                                purpose=purpose, capture_start_ms=now - 60_000, capture_end_ms=now, key_id=self.key_id)
+        header = EnvelopeHeader(
+            device_id=str(phone.id),
+            batch_id=batch_id,
+            factor=self.factor,
+            purpose=purpose,
+            capture_start_ms=now - 60_000,
+            capture_end_ms=now,
+            key_id=self.key_id,
+        )
         return batch_id, seal_envelope(self.public, str(phone.tenant_id), header, plaintext)
 
     def create_jobs(self, plaintexts: list[bytes], purpose: str) -> list[tuple[uuid.UUID, str]]:
@@ -122,34 +135,83 @@ class Bench:
 
         out = []
         queue = self.settings.queues.score_queue(self.factor)
-        work = ([(pt, ph) for ph in self.phones for pt in plaintexts] if purpose == "enrol"
-                else [(pt, self.phones[i % len(self.phones)]) for i, pt in enumerate(plaintexts)])
+        work = (
+            [(pt, ph) for ph in self.phones for pt in plaintexts]
+            if purpose == "enrol"
+            else [(pt, self.phones[i % len(self.phones)]) for i, pt in enumerate(plaintexts)]
+        )
         for pt, phone in work:
             batch_id, env = self.seal(pt, purpose, phone)
-            nb = NewBatch(client_batch_id=batch_id, factor=self.factor, purpose=purpose, body=env, key_id=self.key_id)
+            nb = NewBatch(
+                client_batch_id=batch_id,
+                factor=self.factor,
+                purpose=purpose,
+                body=env,
+                key_id=self.key_id,
+            )
             received, row_id = utcnow(), uuid.uuid4()
             key = store_blob(self.store, device=phone, batch=nb, received=received, batch_id=row_id)
             with transaction(self.pool) as conn:
-                acc = record_batch(conn, device=phone, batch=nb, object_key=key, queue=queue, received=received,
-                                   batch_id=row_id)
-                conn.execute("UPDATE outbox SET published_at = now() WHERE job_id = %s", (acc.job_id,))
+                acc = record_batch(
+                    conn,
+                    device=phone,
+                    batch=nb,
+                    object_key=key,
+                    queue=queue,
+                    received=received,
+                    batch_id=row_id,
+                )
+                conn.execute(
+                    "UPDATE outbox SET published_at = now() WHERE job_id = %s", (acc.job_id,)
+                )
             out.append((acc.job_id, queue))
         return out
 
-    def start_workers(self, *, max_batch: int, threads: int, processes: int, loglevel: str = "INFO",
-                      cpu_processes: int = 1, extra_env: dict[str, str] | None = None) -> None:
+    def start_workers(
+        self,
+        *,
+        max_batch: int,
+        threads: int,
+        processes: int,
+        loglevel: str = "INFO",
+        cpu_processes: int = 1,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         from cli.stack import wait_for
 
-        env = dict(self.env, TACIT_POOL__MAX_BATCH=str(max_batch), TACIT_POOL__THREADS=str(threads),
-                   TACIT_POOL__DEVICE=self.device, TACIT_POOL__MAX_WAIT_MS="5", **(extra_env or {}))
+        env = dict(
+            self.env,
+            TACIT_POOL__MAX_BATCH=str(max_batch),
+            TACIT_POOL__THREADS=str(threads),
+            TACIT_POOL__DEVICE=self.device,
+            TACIT_POOL__MAX_WAIT_MS="5",
+            **(extra_env or {}),
+        )
         ready = []
         for i in range(processes):
             rf = self.root / f"ready-{max_batch}-{i}"
             log = open(self.root / f"worker-{max_batch}-{i}.log", "ab")  # noqa: SIM115 - lives with the process
-            self.workers.append(subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "worker", "--factor", self.factor, "--loglevel", loglevel,
-                 "--cpu-processes", str(cpu_processes), "--threads", str(threads)],
-                env=dict(env, TACIT_READY_FILE=str(rf)), stdout=log, stderr=subprocess.STDOUT))
+            self.workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "cli.main",
+                        "worker",
+                        "--factor",
+                        self.factor,
+                        "--loglevel",
+                        loglevel,
+                        "--cpu-processes",
+                        str(cpu_processes),
+                        "--threads",
+                        str(threads),
+                    ],
+                    env=dict(env, TACIT_READY_FILE=str(rf)),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
             ready.append(rf)
         wait_for(lambda: all(r.exists() for r in ready), 180, "worker")
 
@@ -171,7 +233,13 @@ class Bench:
                     pass
         for p in psutil.process_iter(["name", "cpu_times"]):
             name = p.info["name"] or ""
-            key = "postgres" if name.startswith("postgres") else "redis" if name.startswith("redis") else None
+            key = (
+                "postgres"
+                if name.startswith("postgres")
+                else "redis"
+                if name.startswith("redis")
+                else None
+            )
             if key and p.info["cpu_times"]:
                 out[key] += p.info["cpu_times"].user + p.info["cpu_times"].system
         t = psutil.Process().cpu_times()
@@ -195,13 +263,19 @@ class Bench:
                     model_s += e["model_ms"] / 1e3
                     jobs += e["jobs"]
                     batches += 1
-        self.batch_ms = round(model_s * 1e3 / batches, 2) if batches else 0.0  # mean model call per batch
+        self.batch_ms = (
+            round(model_s * 1e3 / batches, 2) if batches else 0.0
+        )  # mean model call per batch
         return round(model_s / elapsed, 3), round(jobs / batches, 1) if batches else 0.0
 
     def queue_depth(self) -> int:
         import redis
 
-        return int(redis.Redis.from_url(self.env["REDIS_URL"]).llen(self.settings.queues.score_queue(self.factor)))
+        return int(
+            redis.Redis.from_url(self.env["REDIS_URL"]).llen(
+                self.settings.queues.score_queue(self.factor)
+            )
+        )
 
     def stop_workers(self) -> None:
         for w in self.workers:
@@ -225,18 +299,24 @@ class Bench:
                 row = conn.execute(
                     "SELECT count(*) FILTER (WHERE status IN ('done','failed','dead')) AS n,"
                     " count(*) FILTER (WHERE status <> 'done' AND status IN ('failed','dead')) AS bad"
-                    " FROM jobs WHERE id = ANY(%s)", (ids,)).fetchone()
+                    " FROM jobs WHERE id = ANY(%s)",
+                    (ids,),
+                ).fetchone()
             bar.update(row["n"])
             if row["n"] == len(ids):
                 break
             time.sleep(0.1)
         elapsed = time.perf_counter() - t0
         cpu1 = self._cpu_seconds()
-        self.cpu_share = {k: round((cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) / elapsed, 2) for k in cpu1}
+        self.cpu_share = {
+            k: round((cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) / elapsed, 2) for k in cpu1
+        }
         self.model_busy, self.mean_batch = self._model_stats(time.time() - elapsed, elapsed)
         bar.finish()
         if row["bad"]:
-            raise RuntimeError(f"{row['bad']} job(s) failed during '{label}'; see {self.root}/worker-*.log")
+            raise RuntimeError(
+                f"{row['bad']} job(s) failed during '{label}'; see {self.root}/worker-*.log"
+            )
         return elapsed
 
     def close(self) -> None:
@@ -252,9 +332,14 @@ def run(args: argparse.Namespace) -> int:
         from workers import oip
 
         if not args.oip_url:
-            return fail("--backend oip needs --oip-url (a server holding `tacit export FACTOR --triton-repo` output)")
+            return fail(
+                "--backend oip needs --oip-url (a server holding `tacit export FACTOR --triton-repo` output)"
+            )
         try:
-            oip.check_model(oip.connect(args.oip_url, args.factor), model_version=load_pipeline(args.factor).model_version)
+            oip.check_model(
+                oip.connect(args.oip_url, args.factor),
+                model_version=load_pipeline(args.factor).model_version,
+            )
         except oip.ModelMismatch as e:
             return fail(str(e))
 
@@ -268,7 +353,10 @@ def run(args: argparse.Namespace) -> int:
     probe = synth.capture(person, rng, rows)
     x_job = pipeline.preprocess(pipeline.decode(probe))
     rows = len(x_job)
-    print(f"bench worker: {factor} on {device}, {args.jobs} jobs x {rows} rows, max batch {max_batch}", file=sys.stderr)
+    print(
+        f"bench worker: {factor} on {device}, {args.jobs} jobs x {rows} rows, max batch {max_batch}",
+        file=sys.stderr,
+    )
     raw = raw_rate(pipeline, x_job, max_batch, device)
     root = Path(tempfile.mkdtemp(prefix="tacit-bench-"))
     bench = None
@@ -282,8 +370,12 @@ def run(args: argparse.Namespace) -> int:
         batch_ms: dict[str, float] = {}
         # (c) is the same pool with room for one job per forward pass: max batch = one job's rows.
         for label, mb in (("batched", max_batch), ("batch-1", rows)):
-            bench.start_workers(max_batch=mb, threads=args.threads, processes=args.processes,
-                                cpu_processes=args.cpu_processes)
+            bench.start_workers(
+                max_batch=mb,
+                threads=args.threads,
+                processes=args.processes,
+                cpu_processes=args.cpu_processes,
+            )
             if label == "batched":
                 bench.run_jobs(bench.create_jobs(enrol, "enrol"), "enrol  ")
             jobs = bench.create_jobs(verify, "verify")
@@ -294,16 +386,30 @@ def run(args: argparse.Namespace) -> int:
             bench.stop_workers()
         if args.backend == "oip":
             # the same pool and jobs, its model in the inference server: one request per batch
-            bench.start_workers(max_batch=max_batch, threads=args.threads, processes=args.processes,
-                                extra_env={"TACIT_POOL__BACKEND": "oip", "TACIT_POOL__OIP_URL": args.oip_url})
-            results["oip"] = args.jobs * rows / bench.run_jobs(bench.create_jobs(verify, "verify"), "oip    ")
-            cpu["oip"], busy["oip"], batch_ms["oip"] = bench.cpu_share, (bench.model_busy, bench.mean_batch), bench.batch_ms
+            bench.start_workers(
+                max_batch=max_batch,
+                threads=args.threads,
+                processes=args.processes,
+                extra_env={"TACIT_POOL__BACKEND": "oip", "TACIT_POOL__OIP_URL": args.oip_url},
+            )
+            results["oip"] = (
+                args.jobs * rows / bench.run_jobs(bench.create_jobs(verify, "verify"), "oip    ")
+            )
+            cpu["oip"], busy["oip"], batch_ms["oip"] = (
+                bench.cpu_share,
+                (bench.model_busy, bench.mean_batch),
+                bench.batch_ms,
+            )
             bench.stop_workers()
         # Celery's own per-message ceiling, same broker, same settings, same message format
         from cli import bench_celery
 
-        noop = {t: bench_celery.measure(bench.env, root, messages=args.celery_messages, threads=args.threads,
-                                        transport=t) for t in ("tacit", "stock")}
+        noop = {
+            t: bench_celery.measure(
+                bench.env, root, messages=args.celery_messages, threads=args.threads, transport=t
+            )
+            for t in ("tacit", "stock")
+        }
     except Exception as e:  # noqa: BLE001 - one clear line
         return fail(f"{e.__class__.__name__}: {e}")
     finally:
@@ -311,34 +417,59 @@ def run(args: argparse.Namespace) -> int:
             bench.close()
         shutil.rmtree(root, ignore_errors=True)
     worker, batch1 = results["batched"], results["batch-1"]
-    out = {"factor": factor, "device": device, "raw_per_s": round(raw, 1), "worker_per_s": round(worker, 1),
-           "cores_busy": cpu["batched"], "model_busy": busy["batched"][0], "jobs_per_forward": busy["batched"][1],
-           "batch1_per_s": round(batch1, 1), "ratio_vs_raw": round(worker / raw, 3),
-           "batching_gain": round(worker / batch1, 2),
-           "worker_jobs_per_s": round(worker / rows, 1), "celery_noop_per_s": round(noop["tacit"], 1),
-           "celery_noop_stock_transport_per_s": round(noop["stock"], 1),
-           "jobs_vs_celery_noop": round(worker / rows / noop["tacit"], 3)}
+    out = {
+        "factor": factor,
+        "device": device,
+        "raw_per_s": round(raw, 1),
+        "worker_per_s": round(worker, 1),
+        "cores_busy": cpu["batched"],
+        "model_busy": busy["batched"][0],
+        "jobs_per_forward": busy["batched"][1],
+        "batch1_per_s": round(batch1, 1),
+        "ratio_vs_raw": round(worker / raw, 3),
+        "batching_gain": round(worker / batch1, 2),
+        "worker_jobs_per_s": round(worker / rows, 1),
+        "celery_noop_per_s": round(noop["tacit"], 1),
+        "celery_noop_stock_transport_per_s": round(noop["stock"], 1),
+        "jobs_vs_celery_noop": round(worker / rows / noop["tacit"], 3),
+    }
     if "oip" in results:
         oip = results["oip"]
-        out.update({"oip_per_s": round(oip, 1), "oip_jobs_per_s": round(oip / rows, 1),
-                    "oip_vs_local": round(oip / worker, 3), "batch_ms_local": batch_ms["batched"],
-                    "batch_ms_oip": batch_ms["oip"], "oip_added_ms_per_batch": round(batch_ms["oip"] - batch_ms["batched"], 2),
-                    "oip_jobs_per_forward": busy["oip"][1], "oip_url": args.oip_url})
+        out.update(
+            {
+                "oip_per_s": round(oip, 1),
+                "oip_jobs_per_s": round(oip / rows, 1),
+                "oip_vs_local": round(oip / worker, 3),
+                "batch_ms_local": batch_ms["batched"],
+                "batch_ms_oip": batch_ms["oip"],
+                "oip_added_ms_per_batch": round(batch_ms["oip"] - batch_ms["batched"], 2),
+                "oip_jobs_per_forward": busy["oip"][1],
+                "oip_url": args.oip_url,
+            }
+        )
     print(f"raw model     {raw:10.1f} samples/s  (batch {max_batch})")
-    print(f"worker path   {worker:10.1f} samples/s  ({worker / rows:.1f} jobs/s)   b/a = {worker / raw:.3f}")
-    print(f"batch of one  {batch1:10.1f} samples/s  ({batch1 / rows:.1f} jobs/s)   b/c = {worker / batch1:.2f}")
-    print(f"celery no-op  {noop['tacit']:10.1f} messages/s (the pools' transport), {noop['stock']:.1f} (kombu's);"
-          f" pool jobs/s over it = {worker / rows / noop['tacit']:.2f}")
+    print(
+        f"worker path   {worker:10.1f} samples/s  ({worker / rows:.1f} jobs/s)   b/a = {worker / raw:.3f}"
+    )
+    print(
+        f"batch of one  {batch1:10.1f} samples/s  ({batch1 / rows:.1f} jobs/s)   b/c = {worker / batch1:.2f}"
+    )
+    print(
+        f"celery no-op  {noop['tacit']:10.1f} messages/s (the pools' transport), {noop['stock']:.1f} (kombu's);"
+        f" pool jobs/s over it = {worker / rows / noop['tacit']:.2f}"
+    )
     share = cpu["batched"]
     print("cores busy while batched: " + ", ".join(f"{k} {v:.2f}" for k, v in share.items()))
-    print(f"model busy {busy['batched'][0]:.0%} of the batched run, {busy['batched'][1]:.1f} jobs per forward pass"
-          f" (batch of one: {busy['batch-1'][0]:.0%})")
+    print(
+        f"model busy {busy['batched'][0]:.0%} of the batched run, {busy['batched'][1]:.1f} jobs per forward pass"
+        f" (batch of one: {busy['batch-1'][0]:.0%})"
+    )
     if "oip" in results:
-        print(f"oip backend   {results['oip']:10.1f} samples/s  ({results['oip'] / rows:.1f} jobs/s)   "
-              f"vs in-process = {results['oip'] / worker:.3f}; model call per batch {batch_ms['oip']:.2f} ms "
-              f"(in-process {batch_ms['batched']:.2f} ms, {busy['oip'][1]:.1f} jobs per request)")
+        print(
+            f"oip backend   {results['oip']:10.1f} samples/s  ({results['oip'] / rows:.1f} jobs/s)   "
+            f"vs in-process = {results['oip'] / worker:.3f}; model call per batch {batch_ms['oip']:.2f} ms "
+            f"(in-process {batch_ms['batched']:.2f} ms, {busy['oip'][1]:.1f} jobs per request)"
+        )
     if args.json:
         print(json.dumps(out))
     return 0
-
-

@@ -41,8 +41,15 @@ TAIL_S = 20.0
 COLD_STARTS = 3  # calibration samples of a replica's cold start
 SEED = 17
 VALIDATE_FIGURES = PoolScaling(
-    list_length=100, activation_list_length=0, min_replicas=0, max_replicas=2, cooldown_s=10,
-    polling_s=2, latency_objective_s=30.0, activation_age_s=2.0, jobs_per_s_target=100.0,
+    list_length=100,
+    activation_list_length=0,
+    min_replicas=0,
+    max_replicas=2,
+    cooldown_s=10,
+    polling_s=2,
+    latency_objective_s=30.0,
+    activation_age_s=2.0,
+    jobs_per_s_target=100.0,
     rate_window_s=10,
 )
 
@@ -71,12 +78,17 @@ def validate(args: argparse.Namespace, profile: dict[str, Any]) -> int:
         shutil.rmtree(root, ignore_errors=True)
     m, p = result["measured"], result["predicted"]
     print(f"{'':<22} {'measured':>10} {'predicted':>10} {'error':>7}")
-    for key, label in (("backlog_peak", "backlog peak (jobs)"), ("p99_s", "upload-to-score p99 s"),
-                       ("process_seconds", "process-seconds")):
+    for key, label in (
+        ("backlog_peak", "backlog peak (jobs)"),
+        ("p99_s", "upload-to-score p99 s"),
+        ("process_seconds", "process-seconds"),
+    ):
         err = result[f"{key.removesuffix('_s') if key == 'p99_s' else key}_error"]
         print(f"{label:<22} {m[key]:>10.1f} {p[key]:>10.1f} {err:>6.0%}")
-    print(f"calibration: cold start {m['cold_start_s']:.1f} s, {m['jobs_per_s_per_replica']:.0f} jobs/s per replica;"
-          f" {m['jobs']} uploads, {m['replica_starts']} replica starts")
+    print(
+        f"calibration: cold start {m['cold_start_s']:.1f} s, {m['jobs_per_s_per_replica']:.0f} jobs/s per replica;"
+        f" {m['jobs']} uploads, {m['replica_starts']} replica starts"
+    )
     worst = max(result["backlog_peak_error"], result["p99_error"], result["process_seconds_error"])
     print(f"goal: every error within {GOAL:.0%}: {'met' if worst <= GOAL else 'NOT met'}")
     if args.json:
@@ -106,15 +118,19 @@ def _run(root: Path, say) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         sender = ThreadPoolExecutor(16)
 
         def send(i: int) -> str:
-            return upload(client, t.phones[i % len(t.phones)], FACTOR, "verify", bodies[i % len(bodies)])
+            return upload(
+                client, t.phones[i % len(t.phones)], FACTOR, "verify", bodies[i % len(bodies)]
+            )
 
         calibration = _calibrate(stack, send, sender, db_url, say)
         figures = VALIDATE_FIGURES
         scaler = Autoscaler(stack, {FACTOR: figures})
         scaler.log_path.unlink(missing_ok=True)  # the trace's events only
         arrivals = trace_arrivals()
-        say(f"trace: {len(arrivals)} uploads over {sum(s for s, _ in TRACE):.0f} s"
-            f" ({', '.join(f'{s:.0f} s at {r}/s' for s, r in TRACE)}), then {TAIL_S:.0f} s quiet")
+        say(
+            f"trace: {len(arrivals)} uploads over {sum(s for s, _ in TRACE):.0f} s"
+            f" ({', '.join(f'{s:.0f} s at {r}/s' for s, r in TRACE)}), then {TAIL_S:.0f} s quiet"
+        )
         stop = threading.Event()
         backlog: list[int] = []
         t0 = time.monotonic()
@@ -129,8 +145,11 @@ def _run(root: Path, say) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             with connect(db_url) as conn:
                 while not stop.wait(0.25):
                     scaler.poll_once()
-                    n = conn.execute("SELECT count(*) AS n FROM jobs WHERE factor = %s AND status IN"
-                                     " ('queued', 'running') AND created_at >= %s", (FACTOR, since)).fetchone()["n"]
+                    n = conn.execute(
+                        "SELECT count(*) AS n FROM jobs WHERE factor = %s AND status IN"
+                        " ('queued', 'running') AND created_at >= %s",
+                        (FACTOR, since),
+                    ).fetchone()["n"]
                     backlog.append(int(n))
 
         poller = threading.Thread(target=poll, daemon=True)
@@ -149,12 +168,20 @@ def _run(root: Path, say) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         stop.set()
         poller.join(10)
         latencies = _latencies(db_url, ids, say)
-        starts = sum(1 for line in scaler.log_path.read_text().splitlines() if '"event": "start"' in line)
-        measured = {"jobs": len(ids), "backlog_peak": max(backlog, default=0),
-                    "p99_s": float(np.percentile(latencies, 99)), "p50_s": float(np.percentile(latencies, 50)),
-                    "process_seconds": round(process_seconds * horizon / elapsed, 1), "replica_starts": starts,
-                    "cold_start_s": calibration["cold_start_s"], "cold_starts_s": calibration["cold_starts_s"],
-                    "jobs_per_s_per_replica": calibration["jobs_per_s"]}
+        starts = sum(
+            1 for line in scaler.log_path.read_text().splitlines() if '"event": "start"' in line
+        )
+        measured = {
+            "jobs": len(ids),
+            "backlog_peak": max(backlog, default=0),
+            "p99_s": float(np.percentile(latencies, 99)),
+            "p50_s": float(np.percentile(latencies, 50)),
+            "process_seconds": round(process_seconds * horizon / elapsed, 1),
+            "replica_starts": starts,
+            "cold_start_s": calibration["cold_start_s"],
+            "cold_starts_s": calibration["cold_starts_s"],
+            "jobs_per_s_per_replica": calibration["jobs_per_s"],
+        }
         sender.shutdown()
         client.close()
     finally:
@@ -200,8 +227,14 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
 
     pacer = threading.Thread(target=pace, daemon=True)
     pacer.start()
-    one = PoolScaling(list_length=1, activation_list_length=0, min_replicas=1, max_replicas=1,
-                      cooldown_s=0, polling_s=1)
+    one = PoolScaling(
+        list_length=1,
+        activation_list_length=0,
+        min_replicas=1,
+        max_replicas=1,
+        cooldown_s=0,
+        polling_s=1,
+    )
     colds: list[float] = []
     scaler: Autoscaler | None = None
     try:
@@ -211,14 +244,18 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
             scaler.poll_once()
             while not any(r.ready_at for r in scaler.pools[FACTOR].replicas):
                 if time.monotonic() - t0 > 180:
-                    raise RuntimeError("calibration: a worker process did not become ready within 180 s")
+                    raise RuntimeError(
+                        "calibration: a worker process did not become ready within 180 s"
+                    )
                 time.sleep(0.05)
                 scaler.poll_once()
             colds.append(round(time.monotonic() - t0, 2))
             if k < COLD_STARTS - 1:
                 scaler.stop()
-        say(f"calibration: cold starts {', '.join(f'{c:.1f}' for c in colds)} s;"
-            " draining the backlog with one replica ...")
+        say(
+            f"calibration: cold starts {', '.join(f'{c:.1f}' for c in colds)} s;"
+            " draining the backlog with one replica ..."
+        )
         start_done = _final_count(db_url, ids + paced)
         t1 = time.monotonic()
         while _final_count(db_url, ids) < len(ids):
@@ -228,7 +265,9 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
         rate = (_final_count(db_url, ids + paced) - start_done) / max(1e-3, time.monotonic() - t1)
         pacing.set()
         pacer.join(10)
-        while _final_count(db_url, ids + paced) < len(ids) + len(paced):  # nothing left for the trace
+        while _final_count(db_url, ids + paced) < len(ids) + len(
+            paced
+        ):  # nothing left for the trace
             if time.monotonic() - t1 > 180:
                 raise RuntimeError("calibration: its jobs did not finish within 180 s")
             scaler.poll_once()
@@ -238,15 +277,24 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
         pacer.join(10)
         if scaler:
             scaler.stop()
-    return {"cold_start_s": round(float(np.mean(colds)), 2), "cold_starts_s": colds, "jobs_per_s": round(rate, 1)}
+    return {
+        "cold_start_s": round(float(np.mean(colds)), 2),
+        "cold_starts_s": colds,
+        "jobs_per_s": round(rate, 1),
+    }
 
 
 def _final_count(db_url: str, ids: list[str]) -> int:
     from core.db import connect
 
     with connect(db_url) as conn:
-        return int(conn.execute("SELECT count(*) AS n FROM jobs WHERE id = ANY(%s::uuid[])"
-                                " AND status IN ('done', 'failed', 'dead')", (ids,)).fetchone()["n"])
+        return int(
+            conn.execute(
+                "SELECT count(*) AS n FROM jobs WHERE id = ANY(%s::uuid[])"
+                " AND status IN ('done', 'failed', 'dead')",
+                (ids,),
+            ).fetchone()["n"]
+        )
 
 
 def _latencies(db_url: str, ids: list[str], say) -> list[float]:  # type: ignore[no-untyped-def]
@@ -258,21 +306,31 @@ def _latencies(db_url: str, ids: list[str], say) -> list[float]:  # type: ignore
             raise RuntimeError("the trace's jobs did not all finish within 120 s of its end")
         time.sleep(0.5)
     with connect(db_url) as conn:
-        rows = conn.execute("SELECT extract(epoch FROM finished_at - created_at) AS s FROM jobs"
-                            " WHERE id = ANY(%s::uuid[])", (ids,)).fetchall()
+        rows = conn.execute(
+            "SELECT extract(epoch FROM finished_at - created_at) AS s FROM jobs"
+            " WHERE id = ANY(%s::uuid[])",
+            (ids,),
+        ).fetchall()
     return [float(r["s"]) for r in rows]
 
 
-def _predict(arrivals: list[float], horizon: float, figures: PoolScaling,
-             calibration: dict[str, float]) -> dict[str, float]:
+def _predict(
+    arrivals: list[float], horizon: float, figures: PoolScaling, calibration: dict[str, float]
+) -> dict[str, float]:
     from core.capacity import Pool, simulate_pool
 
     dt = 0.05
     counts = np.bincount((np.asarray(arrivals) / dt).astype(int), minlength=int(horizon / dt))
-    pool = Pool(mu=calibration["jobs_per_s"], cold_start_s=calibration["cold_start_s"],
-                service_latency_s=0.05, scaling=figures,
-                cold_start_samples=tuple(calibration["cold_starts_s"]))
-    runs = [simulate_pool(counts, pool, dt=dt, policy="age", drain=False, seed=s) for s in range(20)]
+    pool = Pool(
+        mu=calibration["jobs_per_s"],
+        cold_start_s=calibration["cold_start_s"],
+        service_latency_s=0.05,
+        scaling=figures,
+        cold_start_samples=tuple(calibration["cold_starts_s"]),
+    )
+    runs = [
+        simulate_pool(counts, pool, dt=dt, policy="age", drain=False, seed=s) for s in range(20)
+    ]
     return {
         "backlog_peak": float(np.mean([r.max_backlog for r in runs])),
         "p99_s": float(np.mean([r.p99_s for r in runs])),
@@ -281,4 +339,8 @@ def _predict(arrivals: list[float], horizon: float, figures: PoolScaling,
 
 
 def _rel(predicted: float, measured: float) -> float:
-    return round(abs(predicted - measured) / measured, 3) if measured else (0.0 if predicted == 0 else 1.0)
+    return (
+        round(abs(predicted - measured) / measured, 3)
+        if measured
+        else (0.0 if predicted == 0 else 1.0)
+    )

@@ -18,14 +18,30 @@ SCENARIOS = ("kill_worker", "restart_redis", "restart_postgres", "store_down", "
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("chaos", help="inject faults into an embedded stack and count lost or duplicated jobs")
+    p = sub.add_parser(
+        "chaos", help="inject faults into an embedded stack and count lost or duplicated jobs"
+    )
     p.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     p.add_argument("--uploads", type=int, default=40, help="uploads per scenario")
-    p.add_argument("--data-dir", type=Path, default=None, help="keep the stack's state here (default: temporary)")
-    p.add_argument("--factor", choices=("keystroke", "gait", "face"), default="keystroke",
-                   help="the factor whose pool is exercised")
-    p.add_argument("--cpu-load", type=int, default=0, metavar="N",
-                   help="run N busy processes meanwhile (a loaded machine)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep the stack's state here (default: temporary)",
+    )
+    p.add_argument(
+        "--factor",
+        choices=("keystroke", "gait", "face"),
+        default="keystroke",
+        help="the factor whose pool is exercised",
+    )
+    p.add_argument(
+        "--cpu-load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N busy processes meanwhile (a loaded machine)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -47,10 +63,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if args.data_dir is None:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"{'scenario':<20} {'accepted':>8} {'done':>6} {'failed':>6} {'lost':>5} {'dup':>4} {'orphans':>7}  note")
+    print(
+        f"{'scenario':<20} {'accepted':>8} {'done':>6} {'failed':>6} {'lost':>5} {'dup':>4} {'orphans':>7}  note"
+    )
     for r in results:
-        print(f"{r['name']:<20} {r['accepted']:>8} {r['done']:>6} {r['failed']:>6} {r['lost']:>5} "
-              f"{r['duplicated']:>4} {r['orphans']:>7}  {r['note']}")
+        print(
+            f"{r['name']:<20} {r['accepted']:>8} {r['done']:>6} {r['failed']:>6} {r['lost']:>5} "
+            f"{r['duplicated']:>4} {r['orphans']:>7}  {r['note']}"
+        )
     if args.json:
         keys = ("name", "accepted", "done", "failed", "lost", "duplicated", "orphans")
         print(json.dumps({"scenarios": [{k: r[k] for k in keys} for r in results]}))

@@ -25,8 +25,11 @@ def setup_logging(level: str = "INFO") -> None:
     class JsonFormatter(logging.Formatter):
         def format(self, record: logging.LogRecord) -> str:
             msg = record.getMessage()
-            entry: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-                                     "logger": record.name}
+            entry: dict[str, Any] = {
+                "ts": round(record.created, 3),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+            }
             try:
                 parsed = json.loads(msg)
                 entry.update(parsed if isinstance(parsed, dict) else {"message": msg})
@@ -55,7 +58,9 @@ class Progress:
     def update(self, done: int, note: str = "") -> None:
         self.done = done
         now = time.monotonic()
-        if not self.tty and (done == self._printed or (now - self._last < 2.0 and done < self.total)):
+        if not self.tty and (
+            done == self._printed or (now - self._last < 2.0 and done < self.total)
+        ):
             return
         self._last, self._printed = now, done
         frac = min(1.0, done / self.total)

@@ -16,11 +16,22 @@ from core.queues import FACTORS
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="simulate phones enrolling and verifying on every factor")
-    p.add_argument("--phones", type=int, default=5, help="simulated people, one phone each (default 5)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="use the stack `tacit up` runs on this data dir; by default start a temporary one")
+    p.add_argument(
+        "--phones", type=int, default=5, help="simulated people, one phone each (default 5)"
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="use the stack `tacit up` runs on this data dir; by default start a temporary one",
+    )
     p.add_argument("--enrol-batches", type=int, default=3)
-    p.add_argument("--verify-batches", type=int, default=2, help="genuine and impostor batches per phone and factor")
+    p.add_argument(
+        "--verify-batches",
+        type=int,
+        default=2,
+        help="genuine and impostor batches per phone and factor",
+    )
     p.add_argument("--factors", nargs="+", choices=FACTORS, default=list(FACTORS))
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
@@ -35,10 +46,19 @@ def run(args: argparse.Namespace) -> int:
     if args.phones < 2:
         return fail("--phones must be at least 2 (impostors come from the other phones)")
     try:
-        with running_stack(args.data_dir, factors=tuple(args.factors), label="demo") as (api_url, env):
-            summary = run_simulation(api_url, env["DATABASE_URL"], phones=args.phones, factors=args.factors,
-                                     enrol_batches=args.enrol_batches, verify_batches=args.verify_batches,
-                                     seed=args.seed)
+        with running_stack(args.data_dir, factors=tuple(args.factors), label="demo") as (
+            api_url,
+            env,
+        ):
+            summary = run_simulation(
+                api_url,
+                env["DATABASE_URL"],
+                phones=args.phones,
+                factors=args.factors,
+                enrol_batches=args.enrol_batches,
+                verify_batches=args.verify_batches,
+                seed=args.seed,
+            )
     except StackError as e:
         return fail(str(e))
     except Exception as e:  # noqa: BLE001 - one clear line for any failure
@@ -52,8 +72,10 @@ def run(args: argparse.Namespace) -> int:
 
 def print_table(s: dict) -> None:
     e2e = s["upload_to_score_ms"]
-    print(f"jobs {s['jobs']}   done {s['done']}   failed {s['failed']}   "
-          f"upload-to-score p50 {e2e['p50']:.0f} ms   p99 {e2e['p99']:.0f} ms")
+    print(
+        f"jobs {s['jobs']}   done {s['done']}   failed {s['failed']}   "
+        f"upload-to-score p50 {e2e['p50']:.0f} ms   p99 {e2e['p99']:.0f} ms"
+    )
     print(f"{'factor':<10} {'genuine mean':>13} {'impostor mean':>14} {'separated':>10}")
     for f, v in s["factors"].items():
         sep = "yes" if v["genuine_mean"] > v["impostor_mean"] else "NO"

@@ -19,19 +19,40 @@ TOLERANCE = 1e-5
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a factor's model as ONNX or a Triton model repository")
+    p = sub.add_parser(
+        "export", help="export a factor's model as ONNX or a Triton model repository"
+    )
     p.add_argument("factor")
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("--onnx", type=Path, metavar="FILE", help="write one ONNX file")
-    out.add_argument("--triton-repo", type=Path, metavar="DIR", help="write a Triton model repository")
-    p.add_argument("--backend", choices=("onnxruntime", "python"), default="onnxruntime",
-                   help="Triton backend (python: ONNX Runtime inside the python backend, for CPU test servers)")
-    p.add_argument("--kind", choices=("gpu", "cpu"), default="gpu", help="Triton instance_group kind")
+    out.add_argument(
+        "--triton-repo", type=Path, metavar="DIR", help="write a Triton model repository"
+    )
+    p.add_argument(
+        "--backend",
+        choices=("onnxruntime", "python"),
+        default="onnxruntime",
+        help="Triton backend (python: ONNX Runtime inside the python backend, for CPU test servers)",
+    )
+    p.add_argument(
+        "--kind", choices=("gpu", "cpu"), default="gpu", help="Triton instance_group kind"
+    )
     p.add_argument("--instances", type=int, default=1, help="model instances per device")
-    p.add_argument("--max-batch", type=int, default=64,
-                   help="Triton max_batch_size; keep it >= the pool's TACIT_POOL__MAX_BATCH")
-    p.add_argument("--queue-delay-us", type=int, default=2000, help="dynamic_batching max_queue_delay_microseconds")
-    p.add_argument("--json", action="store_true", help="end with one JSON line describing the export")
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=64,
+        help="Triton max_batch_size; keep it >= the pool's TACIT_POOL__MAX_BATCH",
+    )
+    p.add_argument(
+        "--queue-delay-us",
+        type=int,
+        default=2000,
+        help="dynamic_batching max_queue_delay_microseconds",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="end with one JSON line describing the export"
+    )
     p.set_defaults(func=run)
 
 
@@ -52,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from core.queues import FACTORS
 
     if args.factor not in FACTORS:
-        print(f"tacit export: unknown factor {args.factor!r}; installed: {', '.join(FACTORS)}", file=sys.stderr)
+        print(
+            f"tacit export: unknown factor {args.factor!r}; installed: {', '.join(FACTORS)}",
+            file=sys.stderr,
+        )
         return 2
     try:
         import onnx  # noqa: F401
@@ -70,15 +94,31 @@ def run(args: argparse.Namespace) -> int:
         onnx_file = export.export_onnx(pipeline, args.onnx)
         where = onnx_file
     else:
-        model = export.TritonModel(backend=args.backend, kind=f"KIND_{args.kind.upper()}", instances=args.instances,
-                                   max_batch_size=args.max_batch, max_queue_delay_us=args.queue_delay_us)
+        model = export.TritonModel(
+            backend=args.backend,
+            kind=f"KIND_{args.kind.upper()}",
+            instances=args.instances,
+            max_batch_size=args.max_batch,
+            max_queue_delay_us=args.queue_delay_us,
+        )
         where = export.write_triton_repo(pipeline, args.triton_repo, model)
         onnx_file = where / "1" / "model.onnx"
     diff = check(pipeline, onnx_file)
     ok = diff <= TOLERANCE
     print(f"{args.factor} {pipeline.model_version} -> {where}")
-    print(f"ONNX Runtime vs torch: max |difference| {diff:.2e} ({'ok' if ok else f'over {TOLERANCE:g}'})")
+    print(
+        f"ONNX Runtime vs torch: max |difference| {diff:.2e} ({'ok' if ok else f'over {TOLERANCE:g}'})"
+    )
     if args.json:
-        print(json.dumps({"factor": args.factor, "model_version": pipeline.model_version, "path": str(where),
-                          "max_abs_diff": diff, "ok": ok}))
+        print(
+            json.dumps(
+                {
+                    "factor": args.factor,
+                    "model_version": pipeline.model_version,
+                    "path": str(where),
+                    "max_abs_diff": diff,
+                    "ok": ok,
+                }
+            )
+        )
     return 0 if ok else 1

@@ -33,8 +33,10 @@ def _spin(stop) -> None:  # type: ignore[no-untyped-def]
 def cpu_load(processes: int) -> Iterator[None]:
     """`processes` busy processes (a loaded machine: run queue above the cores) until exit."""
     stop = multiprocessing.get_context("spawn").Event()
-    procs = [multiprocessing.get_context("spawn").Process(target=_spin, args=(stop,), daemon=True)
-             for _ in range(processes)]
+    procs = [
+        multiprocessing.get_context("spawn").Process(target=_spin, args=(stop,), daemon=True)
+        for _ in range(processes)
+    ]
     for p in procs:
         p.start()
     try:
@@ -57,11 +59,15 @@ class ChaosStack:
     def __enter__(self) -> ChaosStack:
         self.services = start_services(self.root, use_environment=False)
         # Short deadlines so that a scenario recovers in seconds rather than minutes.
-        self.services.env.update({"TACIT_RELIABILITY__RUNNING_DEADLINE_S": "10",
-                                  "TACIT_RELIABILITY__VISIBILITY_TIMEOUT_S": "15",
-                                  "TACIT_RELIABILITY__QUEUED_DEADLINE_S": "30",
-                                  "TACIT_RELIABILITY__UPLOAD_TIMEOUT_S": str(UPLOAD_TIMEOUT_S),
-                                  "TACIT_RELIABILITY__ORPHAN_SWEEP_EVERY_S": "2"})
+        self.services.env.update(
+            {
+                "TACIT_RELIABILITY__RUNNING_DEADLINE_S": "10",
+                "TACIT_RELIABILITY__VISIBILITY_TIMEOUT_S": "15",
+                "TACIT_RELIABILITY__QUEUED_DEADLINE_S": "30",
+                "TACIT_RELIABILITY__UPLOAD_TIMEOUT_S": str(UPLOAD_TIMEOUT_S),
+                "TACIT_RELIABILITY__ORPHAN_SWEEP_EVERY_S": "2",
+            }
+        )
         self.stack = Stack(self.root, self.services.env, free_port(), factors=(self.factor,))
         self.stack.start(timeout=240)
         # Like `tacit up` (or Kubernetes), restart any process that dies during a scenario.
@@ -69,10 +75,16 @@ class ChaosStack:
         self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="supervisor")
         self._supervisor.start()
         self.database_url = self.services.env["DATABASE_URL"]
-        self.t = simulate.Tenancy(self.stack.api_url, simulate.create_tenant(self.database_url, "chaos"))
+        self.t = simulate.Tenancy(
+            self.stack.api_url, simulate.create_tenant(self.database_url, "chaos")
+        )
         simulate.make_phones(self.t, phones=2, factors=[self.factor], seed=5)
         with self.t.client() as c:
-            ids = [simulate.upload(c, p, self.factor, "enrol", self._capture(p, 8)) for p in self.t.phones for _ in range(3)]
+            ids = [
+                simulate.upload(c, p, self.factor, "enrol", self._capture(p, 8))
+                for p in self.t.phones
+                for _ in range(3)
+            ]
         simulate.wait_jobs(self.t, ids, "enrol ", timeout=120)
         return self
 
@@ -93,11 +105,17 @@ class ChaosStack:
     def _envelope(self, phone: simulate.Phone):  # type: ignore[no-untyped-def]
         assert phone.device is not None
         now = int(time.time() * 1000)
-        return phone.device.build_envelope(self._capture(phone), factor=self.factor, purpose="verify",
-                                           capture_start_ms=now - 10_000, capture_end_ms=now)
+        return phone.device.build_envelope(
+            self._capture(phone),
+            factor=self.factor,
+            purpose="verify",
+            capture_start_ms=now - 10_000,
+            capture_end_ms=now,
+        )
 
     def _upload_many(self, n: int, *, workers: int = 4) -> list[str]:
         """Upload `n` verify batches through the SDK (which retries 503s); returns accepted job ids."""
+
         def one(i: int) -> str | None:
             phone = self.t.phones[i % len(self.t.phones)]
             try:
@@ -117,7 +135,9 @@ class ChaosStack:
             while True:
                 rows = conn.execute(
                     "SELECT j.id::text AS id, j.status, (SELECT count(*) FROM scores s WHERE s.job_id = j.id) AS scores"
-                    " FROM jobs j WHERE j.id = ANY(%s::uuid[])", (ids,)).fetchall()
+                    " FROM jobs j WHERE j.id = ANY(%s::uuid[])",
+                    (ids,),
+                ).fetchall()
                 final = [r for r in rows if r["status"] in ("done", "failed", "dead")]
                 if len(final) == len(ids) or time.monotonic() > deadline:
                     break
@@ -194,10 +214,15 @@ class ChaosStack:
         time.sleep(0.5)
         pg = self.services.postgres
         assert pg is not None and pg.server is not None
-        refused = self._probe_503_during(lambda: _commands.pg_ctl(
-            ["-w", "-m", "immediate", "restart"], pgdata=pg.dir, user=pg.server.system_user))
+        refused = self._probe_503_during(
+            lambda: _commands.pg_ctl(
+                ["-w", "-m", "immediate", "restart"], pgdata=pg.dir, user=pg.server.system_user
+            )
+        )
         uploader.join()
-        return self._settle("restart_postgres", result, f"immediate restart; {refused} probe(s) answered 503")
+        return self._settle(
+            "restart_postgres", result, f"immediate restart; {refused} probe(s) answered 503"
+        )
 
     def _probe_503_during(self, action) -> int:  # type: ignore[no-untyped-def]
         stop, seen = threading.Event(), [0]
@@ -214,7 +239,11 @@ class ChaosStack:
         th = threading.Thread(target=probe)
         th.start()
         action()
-        wait_for(lambda: httpx.get(self.stack.api_url + "/readyz", timeout=2).status_code == 200, 60, "API recovery")
+        wait_for(
+            lambda: httpx.get(self.stack.api_url + "/readyz", timeout=2).status_code == 200,
+            60,
+            "API recovery",
+        )
         stop.set()
         th.join()
         return seen[0]
@@ -248,7 +277,9 @@ class ChaosStack:
             objects.unlink()
             aside.rename(objects)
         ids = self._upload_many(n)
-        note = f"{refused}/{min(n, 10)} refused with 503; {after - before} row(s) written while down"
+        note = (
+            f"{refused}/{min(n, 10)} refused with 503; {after - before} row(s) written while down"
+        )
         result = self._settle("store_down", ids, note)
         result["orphans"] += after - before
         return result
@@ -261,11 +292,13 @@ class ChaosStack:
         for _ in range(max(1, n // 10)):
             batch_id, env = self._envelope(phone)
             with ThreadPoolExecutor(10) as pool:
-                receipts = list(pool.map(lambda _, b=batch_id, e=env: phone.device.send(b, e).job_id, range(10)))  # type: ignore[union-attr]
+                receipts = list(
+                    pool.map(lambda _, b=batch_id, e=env: phone.device.send(b, e).job_id, range(10))
+                )  # type: ignore[union-attr]
             ids.extend(set(receipts))
         distinct = len(ids)
-        result = self._settle("duplicate_uploads", ids, f"{max(1, n // 10)} uploads x 10 concurrent copies")
+        result = self._settle(
+            "duplicate_uploads", ids, f"{max(1, n // 10)} uploads x 10 concurrent copies"
+        )
         result["duplicated"] += distinct - max(1, n // 10)
         return result
-
-

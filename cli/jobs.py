@@ -31,10 +31,15 @@ def run_requeue(args: argparse.Namespace) -> int:
             if args.factor:
                 sql += " AND factor = %s"
                 params.append(args.factor)
-            ids = [r["id"] for r in conn.execute(sql + " ORDER BY finished_at LIMIT %s", [*params, args.limit])]
+            ids = [
+                r["id"]
+                for r in conn.execute(sql + " ORDER BY finished_at LIMIT %s", [*params, args.limit])
+            ]
             for job_id in ids:
                 requeue_dead_job(conn, job_id, queue_for=settings.queues.score_queue)
     except Unavailable as e:
         return fail(f"cannot reach the database: {e.message}")
-    print(f"requeued {len(ids)} dead job(s){' of ' + args.factor if args.factor else ''}; the relay publishes them")
+    print(
+        f"requeued {len(ids)} dead job(s){' of ' + args.factor if args.factor else ''}; the relay publishes them"
+    )
     return 0

@@ -7,7 +7,9 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("migrate", help="apply database migrations")
-    p.add_argument("--create-database", action="store_true", help="create the database first if missing")
+    p.add_argument(
+        "--create-database", action="store_true", help="create the database first if missing"
+    )
     p.set_defaults(func=run)
 
 

@@ -27,8 +27,11 @@ def run_pool(args: argparse.Namespace, settings: Settings) -> int:
     env = dict(os.environ, TACIT_MODEL_AUTHKEY=secrets.token_hex(16))
     base = [sys.executable, "-m", "cli.main"]
     ready_file = env.pop("TACIT_READY_FILE", None)
-    model = subprocess.Popen([*base, "model-server", "--factor", args.factor, "--device", device,
-                              "--socket", str(sock)], env=env, preexec_fn=die_with_parent)
+    model = subprocess.Popen(
+        [*base, "model-server", "--factor", args.factor, "--device", device, "--socket", str(sock)],
+        env=env,
+        preexec_fn=die_with_parent,
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -44,7 +47,11 @@ def run_pool(args: argparse.Namespace, settings: Settings) -> int:
             argv = [*base, "worker", "--factor", args.factor, "--loglevel", args.loglevel]
             if args.threads:
                 argv += ["--threads", str(args.threads)]
-            cpu.append(subprocess.Popen(argv, env=dict(cpu_env, TACIT_READY_FILE=str(rf)), preexec_fn=die_with_parent))
+            cpu.append(
+                subprocess.Popen(
+                    argv, env=dict(cpu_env, TACIT_READY_FILE=str(rf)), preexec_fn=die_with_parent
+                )
+            )
         wait_for(lambda: all(r.exists() for r in readies), 300, "CPU workers")
         if ready_file:
             Path(ready_file).touch()

@@ -38,7 +38,9 @@ class Tenancy:
     phones: list[Phone] = field(default_factory=list)
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=30)
+        return httpx.Client(
+            base_url=self.api_url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=30
+        )
 
 
 def create_tenant(database_url: str, name: str) -> str:
@@ -51,7 +53,11 @@ def create_tenant(database_url: str, name: str) -> str:
 
 
 def enrol_device(
-    t: Tenancy, user: str, *, server_keys: list | None = None, factors: list[str] | None = None  # type: ignore[type-arg]
+    t: Tenancy,
+    user: str,
+    *,
+    server_keys: list | None = None,
+    factors: list[str] | None = None,  # type: ignore[type-arg]
 ) -> DeviceClient:
     """A new phone for `user`: enrolment token from the tenant API, redeemed through the SDK,
     and an enrolment window for `factors` (every factor when not given) opened by the tenant."""
@@ -99,7 +105,11 @@ def upload(c: httpx.Client, phone: Phone, factor: str, purpose: str, body: bytes
         raise RuntimeError(f"phone of {phone.user} was not enrolled through the SDK")
     end_ms = int(time.time() * 1000)
     batch_id, envelope = phone.device.build_envelope(
-        body, factor=factor, purpose=purpose, capture_start_ms=end_ms - 10_000, capture_end_ms=end_ms
+        body,
+        factor=factor,
+        purpose=purpose,
+        capture_start_ms=end_ms - 10_000,
+        capture_end_ms=end_ms,
     )
     try:
         return phone.device.send(batch_id, envelope).job_id
@@ -135,17 +145,32 @@ def _percentile(values: list[float], q: float) -> float:
 def _ms(job: dict) -> float:
     from datetime import datetime
 
-    return (datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])).total_seconds() * 1e3
+    return (
+        datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])
+    ).total_seconds() * 1e3
 
 
-def run_simulation(api_url: str, database_url: str, *, phones: int, factors: list[str], enrol_batches: int,
-                   verify_batches: int, seed: int) -> dict:
+def run_simulation(
+    api_url: str,
+    database_url: str,
+    *,
+    phones: int,
+    factors: list[str],
+    enrol_batches: int,
+    verify_batches: int,
+    seed: int,
+) -> dict:
     rng = np.random.default_rng(seed)
     t = Tenancy(api_url, create_tenant(database_url, f"demo-{uuid.uuid4().hex[:6]}"))
     make_phones(t, phones=phones, factors=factors, seed=seed)
     pool = ThreadPoolExecutor(8)
     with t.client() as c:
-        enrol = [(p, f, capture(f, p.persons[f], rng, 8)) for p in t.phones for f in factors for _ in range(enrol_batches)]
+        enrol = [
+            (p, f, capture(f, p.persons[f], rng, 8))
+            for p in t.phones
+            for f in factors
+            for _ in range(enrol_batches)
+        ]
         enrol_ids = list(pool.map(lambda a: upload(c, a[0], a[1], "enrol", a[2]), enrol))
     enrolled = wait_jobs(t, enrol_ids, "enrol ")
     probes: list[tuple[Phone, str, bool, bytes]] = []
@@ -160,7 +185,9 @@ def run_simulation(api_url: str, database_url: str, *, phones: int, factors: lis
     verified = wait_jobs(t, verify_ids, "verify")
     pool.shutdown()
     everything = {**enrolled, **verified}
-    per_factor: dict[str, dict[str, list[float]]] = {f: {"genuine": [], "impostor": []} for f in factors}
+    per_factor: dict[str, dict[str, list[float]]] = {
+        f: {"genuine": [], "impostor": []} for f in factors
+    }
     for (_, f, genuine, _), jid in zip(probes, verify_ids, strict=True):
         job = verified[jid]
         if job["status"] == "done" and job["score"]:
@@ -170,10 +197,15 @@ def run_simulation(api_url: str, database_url: str, *, phones: int, factors: lis
         "jobs": len(everything),
         "done": sum(j["status"] == "done" for j in everything.values()),
         "failed": sum(j["status"] != "done" for j in everything.values()),
-        "upload_to_score_ms": {"p50": _percentile(latencies, 50), "p99": _percentile(latencies, 99)},
+        "upload_to_score_ms": {
+            "p50": _percentile(latencies, 50),
+            "p99": _percentile(latencies, 99),
+        },
         "factors": {
-            f: {"genuine_mean": float(np.mean(v["genuine"])) if v["genuine"] else 0.0,
-                "impostor_mean": float(np.mean(v["impostor"])) if v["impostor"] else 0.0}
+            f: {
+                "genuine_mean": float(np.mean(v["genuine"])) if v["genuine"] else 0.0,
+                "impostor_mean": float(np.mean(v["impostor"])) if v["impostor"] else 0.0,
+            }
             for f, v in per_factor.items()
         },
     }

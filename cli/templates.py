@@ -17,11 +17,17 @@ from core.queues import FACTORS
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("templates", help="user templates: rebuild after a model upgrade")
     tsub = p.add_subparsers(dest="templates_command", required=True)
-    r = tsub.add_parser("rebuild", help="re-embed stored enrolment batches with the current models (in the pools)")
+    r = tsub.add_parser(
+        "rebuild", help="re-embed stored enrolment batches with the current models (in the pools)"
+    )
     r.add_argument("--factor", choices=FACTORS, default=None)
-    r.add_argument("--user", default=None, help="a user's external id (with --tenant, only that tenant's)")
+    r.add_argument(
+        "--user", default=None, help="a user's external id (with --tenant, only that tenant's)"
+    )
     r.add_argument("--tenant", default=None, help="tenant id")
-    r.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the pools (default 3600)")
+    r.add_argument(
+        "--timeout", type=float, default=3600.0, help="seconds to wait for the pools (default 3600)"
+    )
     r.add_argument("--no-wait", action="store_true", help="queue the work and return")
     r.set_defaults(func=run_rebuild)
 
@@ -44,7 +50,9 @@ def run_rebuild(args: argparse.Namespace) -> int:
         return fail(f"--tenant {args.tenant!r} is not a tenant id")
     try:
         with connect(settings.database_url) as conn:
-            pairs = request_reembedding(conn, factor=args.factor, user_external_id=args.user, tenant_id=tenant)
+            pairs = request_reembedding(
+                conn, factor=args.factor, user_external_id=args.user, tenant_id=tenant
+            )
     except Unavailable as e:
         return fail(f"cannot reach the database: {e.message}")
     if not pairs:
@@ -70,8 +78,10 @@ def run_rebuild(args: argparse.Namespace) -> int:
                 return 0
             if time.monotonic() > deadline:
                 bar.finish(f"{left} left")
-                return fail(f"{left} template(s) not rebuilt within {args.timeout:.0f}s: are the pools of"
-                            f" {', '.join(sorted({f for _, f in pairs}))} running? Run the command again to resume.")
+                return fail(
+                    f"{left} template(s) not rebuilt within {args.timeout:.0f}s: are the pools of"
+                    f" {', '.join(sorted({f for _, f in pairs}))} running? Run the command again to resume."
+                )
             publish_template_rebuilds(pool, publisher, settings)
             time.sleep(1.0)
     except Unavailable as e:

@@ -20,7 +20,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-
 def run(args: argparse.Namespace) -> int:
     import importlib
     import json
@@ -38,9 +37,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = importlib.import_module(f"pipelines.{args.factor}.train")
     say(f"training {args.factor} on {data} (seed {args.seed}) -> {out}")
     try:
-        summary = trainer.train(
-            data, out=out, seed=args.seed, subjects=args.subjects, progress=say
-        )
+        summary = trainer.train(data, out=out, seed=args.seed, subjects=args.subjects, progress=say)
     except (FileNotFoundError, ValueError) as e:
         say(f"error: {e}")
         return 2

@@ -22,14 +22,33 @@ DEFAULT_API_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="run the embedded stack (Postgres, Redis, API, workers, relay)")
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where all state lives (default .tacit)")
-    p.add_argument("--port", type=int, default=8000, help="API port (a free one is chosen if taken)")
-    p.add_argument("--api-processes", type=int, default=DEFAULT_API_PROCESSES,
-                   help=f"API processes sharing the port (default {DEFAULT_API_PROCESSES}: one per core, at most 4)")
-    p.add_argument("--autoscale", action="store_true",
-                   help="start and stop factor worker processes on queue length, wait and rate (KEDA's rules)")
-    p.add_argument("--autoscale-max", type=int, default=2, metavar="N",
-                   help="with --autoscale: at most N worker processes per factor (default 2)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="where all state lives (default .tacit)",
+    )
+    p.add_argument(
+        "--port", type=int, default=8000, help="API port (a free one is chosen if taken)"
+    )
+    p.add_argument(
+        "--api-processes",
+        type=int,
+        default=DEFAULT_API_PROCESSES,
+        help=f"API processes sharing the port (default {DEFAULT_API_PROCESSES}: one per core, at most 4)",
+    )
+    p.add_argument(
+        "--autoscale",
+        action="store_true",
+        help="start and stop factor worker processes on queue length, wait and rate (KEDA's rules)",
+    )
+    p.add_argument(
+        "--autoscale-max",
+        type=int,
+        default=2,
+        metavar="N",
+        help="with --autoscale: at most N worker processes per factor (default 2)",
+    )
     p.set_defaults(func=run)
 
 
@@ -62,13 +81,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"  api        {stack.api_url}  (docs {stack.api_url}/docs)")
         print(f"  postgres   {services.database_url}")
         print(f"  redis      {services.redis_url}")
-        print(f"  objects    {services.env.get('TACIT_STORAGE__LOCAL_DIR') or services.env.get('TACIT_STORAGE__BUCKET')}")
+        print(
+            f"  objects    {services.env.get('TACIT_STORAGE__LOCAL_DIR') or services.env.get('TACIT_STORAGE__BUCKET')}"
+        )
         for name, role in stack.roles.items():
-            metrics = f"  metrics http://127.0.0.1:{role.metrics_port}/metrics" if role.metrics_port else ""
-            print(f"  {name:<10} pid {role.proc.pid if role.proc else '-'}  log {role.log}{metrics}")
+            metrics = (
+                f"  metrics http://127.0.0.1:{role.metrics_port}/metrics"
+                if role.metrics_port
+                else ""
+            )
+            print(
+                f"  {name:<10} pid {role.proc.pid if role.proc else '-'}  log {role.log}{metrics}"
+            )
         if autoscaler:
-            print(f"  autoscale  {', '.join(f'{f} {s.min_replicas}-{s.max_replicas}' for f, s in autoscaler.pools_figures().items())}"
-                  f"  log {autoscaler.log_path}")
+            print(
+                f"  autoscale  {', '.join(f'{f} {s.min_replicas}-{s.max_replicas}' for f, s in autoscaler.pools_figures().items())}"
+                f"  log {autoscaler.log_path}"
+            )
         print("tacit: ready. Ctrl-C stops everything.", flush=True)
         while not stop.wait(1.0):
             for name in stack.supervise_once():

@@ -15,11 +15,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="run a scoring pool for one factor, or the webhook pool")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--factor", choices=FACTORS)
-    which.add_argument("--webhooks", action="store_true", help="deliver webhooks (queue: TACIT_QUEUES__WEBHOOKS)")
+    which.add_argument(
+        "--webhooks", action="store_true", help="deliver webhooks (queue: TACIT_QUEUES__WEBHOOKS)"
+    )
     p.add_argument("--device", default=None, help="cpu or cuda:N (default: TACIT_POOL__DEVICE)")
-    p.add_argument("--threads", type=int, default=None, help="jobs held at once (default: TACIT_POOL__THREADS)")
-    p.add_argument("--cpu-processes", type=int, default=1,
-                   help="CPU worker processes feeding one model process (use several per GPU)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="jobs held at once (default: TACIT_POOL__THREADS)"
+    )
+    p.add_argument(
+        "--cpu-processes",
+        type=int,
+        default=1,
+        help="CPU worker processes feeding one model process (use several per GPU)",
+    )
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(func=run)
     m = sub.add_parser("model-server", help="(internal) the model process of a multi-process pool")
@@ -48,8 +56,11 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.cpu_processes > 1:
         if settings.pool.backend == "oip":
-            print("tacit worker: with TACIT_POOL__BACKEND=oip the inference server owns the model; "
-                  "run more worker replicas instead of --cpu-processes", file=sys.stderr)
+            print(
+                "tacit worker: with TACIT_POOL__BACKEND=oip the inference server owns the model; "
+                "run more worker replicas instead of --cpu-processes",
+                file=sys.stderr,
+            )
             return 2
         from cli.pool import run_pool
 
@@ -64,16 +75,36 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from workers import metrics
 
-    metrics.start(role="score", port=settings.metrics_port, redis_url=settings.redis_url,
-                  factor=args.factor, device=args.device or settings.pool.device)
+    metrics.start(
+        role="score",
+        port=settings.metrics_port,
+        redis_url=settings.redis_url,
+        factor=args.factor,
+        device=args.device or settings.pool.device,
+    )
     from workers.app import app
 
     queue = settings.queues.score_queue(args.factor)
     try:
-        app.worker_main([
-            "worker", "-Q", queue, "-P", "threads", "-c", str(threads), "--prefetch-multiplier", "1",
-            "-n", f"{args.factor}@%h", "-l", args.loglevel, "--without-gossip", "--without-mingle",
-        ])
+        app.worker_main(
+            [
+                "worker",
+                "-Q",
+                queue,
+                "-P",
+                "threads",
+                "-c",
+                str(threads),
+                "--prefetch-multiplier",
+                "1",
+                "-n",
+                f"{args.factor}@%h",
+                "-l",
+                args.loglevel,
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
     finally:
         rt.close()
     return 0
@@ -95,11 +126,25 @@ def run_webhooks(args: argparse.Namespace) -> int:
     from workers.webhooks.app import app
 
     try:
-        app.worker_main([
-            "worker", "-Q", settings.queues.webhooks, "-P", "threads", "-c", str(threads),
-            "--prefetch-multiplier", "1", "-n", "webhooks@%h", "-l", args.loglevel,
-            "--without-gossip", "--without-mingle",
-        ])
+        app.worker_main(
+            [
+                "worker",
+                "-Q",
+                settings.queues.webhooks,
+                "-P",
+                "threads",
+                "-c",
+                str(threads),
+                "--prefetch-multiplier",
+                "1",
+                "-n",
+                "webhooks@%h",
+                "-l",
+                args.loglevel,
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
     finally:
         rt.close()
     return 0
@@ -140,6 +185,13 @@ def run_model_server(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    serve(args.factor, args.device, Path(args.socket), bytes.fromhex(os.environ[AUTHKEY_ENV]),
-          max_batch=settings.pool.max_batch, max_wait_s=settings.pool.max_wait_ms / 1e3, stop=stop)
+    serve(
+        args.factor,
+        args.device,
+        Path(args.socket),
+        bytes.fromhex(os.environ[AUTHKEY_ENV]),
+        max_batch=settings.pool.max_batch,
+        max_wait_s=settings.pool.max_wait_ms / 1e3,
+        stop=stop,
+    )
     return 0

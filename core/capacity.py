@@ -53,15 +53,54 @@ WARMUP_S = 3_600  # simulated before the day (its last hour), not counted
 # GPU pod on a warm node. The diurnal curve (hour 0..23, local time of most users) has a
 # night trough at 15% of the mean and an evening peak at 1.8x.
 DEFAULT_PROFILE: dict[str, Any] = {
-    "diurnal": [0.25, 0.17, 0.15, 0.15, 0.2, 0.35, 0.7, 1.15, 1.35, 1.3, 1.2, 1.15,
-                1.25, 1.2, 1.1, 1.1, 1.2, 1.35, 1.55, 1.7, 1.8, 1.5, 1.0, 0.55],
+    "diurnal": [
+        0.25,
+        0.17,
+        0.15,
+        0.15,
+        0.2,
+        0.35,
+        0.7,
+        1.15,
+        1.35,
+        1.3,
+        1.2,
+        1.15,
+        1.25,
+        1.2,
+        1.1,
+        1.1,
+        1.2,
+        1.35,
+        1.55,
+        1.7,
+        1.8,
+        1.5,
+        1.0,
+        0.55,
+    ],
     "factors": {
-        "keystroke": {"uploads_per_user_per_day": 48, "jobs_per_s_per_replica": 214,
-                      "service_latency_s": 0.05, "cold_start_s": 5, "bytes_per_upload": 3_000},
-        "gait": {"uploads_per_user_per_day": 24, "jobs_per_s_per_replica": 182,
-                 "service_latency_s": 0.15, "cold_start_s": 60, "bytes_per_upload": 110_000},
-        "face": {"uploads_per_user_per_day": 6, "jobs_per_s_per_replica": 90,
-                 "service_latency_s": 0.2, "cold_start_s": 60, "bytes_per_upload": 60_000},
+        "keystroke": {
+            "uploads_per_user_per_day": 48,
+            "jobs_per_s_per_replica": 214,
+            "service_latency_s": 0.05,
+            "cold_start_s": 5,
+            "bytes_per_upload": 3_000,
+        },
+        "gait": {
+            "uploads_per_user_per_day": 24,
+            "jobs_per_s_per_replica": 182,
+            "service_latency_s": 0.15,
+            "cold_start_s": 60,
+            "bytes_per_upload": 110_000,
+        },
+        "face": {
+            "uploads_per_user_per_day": 6,
+            "jobs_per_s_per_replica": 90,
+            "service_latency_s": 0.2,
+            "cold_start_s": 60,
+            "bytes_per_upload": 60_000,
+        },
     },
     # `tacit bench ingest`: ~200-240 uploads/s per API process on one core
     "api": {"uploads_per_s_per_process": 200},
@@ -94,7 +133,9 @@ def load_profile(path: Path | None) -> dict[str, Any]:
     return profile
 
 
-def service_rates_from_bench(lines: Sequence[str], rows_per_job: Mapping[str, int]) -> dict[str, float]:
+def service_rates_from_bench(
+    lines: Sequence[str], rows_per_job: Mapping[str, int]
+) -> dict[str, float]:
     """Jobs/s per replica from `tacit bench worker --json` lines (their ``worker_per_s`` is in samples)."""
     rates = {}
     for line in lines:
@@ -306,7 +347,9 @@ def always_on_replicas(peak_rate: float, mu: float) -> int:
     return max(1, math.ceil(peak_rate / (mu * ALWAYS_ON_UTILISATION)))
 
 
-def pools_from_profile(profile: Mapping[str, Any], scaling: Mapping[str, PoolScaling] | None = None) -> dict[str, Pool]:
+def pools_from_profile(
+    profile: Mapping[str, Any], scaling: Mapping[str, PoolScaling] | None = None
+) -> dict[str, Pool]:
     figures = {**POOL_SCALING, **dict(scaling or {})}
     pools = {}
     for factor, f in profile["factors"].items():
@@ -318,9 +361,13 @@ def pools_from_profile(profile: Mapping[str, Any], scaling: Mapping[str, PoolSca
             sc = dataclasses.replace(sc, max_replicas=int(cap.get(factor, sc.max_replicas)))
         else:
             sc = dataclasses.replace(sc, max_replicas=int(cap))
-        pools[factor] = Pool(mu=float(f["jobs_per_s_per_replica"]), cold_start_s=float(f["cold_start_s"]),
-                             service_latency_s=float(f.get("service_latency_s", 0.0)), scaling=sc,
-                             threads=int(profile.get("threads_per_replica", 32)))
+        pools[factor] = Pool(
+            mu=float(f["jobs_per_s_per_replica"]),
+            cold_start_s=float(f["cold_start_s"]),
+            service_latency_s=float(f.get("service_latency_s", 0.0)),
+            scaling=sc,
+            threads=int(profile.get("threads_per_replica", 32)),
+        )
     return pools
 
 
@@ -352,16 +399,24 @@ def plan_day(
         fixed = always_on_replicas(float(rates.max()), pool.mu) if policy == "always-on" else None
         # the day follows another: its last hour brings the pool to its midnight state
         warm = int(WARMUP_S / dt)
-        results[factor] = simulate_pool(np.concatenate([arrivals[-warm:], arrivals]), pool, dt=dt,
-                                        policy=policy, fixed_replicas=fixed, warmup_s=warm * dt,
-                                        seed=seed + i + 1)
+        results[factor] = simulate_pool(
+            np.concatenate([arrivals[-warm:], arrivals]),
+            pool,
+            dt=dt,
+            policy=policy,
+            fixed_replicas=fixed,
+            warmup_s=warm * dt,
+            seed=seed + i + 1,
+        )
         uploads += results[factor].jobs
         bytes_per_day += results[factor].jobs * float(f.get("bytes_per_upload", 0))
     peak = float(rates_total.max())
     api_rate = float(profile["api"]["uploads_per_s_per_process"])
     pg = profile["postgres"]
     writes = peak * (float(pg["writes_per_upload"]) + float(pg["writes_per_job"]))
-    redis_bytes = sum(r.max_backlog for r in results.values()) * float(profile["redis"]["bytes_per_queued_message"])
+    redis_bytes = sum(r.max_backlog for r in results.values()) * float(
+        profile["redis"]["bytes_per_queued_message"]
+    )
     return {
         "users": users,
         "policy": policy,
@@ -382,8 +437,11 @@ def summary_json(plan: Mapping[str, Any]) -> dict[str, Any]:
         "users": int(plan["users"]),
         "policy": str(plan["policy"]),
         "factors": {
-            f: {"replica_hours": round(r.replica_seconds / 3600, 2), "p99_s": round(r.p99_s, 3),
-                "max_backlog": int(r.max_backlog)}
+            f: {
+                "replica_hours": round(r.replica_seconds / 3600, 2),
+                "p99_s": round(r.p99_s, 3),
+                "max_backlog": int(r.max_backlog),
+            }
             for f, r in plan["factors"].items()
         },
         "api_processes": int(plan["api_processes"]),

@@ -13,7 +13,9 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from core.errors import Unavailable
 
-DictConnection = psycopg.Connection[DictRow]  # every connection here is made with row_factory=dict_row
+DictConnection = psycopg.Connection[
+    DictRow
+]  # every connection here is made with row_factory=dict_row
 AsyncDictConnection = psycopg.AsyncConnection[DictRow]
 
 MIGRATIONS_PACKAGE = "core.migrations"
@@ -26,11 +28,18 @@ def connect(url: str, **kwargs: object) -> DictConnection:
     try:
         return psycopg.connect(url, row_factory=dict_row, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as e:
-        raise Unavailable(f"database unreachable: {e.__class__.__name__}", code="database_unavailable") from e
+        raise Unavailable(
+            f"database unreachable: {e.__class__.__name__}", code="database_unavailable"
+        ) from e
 
 
 def make_pool(
-    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "tacit", durable_commits: bool = True
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    name: str = "tacit",
+    durable_commits: bool = True,
 ) -> ConnectionPool:
     """A pool of dict-row connections; opened lazily so a down database does not block start-up.
 
@@ -54,7 +63,9 @@ def make_pool(
     )
 
 
-def make_async_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "tacit") -> AsyncConnectionPool:
+def make_async_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, name: str = "tacit"
+) -> AsyncConnectionPool:
     """A pool of autocommit dict-row connections for asyncio code; open it with ``await pool.open()``.
 
     Every statement is its own transaction, so each is one round trip: for reads that
@@ -139,4 +150,6 @@ def ensure_database(url: str) -> None:
     admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(str(name))))
+            conn.execute(
+                psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(str(name)))
+            )

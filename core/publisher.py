@@ -75,11 +75,25 @@ def score_message(job_id: uuid.UUID, queue_name: str, *, origin: str) -> bytes:
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": {
-            "lang": "py", "task": TASK_SCORE, "id": task_id, "shadow": None, "eta": None, "expires": None,
-            "group": None, "group_index": None, "retries": 0, "timelimit": [None, None],
-            "root_id": task_id, "parent_id": None, "argsrepr": repr(args), "kwargsrepr": "{}",
-            "origin": origin, "ignore_result": None, "replaced_task_nesting": 0,
-            "stamped_headers": None, "stamps": {},
+            "lang": "py",
+            "task": TASK_SCORE,
+            "id": task_id,
+            "shadow": None,
+            "eta": None,
+            "expires": None,
+            "group": None,
+            "group_index": None,
+            "retries": 0,
+            "timelimit": [None, None],
+            "root_id": task_id,
+            "parent_id": None,
+            "argsrepr": repr(args),
+            "kwargsrepr": "{}",
+            "origin": origin,
+            "ignore_result": None,
+            "replaced_task_nesting": 0,
+            "stamped_headers": None,
+            "stamps": {},
         },
         "properties": {
             "correlation_id": task_id,
@@ -129,7 +143,9 @@ class JobPublisher:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
+        return redis.Redis.from_url(
+            self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3
+        )
 
     def send(self, job_id: uuid.UUID, queue: str) -> None:
         """Publish one job now; raises on broker failure (the outbox keeps it for the relay)."""
@@ -139,10 +155,14 @@ class JobPublisher:
         """Publish jobs in one round trip, in order; raises on broker failure (none may have been sent)."""
         by_queue: dict[str, list[bytes]] = {}
         for job_id, queue_name in jobs:
-            by_queue.setdefault(queue_name, []).append(score_message(job_id, queue_name, origin=self._origin))
+            by_queue.setdefault(queue_name, []).append(
+                score_message(job_id, queue_name, origin=self._origin)
+            )
         pipe = self.redis.pipeline(transaction=False)
         for queue_name, messages in by_queue.items():
-            pipe.lpush(queue_name, *messages)  # workers take from the other end: first in, first out
+            pipe.lpush(
+                queue_name, *messages
+            )  # workers take from the other end: first in, first out
         pipe.execute()
 
     def publish_soon(self, job_id: uuid.UUID, queue_name: str) -> None:

@@ -48,16 +48,23 @@ return 1
 class UploadGate:
     """Call `admit` once per upload whose signature checked out; it raises what refuses it."""
 
-    def __init__(self, client: redis.asyncio.Redis, *, device_per_min: int, tenant_per_min: int) -> None:
+    def __init__(
+        self, client: redis.asyncio.Redis, *, device_per_min: int, tenant_per_min: int
+    ) -> None:
         self.device_per_min, self.tenant_per_min = device_per_min, tenant_per_min
         self._admit = client.register_script(_ADMIT)
         self._refund = client.register_script(_REFUND)
 
     @staticmethod
     def _keys(tenant_id: uuid.UUID, device_id: uuid.UUID, window: int) -> list[str]:
-        return [f"tacit:rate:device:{device_id}:{window}", f"tacit:rate:tenant:{tenant_id}:{window}"]
+        return [
+            f"tacit:rate:device:{device_id}:{window}",
+            f"tacit:rate:tenant:{tenant_id}:{window}",
+        ]
 
-    async def admit(self, *, tenant_id: uuid.UUID, device_id: uuid.UUID, nonce: bytes, now: float | None = None) -> int:
+    async def admit(
+        self, *, tenant_id: uuid.UUID, device_id: uuid.UUID, nonce: bytes, now: float | None = None
+    ) -> int:
         """`signature_replayed` for a nonce seen before; RateLimited over a limit. Returns the window."""
         t = time.time() if now is None else now
         window = int(t // WINDOW_S)
@@ -72,11 +79,13 @@ class UploadGate:
         retry_after = max(1, int((window + 1) * WINDOW_S - t + 0.999))
         if device_count > self.device_per_min:
             raise RateLimited(
-                f"more than {self.device_per_min} uploads a minute from this device", retry_after=retry_after
+                f"more than {self.device_per_min} uploads a minute from this device",
+                retry_after=retry_after,
             )
         if tenant_count > self.tenant_per_min:
             raise RateLimited(
-                f"more than {self.tenant_per_min} uploads a minute for this tenant", retry_after=retry_after
+                f"more than {self.tenant_per_min} uploads a minute for this tenant",
+                retry_after=retry_after,
             )
         return window
 
@@ -115,7 +124,9 @@ class AddressLimits:
         t = time.time() if now is None else now
         window = int(t // WINDOW_S)
         try:
-            count = await self._count(keys=[f"tacit:rate:addr:{route}:{address}:{window}"], args=[WINDOW_S + 5])
+            count = await self._count(
+                keys=[f"tacit:rate:addr:{route}:{address}:{window}"], args=[WINDOW_S + 5]
+            )
         except redis.RedisError:
             return 0
         if int(count) <= limit:

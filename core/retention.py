@@ -59,7 +59,9 @@ _PRUNE = {
 def prune_batches(pool: ConnectionPool, store: ObjectStore, settings: RetentionSettings) -> int:
     """Delete one bounded batch of batches past their tenant's retention: blobs, then rows."""
     with transaction(pool) as conn:
-        rows = conn.execute(_OLD_BATCHES, {"days": settings.verify_days, "n": settings.batch}).fetchall()
+        rows = conn.execute(
+            _OLD_BATCHES, {"days": settings.verify_days, "n": settings.batch}
+        ).fetchall()
         for r in rows:
             store.delete(r["object_key"])
         if rows:
@@ -69,8 +71,11 @@ def prune_batches(pool: ConnectionPool, store: ObjectStore, settings: RetentionS
 
 def prune_rows(pool: ConnectionPool, settings: RetentionSettings) -> dict[str, int]:
     """One bounded batch of each kind of bookkeeping row past its time; how many of each went."""
-    params = {"outbox_s": settings.outbox_days * 86_400, "webhook_s": settings.webhook_days * 86_400,
-              "n": settings.batch}
+    params = {
+        "outbox_s": settings.outbox_days * 86_400,
+        "webhook_s": settings.webhook_days * 86_400,
+        "n": settings.batch,
+    }
     out = {}
     for name, sql in _PRUNE.items():
         with transaction(pool) as conn:
@@ -91,5 +96,7 @@ def get_retention_days(conn: DictConnection, *, tenant_id: uuid.UUID) -> int | N
 def set_retention_days(conn: DictConnection, *, tenant_id: uuid.UUID, days: int | None) -> None:
     """The tenant's own policy for raw verify batches; None falls back to the deployment's."""
     if days is not None and not MIN_DAYS <= days <= MAX_DAYS:
-        raise InvalidInput(f"retention_days must be between {MIN_DAYS} and {MAX_DAYS}", code="invalid_retention")
+        raise InvalidInput(
+            f"retention_days must be between {MIN_DAYS} and {MAX_DAYS}", code="invalid_retention"
+        )
     conn.execute("UPDATE tenants SET retention_days = %s WHERE id = %s", (days, tenant_id))

@@ -89,16 +89,31 @@ class PoolScaling:
 # (model load, tens of seconds; a new node, minutes) still fits in the objective.
 POOL_SCALING: dict[str, PoolScaling] = {
     "keystroke": PoolScaling(
-        list_length=256, activation_list_length=0, min_replicas=1, max_replicas=8,
-        latency_objective_s=60.0, activation_age_s=10.0, jobs_per_s_target=150.0,
+        list_length=256,
+        activation_list_length=0,
+        min_replicas=1,
+        max_replicas=8,
+        latency_objective_s=60.0,
+        activation_age_s=10.0,
+        jobs_per_s_target=150.0,
     ),
     "gait": PoolScaling(
-        list_length=128, activation_list_length=16, min_replicas=0, max_replicas=8,
-        latency_objective_s=300.0, activation_age_s=60.0, jobs_per_s_target=120.0,
+        list_length=128,
+        activation_list_length=16,
+        min_replicas=0,
+        max_replicas=8,
+        latency_objective_s=300.0,
+        activation_age_s=60.0,
+        jobs_per_s_target=120.0,
     ),
     "face": PoolScaling(
-        list_length=64, activation_list_length=8, min_replicas=0, max_replicas=16,
-        latency_objective_s=120.0, activation_age_s=30.0, jobs_per_s_target=60.0,
+        list_length=64,
+        activation_list_length=8,
+        min_replicas=0,
+        max_replicas=16,
+        latency_objective_s=120.0,
+        activation_age_s=30.0,
+        jobs_per_s_target=60.0,
     ),
 }
 
@@ -220,9 +235,7 @@ def scaled_object(
             "maxReplicaCount": scaling.max_replicas,
             "advanced": {
                 "horizontalPodAutoscalerConfig": {
-                    "behavior": {
-                        "scaleDown": {"stabilizationWindowSeconds": scaling.cooldown_s}
-                    }
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": scaling.cooldown_s}}
                 }
             },
             "triggers": [

@@ -142,7 +142,9 @@ class WebhookSettings(BaseModel):
     # CIDR networks an operator permits although private; http is accepted there
     allowlist: list[str] = []
     ports: list[int] = []  # ports besides 443 a public endpoint may use (inside the allowlist: any)
-    max_in_flight_per_endpoint: int = Field(default=4, ge=1)  # slow endpoints cannot hold every thread
+    max_in_flight_per_endpoint: int = Field(
+        default=4, ge=1
+    )  # slow endpoints cannot hold every thread
     busy_delay_s: float = Field(default=2.0, gt=0)  # a delivery over that cap waits this long
     # 32 bytes, canonical base64url, sealing endpoint secrets at rest (core/webhooks/sealing.py)
     secret_key: str = Field(default="", pattern=r"^([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])?$")
@@ -197,23 +199,35 @@ class EnrolmentSettings(BaseModel):
     min_ttl_s: int = Field(default=60, ge=1)
     max_ttl_s: int = Field(default=7 * 86_400, ge=1)  # a window of a week at most
     default_ttl_s: int = Field(default=900, ge=1)
-    held_ttl_s: float = Field(default=7 * 86_400.0, gt=0)  # held samples the tenant did not accept expire
+    held_ttl_s: float = Field(
+        default=7 * 86_400.0, gt=0
+    )  # held samples the tenant did not accept expire
     max_samples: int = Field(default=50, ge=1)  # newest enrolment batches kept per user and factor
-    republish_rebuild_after_s: float = Field(default=300.0, gt=0)  # a rebuild not done by then is sent again
+    republish_rebuild_after_s: float = Field(
+        default=300.0, gt=0
+    )  # a rebuild not done by then is sent again
 
 
 class RetentionSettings(BaseModel):
     """What the relay's sweeper deletes, in bounded batches (docs/security.md, retention)."""
 
-    verify_days: int = Field(default=30, ge=1, le=3650)  # raw verify batches; a tenant may set its own
+    verify_days: int = Field(
+        default=30, ge=1, le=3650
+    )  # raw verify batches; a tenant may set its own
     outbox_days: float = Field(default=1.0, gt=0)  # published outbox rows
-    webhook_days: float = Field(default=7.0, gt=0)  # delivered (or dead) webhook messages and attempts
+    webhook_days: float = Field(
+        default=7.0, gt=0
+    )  # delivered (or dead) webhook messages and attempts
     every_s: float = Field(default=60.0, gt=0)  # how often the sweeper prunes
-    batch: int = Field(default=500, ge=1, le=10_000)  # rows per statement, so a sweep never holds locks long
+    batch: int = Field(
+        default=500, ge=1, le=10_000
+    )  # rows per statement, so a sweep never holds locks long
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TACIT_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TACIT_", env_nested_delimiter="__", extra="ignore"
+    )
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = Field(

@@ -131,7 +131,9 @@ class LocalStore:
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else None
         if base is None or not base.is_dir():
             return
-        for d in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True) + [base]:
+        for d in sorted(
+            (p for p in base.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+        ) + [base]:
             try:
                 d.rmdir()
             except OSError:
@@ -283,7 +285,9 @@ class _GroupWriter:
         if self._thread is None or not self._thread.is_alive():  # not started, or lost in a fork
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(target=self._run, daemon=True, name="object-writer")
+                    self._thread = threading.Thread(
+                        target=self._run, daemon=True, name="object-writer"
+                    )
                     self._thread.start()
 
     def _run(self) -> None:
@@ -300,22 +304,38 @@ class _GroupWriter:
             finally:
                 _settle(outcomes)
 
-    def _write(self, group: list[tuple[str, bytes, _Done]], outcomes: list[tuple[_Done, BaseException | None]]) -> None:
+    def _write(
+        self,
+        group: list[tuple[str, bytes, _Done]],
+        outcomes: list[tuple[_Done, BaseException | None]],
+    ) -> None:
         written: list[tuple[int, str, _Done]] = []
         for path, data, done in group:
             try:
                 written.append((self._write_one(path, data), path, done))
             except OSError as e:
-                outcomes.append((done, Unavailable(f"object store write failed: {e.strerror}",
-                                                   code="storage_unavailable")))
+                outcomes.append(
+                    (
+                        done,
+                        Unavailable(
+                            f"object store write failed: {e.strerror}", code="storage_unavailable"
+                        ),
+                    )
+                )
         try:
             _sync([fd for fd, _, _ in written], {os.path.dirname(p) for _, p, _ in written})
         except OSError as e:
             for _, path, done in written:
                 with contextlib.suppress(OSError):
                     os.unlink(path)  # not durable: as if never written
-                outcomes.append((done, Unavailable(f"object store sync failed: {e.strerror}",
-                                                   code="storage_unavailable")))
+                outcomes.append(
+                    (
+                        done,
+                        Unavailable(
+                            f"object store sync failed: {e.strerror}", code="storage_unavailable"
+                        ),
+                    )
+                )
         else:
             outcomes.extend((done, None) for _, _, done in written)
         finally:
@@ -339,7 +359,7 @@ class _GroupWriter:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.replace(tmp, path)
         except OSError:
             os.close(fd)
@@ -355,7 +375,9 @@ _Done = Future[None] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 def _settle(outcomes: list[tuple[_Done, BaseException | None]]) -> None:
     """Complete every future of a group; one wake-up per event loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], BaseException | None]]] = {}
+    by_loop: dict[
+        asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], BaseException | None]]
+    ] = {}
     for done, exc in outcomes:
         if isinstance(done, tuple):
             by_loop.setdefault(done[0], []).append((done[1], exc))

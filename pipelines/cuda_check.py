@@ -1,6 +1,6 @@
 """Same inputs through each factor's pipeline on CPU and on a CUDA device: outputs must agree.
 
-    python -m pipelines.cuda_check [--device cuda:0] [--json]
+python -m pipelines.cuda_check [--device cuda:0] [--json]
 """
 
 from __future__ import annotations
@@ -32,11 +32,19 @@ def check(factor: str, device: str, rows: int = 64) -> dict[str, object]:
         t_cpu = cpu.enrol(cpu.embed(torch.from_numpy(enrol)).numpy())
         t_gpu = gpu.enrol(gpu.embed(torch.from_numpy(enrol).to(device)).float().cpu().numpy())
         v_cpu = cpu.verify(t_cpu, cpu.embed(torch.from_numpy(probe)).numpy())
-        v_gpu = gpu.verify(t_gpu, gpu.embed(torch.from_numpy(probe).to(device)).float().cpu().numpy())
+        v_gpu = gpu.verify(
+            t_gpu, gpu.embed(torch.from_numpy(probe).to(device)).float().cpu().numpy()
+        )
     diff = float(np.abs(e_cpu - e_gpu).max())
-    return {"factor": factor, "device": device, "rows": rows, "max_abs_diff": diff,
-            "score_cpu": round(v_cpu.score, 6), "score_gpu": round(v_gpu.score, 6),
-            "ok": diff <= ATOL and abs(v_cpu.score - v_gpu.score) <= 1e-2}
+    return {
+        "factor": factor,
+        "device": device,
+        "rows": rows,
+        "max_abs_diff": diff,
+        "score_cpu": round(v_cpu.score, 6),
+        "score_gpu": round(v_gpu.score, 6),
+        "ok": diff <= ATOL and abs(v_cpu.score - v_gpu.score) <= 1e-2,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cudnn.allow_tf32 = False
     results = [check(f, args.device) for f in FACTORS]
     for r in results:
-        print(f"{r['factor']:<10} max |cpu-gpu| {r['max_abs_diff']:.2e}  score cpu {r['score_cpu']:.4f} "
-              f"gpu {r['score_gpu']:.4f}  {'ok' if r['ok'] else 'MISMATCH'}")
+        print(
+            f"{r['factor']:<10} max |cpu-gpu| {r['max_abs_diff']:.2e}  score cpu {r['score_cpu']:.4f} "
+            f"gpu {r['score_gpu']:.4f}  {'ok' if r['ok'] else 'MISMATCH'}"
+        )
     if args.json:
         print(json.dumps({"cuda_check": results, "gpu": torch.cuda.get_device_name(0)}))
     return 0 if all(r["ok"] for r in results) else 1

@@ -35,7 +35,9 @@ class _Embedding(torch.nn.Module):
 def example_input(pipeline: FactorPipeline, rows: int = 4) -> np.ndarray:
     """Model input rows made from the factor's synthetic generator (``[rows, ...]``, float32)."""
     synth = importlib.import_module(f"pipelines.{pipeline.factor}.synthetic")
-    x = pipeline.preprocess(pipeline.decode(synth.capture(synth.make_person(0), np.random.default_rng(0), 2)))
+    x = pipeline.preprocess(
+        pipeline.decode(synth.capture(synth.make_person(0), np.random.default_rng(0), 2))
+    )
     return np.ascontiguousarray(np.concatenate([x] * (rows // len(x) + 1))[:rows], dtype=np.float32)
 
 
@@ -59,8 +61,13 @@ def export_onnx(pipeline: FactorPipeline, path: Path, *, max_batch: int = 4096) 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            _Embedding(pipeline).eval(), (x,), input_names=[INPUT], output_names=[OUTPUT],
-            dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max_batch)},), dynamo=True, verbose=False,
+            _Embedding(pipeline).eval(),
+            (x,),
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max_batch)},),
+            dynamo=True,
+            verbose=False,
         )
     assert program is not None
     program.save(str(path), external_data=False)
@@ -71,7 +78,9 @@ def export_onnx(pipeline: FactorPipeline, path: Path, *, max_batch: int = 4096) 
 class TritonModel:
     """How the model is served: Triton's backend, where instances run, how requests batch."""
 
-    backend: str = "onnxruntime"  # or "python": ONNX Runtime inside Triton's python backend (CPU test servers)
+    backend: str = (
+        "onnxruntime"  # or "python": ONNX Runtime inside Triton's python backend (CPU test servers)
+    )
     kind: str = "KIND_GPU"  # or KIND_CPU
     instances: int = 1
     max_batch_size: int = 64  # >= the pool's TACIT_POOL__MAX_BATCH: one worker batch is one request
@@ -82,7 +91,9 @@ def _dims(shape: tuple[int, ...]) -> str:
     return ", ".join(str(int(d)) for d in shape)
 
 
-def triton_config(pipeline: FactorPipeline, model: TritonModel, *, input_shape: tuple[int, ...], output_dim: int) -> str:
+def triton_config(
+    pipeline: FactorPipeline, model: TritonModel, *, input_shape: tuple[int, ...], output_dim: int
+) -> str:
     """The model's ``config.pbtxt`` (shapes without the batch axis, which Triton adds)."""
     return f"""name: "{pipeline.factor}"
 backend: "{model.backend}"
@@ -102,7 +113,9 @@ parameters {{ key: "{VERSION_PARAMETER}" value: {{ string_value: "{pipeline.mode
 _PYTHON_MODEL = Path(__file__).with_name("triton_python_model.py")
 
 
-def write_triton_repo(pipeline: FactorPipeline, repo: Path, model: TritonModel = TritonModel()) -> Path:
+def write_triton_repo(
+    pipeline: FactorPipeline, repo: Path, model: TritonModel = TritonModel()
+) -> Path:
     """Write ``repo/<factor>/config.pbtxt`` and ``repo/<factor>/1/model.onnx`` (plus ``model.py``
     for the python backend); returns the model's folder. An existing folder is replaced."""
     if model.backend not in ("onnxruntime", "python"):
@@ -117,7 +130,8 @@ def write_triton_repo(pipeline: FactorPipeline, repo: Path, model: TritonModel =
     x = example_input(pipeline, rows=2)
     out = embed_reference(pipeline, x)
     (folder / "config.pbtxt").write_text(
-        triton_config(pipeline, model, input_shape=tuple(x.shape[1:]), output_dim=int(out.shape[1])))
+        triton_config(pipeline, model, input_shape=tuple(x.shape[1:]), output_dim=int(out.shape[1]))
+    )
     if model.backend == "python":
         shutil.copyfile(_PYTHON_MODEL, folder / "1" / "model.py")
     return folder

@@ -20,14 +20,24 @@ class TritonPythonModel:
         here = os.path.join(args["model_repository"], args["model_version"])
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(os.environ.get("TACIT_ORT_THREADS", "1"))
-        self.session = ort.InferenceSession(os.path.join(here, "model.onnx"), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            os.path.join(here, "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
 
     def execute(self, requests: list) -> list:
-        inputs = [pb_utils.get_input_tensor_by_name(r, "INPUT").as_numpy().astype(np.float32) for r in requests]
-        out = self.session.run(["EMBEDDING"], {"INPUT": np.concatenate(inputs)})[0].astype(np.float32)
+        inputs = [
+            pb_utils.get_input_tensor_by_name(r, "INPUT").as_numpy().astype(np.float32)
+            for r in requests
+        ]
+        out = self.session.run(["EMBEDDING"], {"INPUT": np.concatenate(inputs)})[0].astype(
+            np.float32
+        )
         responses, start = [], 0
         for x in inputs:
-            responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("EMBEDDING", out[start : start + len(x)])]))
+            responses.append(
+                pb_utils.InferenceResponse(
+                    [pb_utils.Tensor("EMBEDDING", out[start : start + len(x)])]
+                )
+            )
             start += len(x)
         return responses

@@ -151,12 +151,16 @@ def open_enrolment_window(
         body["device_id"] = device_id
     with _client(base_url, http) as c:
         r = c.post(
-            f"/v1/users/{user}/enrolments", json=body, headers={"Authorization": f"Bearer {api_key}"}
+            f"/v1/users/{user}/enrolments",
+            json=body,
+            headers={"Authorization": f"Bearer {api_key}"},
         )
     if r.status_code != 201:
         raise UploadError(*_error_of(r), status=r.status_code)
     w = r.json()
-    return EnrolmentWindow(w["enrolment_id"], w["user"], tuple(w["factors"]), w["device_id"], w["expires_at"])
+    return EnrolmentWindow(
+        w["enrolment_id"], w["user"], tuple(w["factors"]), w["device_id"], w["expires_at"]
+    )
 
 
 def redeem_enrolment(

@@ -82,7 +82,9 @@ def stack(settings, services, tmp_path_factory):  # type: ignore[no-untyped-def]
     """Real worker processes (one per factor), the relay and the API, as separate processes."""
     from cli.stack import KEYRING_ENV, Stack, free_port
 
-    env = dict(os.environ, **{KEYRING_ENV: str(services.keyring_file)})  # Stack gives it to workers only
+    env = dict(
+        os.environ, **{KEYRING_ENV: str(services.keyring_file)}
+    )  # Stack gives it to workers only
     st = Stack(Path(tmp_path_factory.mktemp("stack")), env, free_port())
     st.start(timeout=180)
     try:

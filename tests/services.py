@@ -71,12 +71,18 @@ class TestServices:
     def _start_moto(self) -> str:
         port = free_port()
         exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
-        self._moto = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self._moto = subprocess.Popen(
+            [exe, "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         url = f"http://127.0.0.1:{port}"
         import httpx
 
-        wait_for(lambda: httpx.get(url + "/moto-api/", timeout=1).status_code < 500, 30, "moto server")
+        wait_for(
+            lambda: httpx.get(url + "/moto-api/", timeout=1).status_code < 500, 30, "moto server"
+        )
         return url
 
     def start(self) -> dict[str, str]:
@@ -85,7 +91,9 @@ class TestServices:
             "DATABASE_URL": self._postgres(),
             "REDIS_URL": self._redis_url(),
             "TACIT_ENV": "test",
-            "TACIT_OPS_TOKEN": secrets.token_hex(32),  # settings refuse weak ones outside development
+            "TACIT_OPS_TOKEN": secrets.token_hex(
+                32
+            ),  # settings refuse weak ones outside development
             # one test client calls these far more often than one address would
             "TACIT_HTTP__REDEEM_PER_MIN": "100000",
             "TACIT_HTTP__KEYS_PER_MIN": "100000",
@@ -125,7 +133,10 @@ class TestServices:
                 redis.Redis.from_url(self.env["REDIS_URL"]).flushdb()
                 redis.Redis.from_url(url).delete(key)
         if self._dbname and self._admin_url:
-            with contextlib.suppress(psycopg.Error), psycopg.connect(self._admin_url, autocommit=True) as conn:
+            with (
+                contextlib.suppress(psycopg.Error),
+                psycopg.connect(self._admin_url, autocommit=True) as conn,
+            ):
                 conn.execute(f'DROP DATABASE IF EXISTS "{self._dbname}" WITH (FORCE)')
         if self._redis:
             self._redis.stop()

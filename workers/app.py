@@ -15,7 +15,9 @@ from workers.broker import transport_for
 app = Celery("tacit")
 app.conf.update(celery_config(get_settings()))
 app.conf.broker_transport = transport_for(app.conf.broker_url)
-app.conf.update(worker_send_task_events=False, task_send_sent_event=False, worker_enable_remote_control=True)
+app.conf.update(
+    worker_send_task_events=False, task_send_sent_event=False, worker_enable_remote_control=True
+)
 app.autodiscover_tasks(["workers.tasks"], related_name="score", force=True)
 
 

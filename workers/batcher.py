@@ -55,7 +55,12 @@ class DynamicBatcher:
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self.run, self.max_batch, self.max_wait_s, self.on_batch = run, max_batch, max_wait_s, on_batch
+        self.run, self.max_batch, self.max_wait_s, self.on_batch = (
+            run,
+            max_batch,
+            max_wait_s,
+            on_batch,
+        )
         self._on_close = on_close  # releases what `run` holds (a remote model's connection)
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._closed = False
@@ -85,7 +90,11 @@ class DynamicBatcher:
         while rows < self.max_batch:
             remaining = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                item = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
             except queue.Empty:
                 break
             if item is None:
@@ -134,4 +143,6 @@ class DynamicBatcher:
         """Run in chunks of at most max_batch rows (a single large job never exceeds it)."""
         if len(x) <= self.max_batch:
             return self.run(x)
-        return np.concatenate([self.run(x[i : i + self.max_batch]) for i in range(0, len(x), self.max_batch)])
+        return np.concatenate(
+            [self.run(x[i : i + self.max_batch]) for i in range(0, len(x), self.max_batch)]
+        )

@@ -26,19 +26,33 @@ def pack(factor: str, arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def unpack_template(factor: str, model_version: str, data: bytes) -> Template:
-    return Template(factor=factor, model_version=model_version, arrays=dict(codec.decode(data).arrays), samples=0)
+    return Template(
+        factor=factor,
+        model_version=model_version,
+        arrays=dict(codec.decode(data).arrays),
+        samples=0,
+    )
 
 
 def check_device_active(conn: DictConnection, device_id: uuid.UUID) -> None:
     """Refuse a revoked device's sample. FOR SHARE: a revocation committing meanwhile either
     waits for this transaction (and then removes the sample) or is seen here."""
-    row = conn.execute("SELECT status FROM devices WHERE id = %s FOR SHARE", (device_id,)).fetchone()
+    row = conn.execute(
+        "SELECT status FROM devices WHERE id = %s FOR SHARE", (device_id,)
+    ).fetchone()
     if row is None or row["status"] != "active":
-        raise PermanentJobError("the device was revoked before its batch was enrolled", code="device_revoked")
+        raise PermanentJobError(
+            "the device was revoked before its batch was enrolled", code="device_revoked"
+        )
 
 
 def enrol(
-    conn: DictConnection, p: FactorPipeline, job: jobs.ClaimedJob, emb: np.ndarray, *, held_ttl_s: float,
+    conn: DictConnection,
+    p: FactorPipeline,
+    job: jobs.ClaimedJob,
+    emb: np.ndarray,
+    *,
+    held_ttl_s: float,
     max_samples: int,
 ) -> str:
     """Add the job's embeddings to the user's enrolment set; 'merged' or 'held'.
@@ -51,27 +65,53 @@ def enrol(
     check_device_active(conn, job.device_id)
     held = False
     if job.replace and job.enrolment_id is not None:
-        templates.drop_samples_outside(conn, user_id=job.user_id, factor=job.factor, enrolment_id=job.enrolment_id)
+        templates.drop_samples_outside(
+            conn, user_id=job.user_id, factor=job.factor, enrolment_id=job.enrolment_id
+        )
     else:
         stored = templates.load_template(conn, user_id=job.user_id, factor=job.factor)
         if stored is not None and stored[0] == p.model_version:
             result = p.verify(unpack_template(job.factor, stored[0], stored[1]), emb)
             held = float(result.score) < job.decision_threshold
     assert job.batch_id is not None
-    templates.insert_sample(conn, templates.SampleRow(
-        job.id, job.tenant_id, job.user_id, job.factor, p.model_version, pack(job.factor, {"embeddings": emb}),
-        len(emb), job.device_id, job.batch_id, job.enrolment_id,
-        held_for=timedelta(seconds=held_ttl_s) if held else None,
-    ))
+    templates.insert_sample(
+        conn,
+        templates.SampleRow(
+            job.id,
+            job.tenant_id,
+            job.user_id,
+            job.factor,
+            p.model_version,
+            pack(job.factor, {"embeddings": emb}),
+            len(emb),
+            job.device_id,
+            job.batch_id,
+            job.enrolment_id,
+            held_for=timedelta(seconds=held_ttl_s) if held else None,
+        ),
+    )
     if held:
         return "held"
-    rebuild(conn, p, user_id=job.user_id, tenant_id=job.tenant_id, factor=job.factor, reason="enrolled",
-            max_samples=max_samples)
+    rebuild(
+        conn,
+        p,
+        user_id=job.user_id,
+        tenant_id=job.tenant_id,
+        factor=job.factor,
+        reason="enrolled",
+        max_samples=max_samples,
+    )
     return "merged"
 
 
 def rebuild(
-    conn: DictConnection, p: FactorPipeline, *, user_id: uuid.UUID, tenant_id: uuid.UUID, factor: str, reason: str,
+    conn: DictConnection,
+    p: FactorPipeline,
+    *,
+    user_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    factor: str,
+    reason: str,
     max_samples: int,
 ) -> int | None:
     """Rebuild the template from the active samples of the current model version; its new version.
@@ -79,17 +119,28 @@ def rebuild(
     With too few samples for a template there is none (a revocation took them): an existing
     one is emptied, its version still counted. The caller holds the user's and factor's lock.
     """
-    templates.drop_beyond_newest(conn, user_id=user_id, factor=factor, model_version=p.model_version, keep=max_samples)
+    templates.drop_beyond_newest(
+        conn, user_id=user_id, factor=factor, model_version=p.model_version, keep=max_samples
+    )
     rows = templates.active_samples(
         conn, user_id=user_id, factor=factor, model_version=p.model_version, limit=max_samples
     )
-    all_emb = np.concatenate([codec.decode(b).require("embeddings") for b, _ in rows]) if rows else np.zeros((0,))
+    all_emb = (
+        np.concatenate([codec.decode(b).require("embeddings") for b, _ in rows])
+        if rows
+        else np.zeros((0,))
+    )
     devices = sorted({d for _, d in rows if d is not None}, key=str)
     if len(all_emb) >= p.min_enrol_samples:
         template = p.enrol(all_emb)
         version = templates.save_template(
-            conn, user_id=user_id, tenant_id=tenant_id, factor=factor, model_version=template.model_version,
-            data=pack(factor, template.arrays), samples=len(all_emb),
+            conn,
+            user_id=user_id,
+            tenant_id=tenant_id,
+            factor=factor,
+            model_version=template.model_version,
+            data=pack(factor, template.arrays),
+            samples=len(all_emb),
         )
     else:
         emptied = templates.drop_template(conn, user_id=user_id, factor=factor)
@@ -97,14 +148,26 @@ def rebuild(
             return None  # no template before, none now: nothing changed
         version = emptied
     webhook_events.template_changed(
-        conn, tenant_id=tenant_id, user_id=user_id, factor=factor, version=version, model_version=p.model_version,
-        samples=len(all_emb), devices=devices, reason=reason,
+        conn,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        factor=factor,
+        version=version,
+        model_version=p.model_version,
+        samples=len(all_emb),
+        devices=devices,
+        reason=reason,
     )
     return version
 
 
 def rebuild_owed(
-    conn: DictConnection, p: FactorPipeline, *, user_id: uuid.UUID, factor: str, max_samples: int,
+    conn: DictConnection,
+    p: FactorPipeline,
+    *,
+    user_id: uuid.UUID,
+    factor: str,
+    max_samples: int,
     reembedded: int | None = None,
 ) -> bool:
     """Do the rebuild owed for the user's factor from the samples there are; False when none was owed.
@@ -124,8 +187,15 @@ def rebuild_owed(
     ).fetchone()
     current = row is not None and row["model_version"] == p.model_version and row["samples"]
     if row is not None and not (owed["reembed"] and current and not reembedded):
-        rebuild(conn, p, user_id=user_id, tenant_id=row["tenant_id"], factor=factor, reason=owed["reason"],
-                max_samples=max_samples)
+        rebuild(
+            conn,
+            p,
+            user_id=user_id,
+            tenant_id=row["tenant_id"],
+            factor=factor,
+            reason=owed["reason"],
+            max_samples=max_samples,
+        )
     templates.rebuild_done(conn, user_id=user_id, factor=factor, requested_at=owed["requested_at"])
     return True
 
@@ -137,7 +207,9 @@ def run_owed(rt, user_id: uuid.UUID, factor: str) -> bool:  # type: ignore[no-un
     one sample per transaction, so an interrupted run resumes where it stopped.
     """
     max_samples = rt.settings.enrolment.max_samples
-    owed = rt.db.run(lambda conn: templates.owed_rebuild(conn, user_id=user_id, factor=factor), key=str(user_id))
+    owed = rt.db.run(
+        lambda conn: templates.owed_rebuild(conn, user_id=user_id, factor=factor), key=str(user_id)
+    )
     if owed is None:
         return False
     reembedded = None
@@ -145,8 +217,16 @@ def run_owed(rt, user_id: uuid.UUID, factor: str) -> bool:  # type: ignore[no-un
         from workers.reembed import reembed_samples
 
         reembedded = reembed_samples(rt, user_id, factor)
-    return bool(rt.db.run(
-        lambda conn: rebuild_owed(conn, rt.pipeline, user_id=user_id, factor=factor, max_samples=max_samples,
-                                  reembedded=reembedded),
-        key=str(user_id),
-    ))
+    return bool(
+        rt.db.run(
+            lambda conn: rebuild_owed(
+                conn,
+                rt.pipeline,
+                user_id=user_id,
+                factor=factor,
+                max_samples=max_samples,
+                reembedded=reembedded,
+            ),
+            key=str(user_id),
+        )
+    )

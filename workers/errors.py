@@ -33,8 +33,14 @@ def classify(exc: BaseException) -> Verdict:
 
     # Neither kind is about the payload: what is stored (and shown to the tenant) is a fixed
     # message; the exception's class is in the worker's `job_error` log line, with the job id.
-    if isinstance(exc, (psycopg.OperationalError, redis.RedisError, ConnectionError, TimeoutError, OSError)):
-        return Verdict("retry", "transient_" + exc.__class__.__name__.lower(), "a dependency was unreachable; retried")
+    if isinstance(
+        exc, (psycopg.OperationalError, redis.RedisError, ConnectionError, TimeoutError, OSError)
+    ):
+        return Verdict(
+            "retry",
+            "transient_" + exc.__class__.__name__.lower(),
+            "a dependency was unreachable; retried",
+        )
     return Verdict("fail", "internal_error", "the job failed on an internal error")
 
 

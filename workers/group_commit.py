@@ -55,7 +55,9 @@ class _Pending:
 
 def _database_down(exc: BaseException) -> bool:
     """The database could not be reached (not a deadlock or a serialization failure)."""
-    return isinstance(exc, Unavailable) and not isinstance(exc.__cause__, psycopg.errors.TransactionRollback)
+    return isinstance(exc, Unavailable) and not isinstance(
+        exc.__cause__, psycopg.errors.TransactionRollback
+    )
 
 
 class GroupCommit:
@@ -74,7 +76,8 @@ class GroupCommit:
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._closed = False
         self._threads = [
-            threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True) for i in range(threads)
+            threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True)
+            for i in range(threads)
         ]
         for t in self._threads:
             t.start()

@@ -135,7 +135,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
         elif path == "/readyz":
             ready = _readiness() if _readiness else {"ready": True}
-            self._send(200 if ready.get("ready") else 503, json.dumps(ready).encode(), "application/json")
+            self._send(
+                200 if ready.get("ready") else 503, json.dumps(ready).encode(), "application/json"
+            )
         elif path == "/healthz":
             body = {"status": "ok", "role": stats().role, "factor": stats().factor}
             self._send(200, json.dumps(body).encode(), "application/json")

@@ -47,7 +47,9 @@ class ModelServer:
                 if self._stop.is_set():
                     return
                 continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True, name="model-conn").start()
+            threading.Thread(
+                target=self._serve, args=(conn,), daemon=True, name="model-conn"
+            ).start()
 
     def _serve(self, conn: Connection) -> None:
         lock = threading.Lock()
@@ -117,8 +119,16 @@ class RemoteModel:
         self.conn.close()
 
 
-def serve(factor: str, device: str, path: Path, authkey: bytes, *, max_batch: int, max_wait_s: float,
-          stop: threading.Event) -> None:
+def serve(
+    factor: str,
+    device: str,
+    path: Path,
+    authkey: bytes,
+    *,
+    max_batch: int,
+    max_wait_s: float,
+    stop: threading.Event,
+) -> None:
     """Load the model on `device` (the only process that touches CUDA), warm it, serve until `stop`."""
     from pipelines.registry import load_pipeline
     from workers.runtime import log_batch, make_embed, warm_up
@@ -126,10 +136,19 @@ def serve(factor: str, device: str, path: Path, authkey: bytes, *, max_batch: in
     pipeline = load_pipeline(factor, device=device)
     embed = make_embed(pipeline, device)
     warm_up(pipeline, embed, max_batch)
-    batcher = DynamicBatcher(embed, max_batch=max_batch, max_wait_s=max_wait_s,
-                             on_batch=lambda s: log_batch(factor, s), name=f"model-{factor}")
+    batcher = DynamicBatcher(
+        embed,
+        max_batch=max_batch,
+        max_wait_s=max_wait_s,
+        on_batch=lambda s: log_batch(factor, s),
+        name=f"model-{factor}",
+    )
     server = ModelServer(batcher, path, authkey)
     threading.Thread(target=server.serve_forever, daemon=True, name="model-accept").start()
-    log.info(json.dumps({"event": "model_ready", "factor": factor, "device": device, "socket": str(path)}))
+    log.info(
+        json.dumps(
+            {"event": "model_ready", "factor": factor, "device": device, "socket": str(path)}
+        )
+    )
     stop.wait()
     server.close()

@@ -66,14 +66,18 @@ class InferenceClient(Protocol):
     def close(self) -> None: ...
 
 
-def connect(url: str, model: str, *, timeout_s: float = 10.0, binary: bool = True) -> InferenceClient:
+def connect(
+    url: str, model: str, *, timeout_s: float = 10.0, binary: bool = True
+) -> InferenceClient:
     """A client for ``url`` (``http://``, ``https://`` or ``grpc://``) and ``model``."""
     scheme = urlsplit(url).scheme
     if scheme in ("http", "https"):
         return HttpClient(url, model, timeout_s=timeout_s, binary=binary)
     if scheme == "grpc":
         return GrpcClient(url, model, timeout_s=timeout_s)
-    raise ValueError(f"inference server URL must start with http://, https:// or grpc://, got {url!r}")
+    raise ValueError(
+        f"inference server URL must start with http://, https:// or grpc://, got {url!r}"
+    )
 
 
 def check_model(client: InferenceClient, *, model_version: str) -> ServerModel:
@@ -86,14 +90,20 @@ def check_model(client: InferenceClient, *, model_version: str) -> ServerModel:
     if not info.ready:
         raise ModelMismatch(f"{where} is not ready")
     if info.model_version is None:
-        raise ModelMismatch(f"{where} does not declare the parameter {VERSION_PARAMETER!r}; "
-                            "export it with `tacit export FACTOR --triton-repo DIR`")
+        raise ModelMismatch(
+            f"{where} does not declare the parameter {VERSION_PARAMETER!r}; "
+            "export it with `tacit export FACTOR --triton-repo DIR`"
+        )
     if info.model_version != model_version:
-        raise ModelMismatch(f"{where} is version {info.model_version}, this pool's pipeline is {model_version}; "
-                            "re-export the model or deploy the matching worker image")
+        raise ModelMismatch(
+            f"{where} is version {info.model_version}, this pool's pipeline is {model_version}; "
+            "re-export the model or deploy the matching worker image"
+        )
     if INPUT not in info.inputs or OUTPUT not in info.outputs:
-        raise ModelMismatch(f"{where} must have input {INPUT!r} and output {OUTPUT!r}, "
-                            f"has {info.inputs} -> {info.outputs}")
+        raise ModelMismatch(
+            f"{where} must have input {INPUT!r} and output {OUTPUT!r}, "
+            f"has {info.inputs} -> {info.outputs}"
+        )
     return info
 
 
@@ -117,7 +127,9 @@ class HttpClient:
         try:
             r = self._http.request(method, path, **kw)
         except self._httpx.HTTPError as e:
-            raise ModelServerUnavailable(f"{e.__class__.__name__} calling {self.url}{path}") from None
+            raise ModelServerUnavailable(
+                f"{e.__class__.__name__} calling {self.url}{path}"
+            ) from None
         if r.status_code >= 500:
             raise ModelServerUnavailable(f"{self.url}{path} answered {r.status_code}")
         return r
@@ -125,7 +137,9 @@ class HttpClient:
     def describe(self) -> ServerModel:
         base = f"/v2/models/{self.model}"
         server = self._call("GET", "/v2")
-        if server.status_code == 200 and "binary_tensor_data" not in (server.json().get("extensions") or []):
+        if server.status_code == 200 and "binary_tensor_data" not in (
+            server.json().get("extensions") or []
+        ):
             self.binary = False  # MLServer, KServe's Python server: JSON tensors only
         ready = self._call("GET", base + "/ready").status_code == 200
         meta = self._call("GET", base)
@@ -140,8 +154,12 @@ class HttpClient:
         version = params.get(VERSION_PARAMETER)
         if isinstance(version, dict):  # Triton: {"string_value": "..."}
             version = version.get("string_value")
-        return ServerModel(ready, None if version is None else str(version),
-                           [t["name"] for t in body.get("inputs", [])], [t["name"] for t in body.get("outputs", [])])
+        return ServerModel(
+            ready,
+            None if version is None else str(version),
+            [t["name"] for t in body.get("inputs", [])],
+            [t["name"] for t in body.get("outputs", [])],
+        )
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         x = _as_input(x)
@@ -152,13 +170,22 @@ class HttpClient:
             tensor["parameters"] = {"binary_data_size": x.nbytes}
             output["parameters"] = {"binary_data": True}
             header = json.dumps({"inputs": [tensor], "outputs": [output]}).encode()
-            r = self._call("POST", path, content=header + x.tobytes(), headers={
-                _HEADER_LENGTH: str(len(header)), "Content-Type": "application/octet-stream"})
+            r = self._call(
+                "POST",
+                path,
+                content=header + x.tobytes(),
+                headers={
+                    _HEADER_LENGTH: str(len(header)),
+                    "Content-Type": "application/octet-stream",
+                },
+            )
         else:
             tensor["data"] = x.reshape(-1).tolist()
             r = self._call("POST", path, json={"inputs": [tensor], "outputs": [output]})
         if r.status_code != 200:
-            raise ModelServerUnavailable(f"{self.url}{path} answered {r.status_code}: {r.text[:200]}")
+            raise ModelServerUnavailable(
+                f"{self.url}{path} answered {r.status_code}: {r.text[:200]}"
+            )
         return _decode_reply(r.content, r.headers.get(_HEADER_LENGTH))
 
     def close(self) -> None:
@@ -202,22 +229,38 @@ class GrpcClient:
         ready = self._guard(self._client.is_model_ready, self.model, client_timeout=self._timeout_s)
         if not ready:
             return ServerModel(False, None, [], [])
-        meta = self._guard(self._client.get_model_metadata, self.model, as_json=True, client_timeout=self._timeout_s)
+        meta = self._guard(
+            self._client.get_model_metadata,
+            self.model,
+            as_json=True,
+            client_timeout=self._timeout_s,
+        )
         try:  # ModelConfig is Triton's own RPC; other servers answer UNIMPLEMENTED
-            config = self._guard(self._client.get_model_config, self.model, as_json=True, client_timeout=self._timeout_s)
+            config = self._guard(
+                self._client.get_model_config,
+                self.model,
+                as_json=True,
+                client_timeout=self._timeout_s,
+            )
         except ModelServerUnavailable:
             config = {}
         params = config.get("config", {}).get("parameters", {})
         version = params.get(VERSION_PARAMETER, {}).get("string_value")
-        return ServerModel(True, version, [t["name"] for t in meta.get("inputs", [])],
-                           [t["name"] for t in meta.get("outputs", [])])
+        return ServerModel(
+            True,
+            version,
+            [t["name"] for t in meta.get("inputs", [])],
+            [t["name"] for t in meta.get("outputs", [])],
+        )
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         x = _as_input(x)
         inp = self._g.InferInput(INPUT, list(x.shape), "FP32")
         inp.set_data_from_numpy(x)
         out = self._g.InferRequestedOutput(OUTPUT)
-        result = self._guard(self._client.infer, self.model, [inp], outputs=[out], client_timeout=self._timeout_s)
+        result = self._guard(
+            self._client.infer, self.model, [inp], outputs=[out], client_timeout=self._timeout_s
+        )
         return np.asarray(result.as_numpy(OUTPUT), dtype=np.float32)
 
     def close(self) -> None:

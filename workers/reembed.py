@@ -24,8 +24,20 @@ log = logging.getLogger("tacit.worker")
 def _as_job(s: templates.StoredSample) -> ClaimedJob:
     """What opening a stored envelope needs to know of its job."""
     return ClaimedJob(
-        s.job_id, s.tenant_id, s.user_id, s.device_id, s.factor, "enrol", 0, s.object_key, s.key_id,
-        s.client_batch_id, s.created_at, None, 0.5, 0.0,
+        s.job_id,
+        s.tenant_id,
+        s.user_id,
+        s.device_id,
+        s.factor,
+        "enrol",
+        0,
+        s.object_key,
+        s.key_id,
+        s.client_batch_id,
+        s.created_at,
+        None,
+        0.5,
+        0.0,
     )
 
 
@@ -35,7 +47,9 @@ def reembed_samples(rt, user_id: uuid.UUID, factor: str) -> int:  # type: ignore
     sample no longer counts (it stays of the old model version)."""
     p = rt.pipeline
     stale = rt.db.run(
-        lambda conn: templates.outdated_samples(conn, user_id=user_id, factor=factor, model_version=p.model_version),
+        lambda conn: templates.outdated_samples(
+            conn, user_id=user_id, factor=factor, model_version=p.model_version
+        ),
         key=str(user_id),
     )
     done = 0
@@ -47,13 +61,21 @@ def reembed_samples(rt, user_id: uuid.UUID, factor: str) -> int:  # type: ignore
             verdict = classify(exc)
             if verdict.outcome == "retry":
                 raise Unavailable(verdict.message, code=verdict.code) from exc
-            log.warning(json.dumps({"event": "reembed_skipped", "job_id": str(s.job_id), "code": verdict.code}))
+            log.warning(
+                json.dumps(
+                    {"event": "reembed_skipped", "job_id": str(s.job_id), "code": verdict.code}
+                )
+            )
             continue
         packed, n = pack(factor, {"embeddings": emb}), len(emb)
         rt.db.run(
             lambda conn, s=s, packed=packed, n=n: templates.replace_embeddings(
-                conn, job_id=s.job_id, old_version=s.model_version, model_version=p.model_version,
-                embeddings=packed, samples=n,
+                conn,
+                job_id=s.job_id,
+                old_version=s.model_version,
+                model_version=p.model_version,
+                embeddings=packed,
+                samples=n,
             ),
             key=str(user_id),
         )

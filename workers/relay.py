@@ -74,7 +74,9 @@ def publish_due_webhooks(pool: ConnectionPool, publisher: JobPublisher, settings
     )
 
 
-def publish_template_rebuilds(pool: ConnectionPool, publisher: JobPublisher, settings: Settings, *, limit: int = 200) -> int:
+def publish_template_rebuilds(
+    pool: ConnectionPool, publisher: JobPublisher, settings: Settings, *, limit: int = 200
+) -> int:
     """Hand owed template rebuilds to their factor's pool; one not done in time is sent again."""
     from core.queues import TASK_REBUILD_TEMPLATE
 
@@ -87,14 +89,20 @@ def publish_template_rebuilds(pool: ConnectionPool, publisher: JobPublisher, set
         sent = []
         for r in rows:
             try:
-                publisher.app.send_task(TASK_REBUILD_TEMPLATE, args=[str(r["user_id"]), r["factor"]],
-                                        queue=settings.queues.score_queue(r["factor"]), retry=False)
+                publisher.app.send_task(
+                    TASK_REBUILD_TEMPLATE,
+                    args=[str(r["user_id"]), r["factor"]],
+                    queue=settings.queues.score_queue(r["factor"]),
+                    retry=False,
+                )
             except Exception:  # noqa: BLE001 - broker down: the rest waits for the next round
                 break
             sent.append((r["user_id"], r["factor"]))
         for user_id, factor in sent:
-            conn.execute("UPDATE template_rebuilds SET published_at = now() WHERE user_id = %s AND factor = %s",
-                         (user_id, factor))
+            conn.execute(
+                "UPDATE template_rebuilds SET published_at = now() WHERE user_id = %s AND factor = %s",
+                (user_id, factor),
+            )
     return len(sent)
 
 
@@ -110,13 +118,16 @@ def sweep(pool: ConnectionPool, settings: Settings) -> dict[str, int]:
     """Requeue lost jobs through the outbox; mark jobs that exhausted their attempts dead."""
     rel = settings.reliability
     with transaction(pool) as conn:
-        dead_ids = [r["id"] for r in conn.execute(
-            "UPDATE jobs SET status = 'dead', error_code = 'attempts_exhausted',"
-            " error_message = 'the job was interrupted on every attempt', finished_at = now(), updated_at = now()"
-            " WHERE status = 'running' AND started_at < now() - make_interval(secs => %s) AND attempts >= %s"
-            " RETURNING id",
-            (rel.running_deadline_s, rel.max_attempts),
-        ).fetchall()]
+        dead_ids = [
+            r["id"]
+            for r in conn.execute(
+                "UPDATE jobs SET status = 'dead', error_code = 'attempts_exhausted',"
+                " error_message = 'the job was interrupted on every attempt', finished_at = now(), updated_at = now()"
+                " WHERE status = 'running' AND started_at < now() - make_interval(secs => %s) AND attempts >= %s"
+                " RETURNING id",
+                (rel.running_deadline_s, rel.max_attempts),
+            ).fetchall()
+        ]
         for job_id in dead_ids:
             webhook_events.job_failed(conn, job_id=job_id)
         dead = len(dead_ids)
@@ -133,7 +144,9 @@ def sweep(pool: ConnectionPool, settings: Settings) -> dict[str, int]:
     return {"requeued": len(stuck), "dead": dead, "secrets_forgotten": forgotten}
 
 
-def sweep_orphan_blobs(pool: ConnectionPool, store: ObjectStore, settings: Settings, *, prefix: str = "raw/") -> int:
+def sweep_orphan_blobs(
+    pool: ConnectionPool, store: ObjectStore, settings: Settings, *, prefix: str = "raw/"
+) -> int:
     """Delete blobs older than the upload timeout that no batch row references; returns how many.
 
     A batch's key ends with its row's id, so the check is a primary-key lookup. The upload
@@ -152,8 +165,12 @@ def sweep_orphan_blobs(pool: ConnectionPool, store: ObjectStore, settings: Setti
         if not by_id:
             continue
         with transaction(pool) as conn:
-            referenced = {r["object_key"] for r in conn.execute(
-                "SELECT object_key FROM batches WHERE id = ANY(%s)", (list(by_id),)).fetchall()}
+            referenced = {
+                r["object_key"]
+                for r in conn.execute(
+                    "SELECT object_key FROM batches WHERE id = ANY(%s)", (list(by_id),)
+                ).fetchall()
+            }
         for key in by_id.values():
             if key not in referenced:
                 store.delete(key)
@@ -202,15 +219,21 @@ def sample_queue_depths(client: redis.Redis, settings: Settings) -> dict[str, in
     from core import metrics
     from core.queues import FACTORS
 
-    if not client.set(metrics.QUEUE_DEPTH_SAMPLE_LOCK, "1", nx=True, ex=metrics.QUEUE_DEPTH_SAMPLE_EVERY_S):
+    if not client.set(
+        metrics.QUEUE_DEPTH_SAMPLE_LOCK, "1", nx=True, ex=metrics.QUEUE_DEPTH_SAMPLE_EVERY_S
+    ):
         return None
-    queues = {f: settings.queues.score_queue(f) for f in FACTORS} | {"webhooks": settings.queues.webhooks}
+    queues = {f: settings.queues.score_queue(f) for f in FACTORS} | {
+        "webhooks": settings.queues.webhooks
+    }
     pipe = client.pipeline(transaction=False)
     for queue in queues.values():
         pipe.llen(queue)
     depths = {name: int(n) for name, n in zip(queues, pipe.execute(), strict=True)}
     pipe = client.pipeline(transaction=True)
-    pipe.lpush(metrics.QUEUE_DEPTH_HISTORY_KEY, json.dumps({"t": round(time.time(), 3), "depths": depths}))
+    pipe.lpush(
+        metrics.QUEUE_DEPTH_HISTORY_KEY, json.dumps({"t": round(time.time(), 3), "depths": depths})
+    )
     pipe.ltrim(metrics.QUEUE_DEPTH_HISTORY_KEY, 0, metrics.QUEUE_DEPTH_HISTORY_LEN - 1)
     pipe.execute()
     return depths
@@ -249,7 +272,10 @@ def run(settings: Settings, stop: threading.Event, *, sweep_every_s: float = 5.0
                     last_retention = time.monotonic()
                     if any(pruned.values()):
                         log.info(json.dumps({"event": "retention", **pruned}))
-                if time.monotonic() - last_orphan_sweep >= settings.reliability.orphan_sweep_every_s:
+                if (
+                    time.monotonic() - last_orphan_sweep
+                    >= settings.reliability.orphan_sweep_every_s
+                ):
                     removed = sweep_orphan_blobs(pool, store, settings)
                     last_orphan_sweep = time.monotonic()
                     if removed:

@@ -58,15 +58,34 @@ class Embedder(Protocol):
 
 def log_batch(factor: str, stats: BatchStats) -> None:
     metrics.observe_batch(factor, stats.jobs, stats.rows)
-    log.info(json.dumps({"event": "batch", "factor": factor, "jobs": stats.jobs, "rows": stats.rows,
-                         "wait_ms": round(stats.wait_s * 1e3, 2), "model_ms": round(stats.model_s * 1e3, 2)}))
+    log.info(
+        json.dumps(
+            {
+                "event": "batch",
+                "factor": factor,
+                "jobs": stats.jobs,
+                "rows": stats.rows,
+                "wait_ms": round(stats.wait_s * 1e3, 2),
+                "model_ms": round(stats.model_s * 1e3, 2),
+            }
+        )
+    )
 
 
 def log_group(factor: str, stats: GroupStats) -> None:
     # DEBUG: a line per transaction costs more than the group commit saves at INFO volume
     if log.isEnabledFor(logging.DEBUG):
-        log.debug(json.dumps({"event": "commit", "factor": factor, "steps": stats.steps,
-                              "commit_ms": round(stats.seconds * 1e3, 2), "one_by_one": stats.alone}))
+        log.debug(
+            json.dumps(
+                {
+                    "event": "commit",
+                    "factor": factor,
+                    "steps": stats.steps,
+                    "commit_ms": round(stats.seconds * 1e3, 2),
+                    "one_by_one": stats.alone,
+                }
+            )
+        )
 
 
 def make_embed(pipeline: FactorPipeline, device: str):  # type: ignore[no-untyped-def]
@@ -106,8 +125,14 @@ def remote_batcher(factor: str, settings: Settings, pipeline: FactorPipeline) ->
     from workers import oip
 
     if not settings.pool.oip_url:
-        raise oip.ModelMismatch("TACIT_POOL__BACKEND=oip needs TACIT_POOL__OIP_URL (http://host:port or grpc://host:port)")
-    client = oip.connect(settings.pool.oip_url, settings.pool.oip_model or factor, timeout_s=settings.pool.oip_timeout_s)
+        raise oip.ModelMismatch(
+            "TACIT_POOL__BACKEND=oip needs TACIT_POOL__OIP_URL (http://host:port or grpc://host:port)"
+        )
+    client = oip.connect(
+        settings.pool.oip_url,
+        settings.pool.oip_model or factor,
+        timeout_s=settings.pool.oip_timeout_s,
+    )
     oip.check_model(client, model_version=pipeline.model_version)
 
     def server_ready() -> dict[str, object]:
@@ -115,7 +140,10 @@ def remote_batcher(factor: str, settings: Settings, pipeline: FactorPipeline) ->
             ready = client.describe().ready
         except oip.ModelServerUnavailable:
             ready = False
-        return {"ready": ready, "model_server": {"url": client.url, "model": client.model, "ready": ready}}
+        return {
+            "ready": ready,
+            "model_server": {"url": client.url, "model": client.model, "ready": ready},
+        }
 
     metrics.set_readiness(server_ready)
     return DynamicBatcher(
@@ -141,8 +169,9 @@ def apply_plaintext_limits(pipeline: FactorPipeline, settings: Settings) -> None
     prefix = f"{pipeline.factor}_"
     names = {f.name for f in dataclasses.fields(limits)}
     update = {
-        k[len(prefix):]: v for k, v in settings.plaintext.model_dump().items()
-        if k.startswith(prefix) and k[len(prefix):] in names
+        k[len(prefix) :]: v
+        for k, v in settings.plaintext.model_dump().items()
+        if k.startswith(prefix) and k[len(prefix) :] in names
     }
     pipeline.limits = dataclasses.replace(limits, **update)  # type: ignore[attr-defined, type-var]
 
@@ -181,13 +210,27 @@ def init(factor: str, settings: Settings, *, device: str | None = None) -> Runti
             on_batch=lambda s: log_batch(factor, s),
             name=f"batcher-{factor}",
         )
-    pool = make_pool(settings.database_url, min_size=1, max_size=max(4, settings.pool.threads // 4), name=f"worker-{factor}",
-                     durable_commits=False)
+    pool = make_pool(
+        settings.database_url,
+        min_size=1,
+        max_size=max(4, settings.pool.threads // 4),
+        name=f"worker-{factor}",
+        durable_commits=False,
+    )
     pool.open(wait=False)
     db = GroupCommit(pool, on_group=lambda s: log_group(factor, s), name=f"commit-{factor}")
     _runtime = Runtime(factor, settings, pool, make_store(settings.storage), pipeline, batcher, db)
-    log.info(json.dumps({"event": "worker_ready", "factor": factor, "device": device,
-                         "model_version": pipeline.model_version, "load_s": round(time.monotonic() - t0, 2)}))
+    log.info(
+        json.dumps(
+            {
+                "event": "worker_ready",
+                "factor": factor,
+                "device": device,
+                "model_version": pipeline.model_version,
+                "load_s": round(time.monotonic() - t0, 2),
+            }
+        )
+    )
     return _runtime
 
 

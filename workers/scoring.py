@@ -23,7 +23,9 @@ log = logging.getLogger("tacit.worker")
 
 def _enrol(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  # type: ignore[no-untyped-def]
     cfg = rt.settings.enrolment
-    enrolment.enrol(conn, rt.pipeline, job, emb, held_ttl_s=cfg.held_ttl_s, max_samples=cfg.max_samples)
+    enrolment.enrol(
+        conn, rt.pipeline, job, emb, held_ttl_s=cfg.held_ttl_s, max_samples=cfg.max_samples
+    )
 
 
 def _verify(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  # type: ignore[no-untyped-def]
@@ -31,24 +33,45 @@ def _verify(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  
 
     p = rt.pipeline
     stored = templates.load_template(conn, user_id=job.user_id, factor=job.factor)
-    if stored is not None and stored[2] == "rebuild":  # a revocation took samples out: rebuild before comparing
-        enrolment.rebuild_owed(conn, p, user_id=job.user_id, factor=job.factor,
-                               max_samples=rt.settings.enrolment.max_samples)
+    if (
+        stored is not None and stored[2] == "rebuild"
+    ):  # a revocation took samples out: rebuild before comparing
+        enrolment.rebuild_owed(
+            conn,
+            p,
+            user_id=job.user_id,
+            factor=job.factor,
+            max_samples=rt.settings.enrolment.max_samples,
+        )
         stored = templates.load_template(conn, user_id=job.user_id, factor=job.factor)
     if stored is None:
         raise PermanentJobError("the user has no template for this factor yet", code="not_enrolled")
     version, data, owed = stored
     if version != p.model_version and owed == "reembed":  # `tacit templates rebuild` is under way
-        raise TransientJobError("the template is being re-embedded for the new model", code="template_rebuilding")
+        raise TransientJobError(
+            "the template is being re-embedded for the new model", code="template_rebuilding"
+        )
     if version != p.model_version:
-        raise PermanentJobError(f"template built by {version}, model is {p.model_version}", code="template_outdated")
+        raise PermanentJobError(
+            f"template built by {version}, model is {p.model_version}", code="template_outdated"
+        )
     result = p.verify(enrolment.unpack_template(job.factor, version, data), emb)
-    scores.insert_score(conn, scores.ScoreRow(
-        job_id=job.id, tenant_id=job.tenant_id, user_id=job.user_id, factor=job.factor,
-        score=float(result.score), distance=float(result.distance), llr=float(result.llr),
-        decision=bool(result.score >= job.decision_threshold), samples=len(emb),
-        model_version=p.model_version, captured_at=job.captured_to,
-    ))
+    scores.insert_score(
+        conn,
+        scores.ScoreRow(
+            job_id=job.id,
+            tenant_id=job.tenant_id,
+            user_id=job.user_id,
+            factor=job.factor,
+            score=float(result.score),
+            distance=float(result.distance),
+            llr=float(result.llr),
+            decision=bool(result.score >= job.decision_threshold),
+            samples=len(emb),
+            model_version=p.model_version,
+            captured_at=job.captured_to,
+        ),
+    )
 
 
 def _persist(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  # type: ignore[no-untyped-def]
@@ -68,7 +91,9 @@ def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, V
         return None, None  # finished before (a redelivery) or unknown
     observe.observe_claim(job.factor, job.queue_wait_s)
     if job.device_status != "active":  # revoked while its job waited: never scored
-        return job, Verdict("fail", "device_revoked", "the device was revoked before its batch was scored")
+        return job, Verdict(
+            "fail", "device_revoked", "the device was revoked before its batch was scored"
+        )
     t0 = time.monotonic()
     try:
         blob = rt.store.get(job.object_key)
@@ -81,17 +106,43 @@ def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, V
         t_model = time.monotonic()
         rt.db.run(lambda conn: _persist(conn, rt, job, emb), key=str(job.user_id))
         t_end = time.monotonic()
-        stages = {"fetch": t_fetch - t0, "decrypt": t_open - t_fetch, "preprocess": t_pre - t_open,
-                  "model": t_model - t_pre, "write": t_end - t_model}
-        log.info(json.dumps({
-            "event": "job_done", "job_id": str(job.id), "tenant_id": str(job.tenant_id), "factor": job.factor,
-            "purpose": job.purpose, "rows": int(len(x)), **{f"{k}_ms": round(v * 1e3, 2) for k, v in stages.items()},
-        }))
+        stages = {
+            "fetch": t_fetch - t0,
+            "decrypt": t_open - t_fetch,
+            "preprocess": t_pre - t_open,
+            "model": t_model - t_pre,
+            "write": t_end - t_model,
+        }
+        log.info(
+            json.dumps(
+                {
+                    "event": "job_done",
+                    "job_id": str(job.id),
+                    "tenant_id": str(job.tenant_id),
+                    "factor": job.factor,
+                    "purpose": job.purpose,
+                    "rows": int(len(x)),
+                    **{f"{k}_ms": round(v * 1e3, 2) for k, v in stages.items()},
+                }
+            )
+        )
         observe.observe_done(job.factor, job.created_at, stages)
         return job, None
     except Exception as exc:  # noqa: BLE001 - every error is classified below
         verdict = classify(exc)
-        log.warning(json.dumps({"event": "job_error", "job_id": str(job.id), "factor": job.factor,
-                                "outcome": verdict.outcome, "code": verdict.code, "error_class": exc.__class__.__name__}))
-        observe.observe_error(job.factor, verdict.outcome, job.attempts, rt.settings.reliability.max_attempts)
+        log.warning(
+            json.dumps(
+                {
+                    "event": "job_error",
+                    "job_id": str(job.id),
+                    "factor": job.factor,
+                    "outcome": verdict.outcome,
+                    "code": verdict.code,
+                    "error_class": exc.__class__.__name__,
+                }
+            )
+        )
+        observe.observe_error(
+            job.factor, verdict.outcome, job.attempts, rt.settings.reliability.max_attempts
+        )
         return job, verdict

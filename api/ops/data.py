@@ -120,7 +120,10 @@ def trust_evaluation() -> dict[str, Any] | None:
         "users": report.get("users"),
         "sessions": report.get("sessions"),
         "uploads": report.get("uploads"),
-        "fused": {**pick(report.get("fused")), "mean_detection_s": (details.get("fused") or {}).get("mean_detection_s")},
+        "fused": {
+            **pick(report.get("fused")),
+            "mean_detection_s": (details.get("fused") or {}).get("mean_detection_s"),
+        },
         "factors": {f: pick(v) for f, v in (report.get("factors") or {}).items()},
         "trust_eer": report.get("trust_eer"),
         "data": setup.get("data"),

@@ -70,10 +70,16 @@ async def upload_batch(request: Request) -> Response:
             # revoked (or erased) since this process cached its key: neither the device nor
             # its tenant is charged, and the next upload is refused before the signature check
             device = upload.device
-            await state.upload_gate.refund(tenant_id=device.tenant_id, device_id=device.id, window=upload.window)
+            await state.upload_gate.refund(
+                tenant_id=device.tenant_id, device_id=device.id, window=upload.window
+            )
             state.signing_keys.refuse(device.id, e)
         raise
     status_url = f"/v1/jobs/{accepted.job_id}"
     # Built by hand: this is the hottest response, and its shape is `Accepted`.
-    body = {"job_id": str(accepted.job_id), "status_url": status_url, "duplicate": not accepted.created}
+    body = {
+        "job_id": str(accepted.job_id),
+        "status_url": status_url,
+        "duplicate": not accepted.created,
+    }
     return JSONResponse(body, status_code=202, headers={"Location": status_url})

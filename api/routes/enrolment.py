@@ -54,10 +54,18 @@ def redeem(body: Redeem, conn: ConnDep) -> Redeemed:
 
 
 class WindowCreate(BaseModel):
-    factors: list[str] = Field(max_length=16, description="factors whose enrol batches count while it is open")
-    ttl_s: int | None = Field(default=None, description="seconds it stays open (60 to 604800; 900 if omitted)")
-    device_id: uuid.UUID | None = Field(default=None, description="only this device's enrol batches count")
-    replace: bool = Field(default=False, description="its samples start the profile afresh (lost-phone recovery)")
+    factors: list[str] = Field(
+        max_length=16, description="factors whose enrol batches count while it is open"
+    )
+    ttl_s: int | None = Field(
+        default=None, description="seconds it stays open (60 to 604800; 900 if omitted)"
+    )
+    device_id: uuid.UUID | None = Field(
+        default=None, description="only this device's enrol batches count"
+    )
+    replace: bool = Field(
+        default=False, description="its samples start the profile afresh (lost-phone recovery)"
+    )
 
 
 class WindowOut(BaseModel):
@@ -74,8 +82,15 @@ class WindowOut(BaseModel):
 
 def _window_out(w: windows.Window) -> WindowOut:
     return WindowOut(
-        enrolment_id=w.id, user=w.user, factors=list(w.factors), device_id=w.device_id, replace=w.replace,
-        created_at=w.created_at, expires_at=w.expires_at, closed_at=w.closed_at, open=w.open,
+        enrolment_id=w.id,
+        user=w.user,
+        factors=list(w.factors),
+        device_id=w.device_id,
+        replace=w.replace,
+        created_at=w.created_at,
+        expires_at=w.expires_at,
+        closed_at=w.closed_at,
+        open=w.open,
     )
 
 
@@ -87,29 +102,55 @@ _WINDOW_ERRORS: dict[int | str, dict[str, str]] = {
 }
 
 
-@router.post("/v1/users/{user}/enrolments", status_code=201, response_model=WindowOut, responses=_WINDOW_ERRORS)
+@router.post(
+    "/v1/users/{user}/enrolments",
+    status_code=201,
+    response_model=WindowOut,
+    responses=_WINDOW_ERRORS,
+)
 def open_window(
-    tenant: TenantDep, conn: ConnDep, settings: SettingsDep, body: WindowCreate, user: str = UserPath
+    tenant: TenantDep,
+    conn: ConnDep,
+    settings: SettingsDep,
+    body: WindowCreate,
+    user: str = UserPath,
 ) -> WindowOut:
     """Open an enrolment window: while it is open, the user's enrol batches of its factors count."""
     ttl = body.ttl_s if body.ttl_s is not None else settings.enrolment.default_ttl_s
-    return _window_out(windows.open_window(
-        conn, tenant_id=tenant.id, user_external_id=user, factors=body.factors, ttl_s=ttl,
-        settings=settings.enrolment, device_id=body.device_id, replace=body.replace,
-    ))
+    return _window_out(
+        windows.open_window(
+            conn,
+            tenant_id=tenant.id,
+            user_external_id=user,
+            factors=body.factors,
+            ttl_s=ttl,
+            settings=settings.enrolment,
+            device_id=body.device_id,
+            replace=body.replace,
+        )
+    )
 
 
 @router.get("/v1/users/{user}/enrolments", response_model=list[WindowOut], responses=_WINDOW_ERRORS)
 def list_windows(tenant: TenantDep, conn: ConnDep, user: str = UserPath) -> list[WindowOut]:
     """The user's enrolment windows, newest first."""
-    return [_window_out(w) for w in windows.list_windows(conn, tenant_id=tenant.id, user_external_id=user)]
+    return [
+        _window_out(w)
+        for w in windows.list_windows(conn, tenant_id=tenant.id, user_external_id=user)
+    ]
 
 
-@router.delete("/v1/users/{user}/enrolments/{enrolment_id}", response_model=WindowOut, responses=_WINDOW_ERRORS)
-def close_window(enrolment_id: uuid.UUID, tenant: TenantDep, conn: ConnDep, user: str = UserPath) -> WindowOut:
+@router.delete(
+    "/v1/users/{user}/enrolments/{enrolment_id}", response_model=WindowOut, responses=_WINDOW_ERRORS
+)
+def close_window(
+    enrolment_id: uuid.UUID, tenant: TenantDep, conn: ConnDep, user: str = UserPath
+) -> WindowOut:
     """Close a window early: enrol batches arriving from now on are refused (409 enrolment_closed)."""
     return _window_out(
-        windows.close_window(conn, tenant_id=tenant.id, user_external_id=user, window_id=enrolment_id)
+        windows.close_window(
+            conn, tenant_id=tenant.id, user_external_id=user, window_id=enrolment_id
+        )
     )
 
 
@@ -127,21 +168,36 @@ class HeldAccepted(BaseModel):
     accepted: int = Field(description="held samples that join the template, rebuilt shortly after")
 
 
-@router.get("/v1/users/{user}/templates", response_model=list[TemplateOut], responses=_WINDOW_ERRORS)
+@router.get(
+    "/v1/users/{user}/templates", response_model=list[TemplateOut], responses=_WINDOW_ERRORS
+)
 def list_templates(tenant: TenantDep, conn: ConnDep, user: str = UserPath) -> list[TemplateOut]:
     """The user's templates, one per factor, with where their samples came from."""
     return [
-        TemplateOut(factor=t.factor, model_version=t.model_version, samples=t.samples, devices=t.devices,
-                    updated_at=t.updated_at, version=t.version, held=t.held)
+        TemplateOut(
+            factor=t.factor,
+            model_version=t.model_version,
+            samples=t.samples,
+            devices=t.devices,
+            updated_at=t.updated_at,
+            version=t.version,
+            held=t.held,
+        )
         for t in templates.list_templates(conn, tenant_id=tenant.id, user_external_id=user)
     ]
 
 
 @router.post(
-    "/v1/users/{user}/templates/{factor}/accept-held", response_model=HeldAccepted, responses=_WINDOW_ERRORS
+    "/v1/users/{user}/templates/{factor}/accept-held",
+    response_model=HeldAccepted,
+    responses=_WINDOW_ERRORS,
 )
-def accept_held(tenant: TenantDep, conn: ConnDep, factor: str = FactorPath, user: str = UserPath) -> HeldAccepted:
+def accept_held(
+    tenant: TenantDep, conn: ConnDep, factor: str = FactorPath, user: str = UserPath
+) -> HeldAccepted:
     """Vouch for the user's held samples of one factor: they join the template (a rebuild is queued)."""
     return HeldAccepted(
-        accepted=templates.accept_held(conn, tenant_id=tenant.id, user_external_id=user, factor=factor)
+        accepted=templates.accept_held(
+            conn, tenant_id=tenant.id, user_external_id=user, factor=factor
+        )
     )

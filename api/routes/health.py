@@ -36,4 +36,7 @@ def readyz(request: Request) -> JSONResponse:
     except Exception as exc:  # noqa: BLE001
         checks["object_store"] = exc.__class__.__name__
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )

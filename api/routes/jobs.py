@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 def _cursor(created_at: datetime, job_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{job_id}".encode()).decode().rstrip("=")
+    return (
+        base64.urlsafe_b64encode(f"{created_at.isoformat()}|{job_id}".encode()).decode().rstrip("=")
+    )
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
@@ -48,8 +50,16 @@ def list_jobs(
     """The tenant's jobs, newest first; pass `next_cursor` back as `cursor` for the next page."""
     after = _parse_cursor(cursor) if cursor else None
     rows = list_job_views(
-        conn, tenant_id=tenant.id, user=user, status=status, since=since, after=after, limit=limit + 1
+        conn,
+        tenant_id=tenant.id,
+        user=user,
+        status=status,
+        since=since,
+        after=after,
+        limit=limit + 1,
     )
     items = [JobOut.from_row(r) for r in rows[:limit]]
-    nxt = _cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+    nxt = (
+        _cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+    )
     return JobPage(items=items, next_cursor=nxt)

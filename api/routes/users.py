@@ -54,7 +54,10 @@ def delete_user(
     and their devices' nonces and rate counters in Redis."""
     erased = erase_user(conn, store, tenant_id=tenant.id, external_id=user)
     # after the commit (the response's background task): a failed erasure keeps its nonces
-    return Response(status_code=204, background=BackgroundTask(_forget, request.app.state.redis, erased.device_ids))
+    return Response(
+        status_code=204,
+        background=BackgroundTask(_forget, request.app.state.redis, erased.device_ids),
+    )
 
 
 def _forget(client, device_ids) -> None:  # type: ignore[no-untyped-def]

@@ -89,7 +89,10 @@ def rotate_secret(
         body.grace_s if body and body.grace_s is not None else settings.webhooks.rotation_grace_s
     )
     e, secret = repo.rotate_secret(
-        conn, tenant_id=tenant.id, endpoint_id=endpoint_id, grace_s=grace,
+        conn,
+        tenant_id=tenant.id,
+        endpoint_id=endpoint_id,
+        grace_s=grace,
         sealing_key=parse_sealing_key(settings.webhooks.secret_key),
     )
     return EndpointWithSecret(**_out(e).model_dump(), secret=secret)

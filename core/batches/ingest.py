@@ -66,15 +66,21 @@ async def ingest(
             return existing  # a retry of an accepted batch needs no room in the queue
     if batch.purpose == "enrol" and batch.enrolment_id is None:
         async with async_connection(db) as conn:
-            window = await find_open_window(conn, user_id=device.user_id, device_id=device.id, factor=batch.factor)
-        if window is None:  # refused before anything is stored; a retry of an accepted batch gets its job
+            window = await find_open_window(
+                conn, user_id=device.user_id, device_id=device.id, factor=batch.factor
+            )
+        if (
+            window is None
+        ):  # refused before anything is stored; a retry of an accepted batch gets its job
             existing = await _earlier(db, device, batch)
             if existing is None:
                 raise enrolment_closed()
             return existing
         batch = dataclasses.replace(batch, enrolment_id=window)
     received, batch_id = utcnow(), uuid.uuid4()
-    key = raw_batch_key(device.tenant_id, device.id, received, batch_id)  # this attempt's own object
+    key = raw_batch_key(
+        device.tenant_id, device.id, received, batch_id
+    )  # this attempt's own object
     deadline = received + timedelta(seconds=settings.reliability.upload_timeout_s / 2)
     try:
         await store.put_async(key, batch.body)  # durable before the rows that point at it
@@ -86,8 +92,14 @@ async def ingest(
         async with async_connection(db) as conn:
             sent = True
             accepted = await record_batch_async(
-                conn, device=device, batch=batch, object_key=key, queue=queue, received=received,
-                batch_id=batch_id, deadline=deadline,
+                conn,
+                device=device,
+                batch=batch,
+                object_key=key,
+                queue=queue,
+                received=received,
+                batch_id=batch_id,
+                deadline=deadline,
             )
     except BaseException as e:
         # A refusal in the statement's answer, or an error before it was sent, inserted
@@ -96,7 +108,9 @@ async def ingest(
             await _remove(store, key)
         raise
     if accepted.created:
-        publisher.publish_soon(accepted.job_id, accepted.queue)  # the outbox row is the durable enqueue
+        publisher.publish_soon(
+            accepted.job_id, accepted.queue
+        )  # the outbox row is the durable enqueue
     else:
         await _remove(store, key)  # the earlier upload's blob is the one
     return accepted
@@ -104,18 +118,26 @@ async def ingest(
 
 def _outcome_unknown(e: BaseException) -> bool:
     """The statement was sent and may have committed: the connection broke, or we stopped waiting."""
-    return (isinstance(e, Unavailable) and e.code == "database_unavailable") or not isinstance(e, Exception)
+    return (isinstance(e, Unavailable) and e.code == "database_unavailable") or not isinstance(
+        e, Exception
+    )
 
 
-async def _earlier(db: AsyncConnectionPool, device: Device, batch: NewBatch) -> AcceptedBatch | None:
+async def _earlier(
+    db: AsyncConnectionPool, device: Device, batch: NewBatch
+) -> AcceptedBatch | None:
     async with async_connection(db) as conn:
-        found = await lookup(conn, device_id=device.id, client_batch_id=batch.client_batch_id, key_id=None)
+        found = await lookup(
+            conn, device_id=device.id, client_batch_id=batch.client_batch_id, key_id=None
+        )
     return found.existing
 
 
 async def _remove(store: ObjectStore, key: str) -> None:
     """Delete `key` in a worker thread; a cancelled request stops waiting, not deleting."""
-    await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, _remove_quietly, store, key))
+    await asyncio.shield(
+        asyncio.get_running_loop().run_in_executor(None, _remove_quietly, store, key)
+    )
 
 
 def _remove_quietly(store: ObjectStore, key: str) -> None:

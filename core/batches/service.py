@@ -63,7 +63,12 @@ _STATUSES = (
     "(SELECT status FROM server_keys WHERE key_id = %(kid)s) AS key_status,"
     " (SELECT status FROM devices WHERE id = %(d)s) AS device_status,"
 )
-_LOOKUP = "SELECT " + _STATUSES + " j.id AS job_id, b.id AS batch_id, b.factor, o.queue FROM (SELECT) one" + _EXISTING
+_LOOKUP = (
+    "SELECT "
+    + _STATUSES
+    + " j.id AS job_id, b.id AS batch_id, b.factor, o.queue FROM (SELECT) one"
+    + _EXISTING
+)
 
 # One statement, so one round trip and atomic: the rows are inserted only while the
 # device is active and its server key usable; the outer query reports those statuses,
@@ -90,17 +95,25 @@ def _lookup_result(row: Any) -> Lookup:
     assert row is not None  # one row whatever matches
     existing = None
     if row["job_id"] is not None:
-        existing = AcceptedBatch(row["job_id"], row["batch_id"], row["factor"], row["queue"] or "", created=False)
+        existing = AcceptedBatch(
+            row["job_id"], row["batch_id"], row["factor"], row["queue"] or "", created=False
+        )
     return Lookup(existing, row["key_status"], row["device_status"])
 
 
-def find_existing(conn: DictConnection, *, device_id: uuid.UUID, client_batch_id: uuid.UUID) -> AcceptedBatch | None:
+def find_existing(
+    conn: DictConnection, *, device_id: uuid.UUID, client_batch_id: uuid.UUID
+) -> AcceptedBatch | None:
     row = conn.execute(_LOOKUP, {"d": device_id, "cb": client_batch_id, "kid": None}).fetchone()
     return _lookup_result(row).existing
 
 
 async def lookup(
-    conn: AsyncDictConnection, *, device_id: uuid.UUID, client_batch_id: uuid.UUID, key_id: str | None
+    conn: AsyncDictConnection,
+    *,
+    device_id: uuid.UUID,
+    client_batch_id: uuid.UUID,
+    key_id: str | None,
 ) -> Lookup:
     """The job of an earlier upload of this batch, and the statuses of the device and server key."""
     cur = await conn.execute(_LOOKUP, {"d": device_id, "cb": client_batch_id, "kid": key_id})
@@ -117,7 +130,12 @@ def store_blob(
 
 
 def _accept_params(
-    device: Device, batch: NewBatch, object_key: str, queue: str, received: datetime, batch_id: uuid.UUID | None,
+    device: Device,
+    batch: NewBatch,
+    object_key: str,
+    queue: str,
+    received: datetime,
+    batch_id: uuid.UUID | None,
     deadline: datetime | None = None,
 ) -> tuple[dict[str, object], AcceptedBatch]:
     """Parameters of `_ACCEPT`, and the result when it inserts."""
@@ -127,10 +145,23 @@ def _accept_params(
         raise InvalidInput(f"unknown purpose {batch.purpose!r}", code="invalid_purpose")
     batch_id, job_id = batch_id or uuid.uuid4(), uuid.uuid4()
     params: dict[str, object] = {
-        "b": batch_id, "t": device.tenant_id, "u": device.user_id, "d": device.id,
-        "cb": batch.client_batch_id, "f": batch.factor, "p": batch.purpose, "k": object_key,
-        "n": len(batch.body), "kid": batch.key_id, "cf": batch.captured_from, "ct": batch.captured_to,
-        "r": received, "j": job_id, "q": queue, "e": batch.enrolment_id, "dl": deadline,
+        "b": batch_id,
+        "t": device.tenant_id,
+        "u": device.user_id,
+        "d": device.id,
+        "cb": batch.client_batch_id,
+        "f": batch.factor,
+        "p": batch.purpose,
+        "k": object_key,
+        "n": len(batch.body),
+        "kid": batch.key_id,
+        "cf": batch.captured_from,
+        "ct": batch.captured_to,
+        "r": received,
+        "j": job_id,
+        "q": queue,
+        "e": batch.enrolment_id,
+        "dl": deadline,
     }
     return params, AcceptedBatch(job_id, batch_id, batch.factor, queue, created=True)
 
@@ -196,12 +227,16 @@ async def record_batch_async(
     With a `deadline`, the statement inserts nothing once the database's clock has passed
     it (the orphan sweep may then be collecting the blob) and this raises `upload_timeout`.
     """
-    params, inserted = _accept_params(device, batch, object_key, queue, received, batch_id, deadline)
+    params, inserted = _accept_params(
+        device, batch, object_key, queue, received, batch_id, deadline
+    )
     with _device_deleted_is_not_found():
         row = await (await conn.execute(_ACCEPT, params)).fetchone()
     accepted = _accept_result(row, batch, inserted)
     if accepted is None:
-        found = await lookup(conn, device_id=device.id, client_batch_id=batch.client_batch_id, key_id=None)
+        found = await lookup(
+            conn, device_id=device.id, client_batch_id=batch.client_batch_id, key_id=None
+        )
         accepted = found.existing
     if accepted is None:  # neither inserted nor found: the deadline had passed
         raise Unavailable("the upload took too long; send it again", code="upload_timeout")

@@ -87,9 +87,7 @@ def list_devices(
     return [_device(r) for r in conn.execute(sql + " ORDER BY d.created_at", params).fetchall()]
 
 
-def revoke_device(
-    conn: DictConnection, *, tenant_id: uuid.UUID, device_id: uuid.UUID
-) -> Device:
+def revoke_device(conn: DictConnection, *, tenant_id: uuid.UUID, device_id: uuid.UUID) -> Device:
     cur = conn.execute(
         "UPDATE devices SET status = 'revoked', revoked_at = now() WHERE id = %s AND tenant_id = %s",
         (device_id, tenant_id),
@@ -130,7 +128,9 @@ class SigningKeys:
     one costs one query, not one each. ``queries`` counts the lookups that reached Postgres.
     """
 
-    def __init__(self, max_size: int = 100_000, *, refused_ttl_s: float = 30.0, refused_max: int = 10_000) -> None:
+    def __init__(
+        self, max_size: int = 100_000, *, refused_ttl_s: float = 30.0, refused_max: int = 10_000
+    ) -> None:
         self.max_size = max_size
         self.refused_ttl_s, self.refused_max = refused_ttl_s, refused_max
         self._devices: dict[uuid.UUID, Device] = {}

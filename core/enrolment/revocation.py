@@ -21,12 +21,16 @@ from core.enrolment.templates import request_rebuild
 
 def revoke(conn: DictConnection, *, tenant_id: uuid.UUID, device_id: uuid.UUID) -> Device:
     """Revoke one of the tenant's devices (again: no change) and take its samples out of templates."""
-    device = revoke_device(conn, tenant_id=tenant_id, device_id=device_id)  # locks the row: workers wait for us
+    device = revoke_device(
+        conn, tenant_id=tenant_id, device_id=device_id
+    )  # locks the row: workers wait for us
     removed = conn.execute(
         "DELETE FROM enrolment_samples WHERE device_id = %s RETURNING user_id, factor", (device_id,)
     ).fetchall()
     for user_id, factor in sorted({(r["user_id"], r["factor"]) for r in removed}):
-        request_rebuild(conn, user_id=user_id, tenant_id=tenant_id, factor=factor, reason="device_revoked")
+        request_rebuild(
+            conn, user_id=user_id, tenant_id=tenant_id, factor=factor, reason="device_revoked"
+        )
     conn.execute(
         "UPDATE enrolment_windows SET closed_at = now() WHERE device_id = %s AND closed_at IS NULL"
         " AND expires_at > now()",

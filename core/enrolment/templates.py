@@ -52,8 +52,18 @@ def insert_sample(conn: DictConnection, s: SampleRow) -> bool:
         " device_id, batch_id, enrolment_id, status, held_until)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s) ON CONFLICT (job_id) DO NOTHING",
         (
-            s.job_id, s.tenant_id, s.user_id, s.factor, s.model_version, s.embeddings, s.samples, s.device_id,
-            s.batch_id, s.enrolment_id, "held" if s.held_for is not None else "active", s.held_for,
+            s.job_id,
+            s.tenant_id,
+            s.user_id,
+            s.factor,
+            s.model_version,
+            s.embeddings,
+            s.samples,
+            s.device_id,
+            s.batch_id,
+            s.enrolment_id,
+            "held" if s.held_for is not None else "active",
+            s.held_for,
         ),
     )
     return cur.rowcount == 1
@@ -72,7 +82,9 @@ def active_samples(
     return [(bytes(r["embeddings"]), r["device_id"]) for r in rows]
 
 
-def drop_beyond_newest(conn: DictConnection, *, user_id: uuid.UUID, factor: str, model_version: str, keep: int) -> int:
+def drop_beyond_newest(
+    conn: DictConnection, *, user_id: uuid.UUID, factor: str, model_version: str, keep: int
+) -> int:
     """Active samples past the newest `keep` are in no template: they go (their batches then
     age out under the retention policy)."""
     cur = conn.execute(
@@ -84,7 +96,9 @@ def drop_beyond_newest(conn: DictConnection, *, user_id: uuid.UUID, factor: str,
     return cur.rowcount
 
 
-def drop_samples_outside(conn: DictConnection, *, user_id: uuid.UUID, factor: str, enrolment_id: uuid.UUID) -> int:
+def drop_samples_outside(
+    conn: DictConnection, *, user_id: uuid.UUID, factor: str, enrolment_id: uuid.UUID
+) -> int:
     """A `replace` window starts the profile afresh: the samples of any other window go."""
     cur = conn.execute(
         "DELETE FROM enrolment_samples WHERE user_id = %s AND factor = %s"
@@ -95,8 +109,14 @@ def drop_samples_outside(conn: DictConnection, *, user_id: uuid.UUID, factor: st
 
 
 def save_template(
-    conn: DictConnection, *, user_id: uuid.UUID, tenant_id: uuid.UUID, factor: str, model_version: str,
-    data: bytes, samples: int,
+    conn: DictConnection,
+    *,
+    user_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    factor: str,
+    model_version: str,
+    data: bytes,
+    samples: int,
 ) -> int:
     """Write the template, one version up; returns its version."""
     row = conn.execute(
@@ -121,7 +141,9 @@ def drop_template(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> i
     return None if row is None else int(row["version"])
 
 
-def load_template(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> tuple[str, bytes, str | None] | None:
+def load_template(
+    conn: DictConnection, *, user_id: uuid.UUID, factor: str
+) -> tuple[str, bytes, str | None] | None:
     """(model version, data, the rebuild owed: None, 'rebuild' or 'reembed') of the user's template, if any."""
     row = conn.execute(
         "SELECT t.model_version, t.data, CASE WHEN r.user_id IS NULL THEN NULL WHEN r.reembed THEN 'reembed'"
@@ -134,7 +156,12 @@ def load_template(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> t
 
 
 def request_rebuild(
-    conn: DictConnection, *, user_id: uuid.UUID, tenant_id: uuid.UUID, factor: str, reason: str,
+    conn: DictConnection,
+    *,
+    user_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    factor: str,
+    reason: str,
     reembed: bool = False,
 ) -> None:
     """Record that the user's template of `factor` must be rebuilt; the relay hands it to the pool."""
@@ -155,7 +182,9 @@ def owed_rebuild(conn: DictConnection, *, user_id: uuid.UUID, factor: str) -> di
     return None if row is None else dict(row)
 
 
-def rebuild_done(conn: DictConnection, *, user_id: uuid.UUID, factor: str, requested_at: datetime) -> None:
+def rebuild_done(
+    conn: DictConnection, *, user_id: uuid.UUID, factor: str, requested_at: datetime
+) -> None:
     """The rebuild asked for at `requested_at` is done (a request made since stays owed)."""
     conn.execute(
         "DELETE FROM template_rebuilds WHERE user_id = %s AND factor = %s AND requested_at = %s",
@@ -163,7 +192,9 @@ def rebuild_done(conn: DictConnection, *, user_id: uuid.UUID, factor: str, reque
     )
 
 
-def list_templates(conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id: str) -> list[TemplateView]:
+def list_templates(
+    conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id: str
+) -> list[TemplateView]:
     """The user's templates with who contributed to them; another tenant's user is 404."""
     user_id = get_user_id(conn, tenant_id=tenant_id, external_id=user_external_id)
     rows = conn.execute(
@@ -177,13 +208,22 @@ def list_templates(conn: DictConnection, *, tenant_id: uuid.UUID, user_external_
         (user_id,),
     ).fetchall()
     return [
-        TemplateView(r["factor"], r["model_version"], r["samples"], sorted(r["devices"], key=str), r["updated_at"],
-                     r["version"], int(r["held"]))
+        TemplateView(
+            r["factor"],
+            r["model_version"],
+            r["samples"],
+            sorted(r["devices"], key=str),
+            r["updated_at"],
+            r["version"],
+            int(r["held"]),
+        )
         for r in rows
     ]
 
 
-def accept_held(conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id: str, factor: str) -> int:
+def accept_held(
+    conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id: str, factor: str
+) -> int:
     """The tenant vouches for the user's held samples of `factor`: they join the template (rebuilt)."""
     (factor,) = check_factors([factor])
     user_id = get_user_id(conn, tenant_id=tenant_id, external_id=user_external_id)
@@ -193,7 +233,9 @@ def accept_held(conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id:
         (user_id, factor),
     )
     if cur.rowcount:
-        request_rebuild(conn, user_id=user_id, tenant_id=tenant_id, factor=factor, reason="held_accepted")
+        request_rebuild(
+            conn, user_id=user_id, tenant_id=tenant_id, factor=factor, reason="held_accepted"
+        )
     return cur.rowcount
 
 
@@ -225,14 +267,30 @@ def outdated_samples(
         (user_id, factor, model_version),
     ).fetchall()
     return [
-        StoredSample(r["job_id"], r["tenant_id"], r["user_id"], r["device_id"], r["factor"], r["model_version"],
-                     r["object_key"], r["key_id"], r["client_batch_id"], r["created_at"])
+        StoredSample(
+            r["job_id"],
+            r["tenant_id"],
+            r["user_id"],
+            r["device_id"],
+            r["factor"],
+            r["model_version"],
+            r["object_key"],
+            r["key_id"],
+            r["client_batch_id"],
+            r["created_at"],
+        )
         for r in rows
     ]
 
 
 def replace_embeddings(
-    conn: DictConnection, *, job_id: uuid.UUID, old_version: str, model_version: str, embeddings: bytes, samples: int
+    conn: DictConnection,
+    *,
+    job_id: uuid.UUID,
+    old_version: str,
+    model_version: str,
+    embeddings: bytes,
+    samples: int,
 ) -> bool:
     """The sample re-embedded by `model_version` (once: a second run finds it current already)."""
     cur = conn.execute(
@@ -244,7 +302,10 @@ def replace_embeddings(
 
 
 def request_reembedding(
-    conn: DictConnection, *, factor: str | None = None, user_external_id: str | None = None,
+    conn: DictConnection,
+    *,
+    factor: str | None = None,
+    user_external_id: str | None = None,
     tenant_id: uuid.UUID | None = None,
 ) -> list[tuple[uuid.UUID, str]]:
     """Owe a re-embedding for every (user, factor) with enrolment samples, filtered; the pairs."""
@@ -262,8 +323,14 @@ def request_reembedding(
         params.append(tenant_id)
     rows = conn.execute(sql + (" WHERE " + " AND ".join(where) if where else ""), params).fetchall()
     for r in rows:
-        request_rebuild(conn, user_id=r["user_id"], tenant_id=r["tenant_id"], factor=r["factor"],
-                        reason="model_upgrade", reembed=True)
+        request_rebuild(
+            conn,
+            user_id=r["user_id"],
+            tenant_id=r["tenant_id"],
+            factor=r["factor"],
+            reason="model_upgrade",
+            reembed=True,
+        )
     return [(r["user_id"], r["factor"]) for r in rows]
 
 

@@ -44,7 +44,13 @@ _SELECT = (
 
 def _window(r: Any) -> Window:
     return Window(
-        r["id"], r["user"], tuple(r["factors"]), r["device_id"], r["replace"], r["created_at"], r["expires_at"],
+        r["id"],
+        r["user"],
+        tuple(r["factors"]),
+        r["device_id"],
+        r["replace"],
+        r["created_at"],
+        r["expires_at"],
         r["closed_at"],
     )
 
@@ -55,7 +61,9 @@ def check_factors(factors: list[str]) -> list[str]:
         raise InvalidInput("name at least one factor", code="unknown_factor")
     unknown = sorted(set(factors) - set(FACTORS))
     if unknown:
-        raise InvalidInput(f"unknown factors {unknown}; known: {list(FACTORS)}", code="unknown_factor")
+        raise InvalidInput(
+            f"unknown factors {unknown}; known: {list(FACTORS)}", code="unknown_factor"
+        )
     return [f for f in FACTORS if f in factors]
 
 
@@ -78,11 +86,14 @@ def open_window(
     wanted = check_factors(factors)
     if not settings.min_ttl_s <= ttl_s <= settings.max_ttl_s:
         raise InvalidInput(
-            f"ttl_s must be between {settings.min_ttl_s} and {settings.max_ttl_s}", code="invalid_ttl"
+            f"ttl_s must be between {settings.min_ttl_s} and {settings.max_ttl_s}",
+            code="invalid_ttl",
         )
     device = None
     if device_id is not None:
-        device = get_device(conn, device_id=device_id, tenant_id=tenant_id)  # another tenant's: NotFound
+        device = get_device(
+            conn, device_id=device_id, tenant_id=tenant_id
+        )  # another tenant's: NotFound
         if device.user_external_id != user_external_id:
             raise InvalidInput("the device belongs to another user", code="device_of_another_user")
         if device.status != "active":
@@ -94,7 +105,9 @@ def open_window(
         " VALUES (%s, %s, %s, %s, %s, %s, now() + %s)",
         (window_id, tenant_id, user_id, device_id, wanted, replace, timedelta(seconds=ttl_s)),
     )
-    return get_window(conn, tenant_id=tenant_id, user_external_id=user_external_id, window_id=window_id)
+    return get_window(
+        conn, tenant_id=tenant_id, user_external_id=user_external_id, window_id=window_id
+    )
 
 
 def get_window(
@@ -109,10 +122,14 @@ def get_window(
     return _window(row)
 
 
-def list_windows(conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id: str) -> list[Window]:
+def list_windows(
+    conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id: str
+) -> list[Window]:
     """The user's windows, newest first (open and closed); another tenant's user is 404."""
     user_id = get_user_id(conn, tenant_id=tenant_id, external_id=user_external_id)
-    rows = conn.execute(_SELECT + " WHERE w.user_id = %s ORDER BY w.created_at DESC, w.id LIMIT 100", (user_id,))
+    rows = conn.execute(
+        _SELECT + " WHERE w.user_id = %s ORDER BY w.created_at DESC, w.id LIMIT 100", (user_id,)
+    )
     return [_window(r) for r in rows.fetchall()]
 
 
@@ -120,12 +137,16 @@ def close_window(
     conn: DictConnection, *, tenant_id: uuid.UUID, user_external_id: str, window_id: uuid.UUID
 ) -> Window:
     """Close a window early; closing a closed or expired one changes nothing."""
-    window = get_window(conn, tenant_id=tenant_id, user_external_id=user_external_id, window_id=window_id)
+    window = get_window(
+        conn, tenant_id=tenant_id, user_external_id=user_external_id, window_id=window_id
+    )
     conn.execute(
         "UPDATE enrolment_windows SET closed_at = least(now(), expires_at) WHERE id = %s AND closed_at IS NULL",
         (window.id,),
     )
-    return get_window(conn, tenant_id=tenant_id, user_external_id=user_external_id, window_id=window_id)
+    return get_window(
+        conn, tenant_id=tenant_id, user_external_id=user_external_id, window_id=window_id
+    )
 
 
 _OPEN = (

@@ -47,9 +47,13 @@ _JOB_VIEW = (
 )
 
 
-def get_job_view(conn: DictConnection, *, tenant_id: uuid.UUID, job_id: uuid.UUID) -> dict[str, Any]:
+def get_job_view(
+    conn: DictConnection, *, tenant_id: uuid.UUID, job_id: uuid.UUID
+) -> dict[str, Any]:
     """A job as its tenant sees it; another tenant's job is NotFound."""
-    row = conn.execute(_JOB_VIEW + " WHERE j.id = %s AND j.tenant_id = %s", (job_id, tenant_id)).fetchone()
+    row = conn.execute(
+        _JOB_VIEW + " WHERE j.id = %s AND j.tenant_id = %s", (job_id, tenant_id)
+    ).fetchone()
     if row is None:
         raise NotFound("job not found", code="job_not_found")
     return dict(row)
@@ -102,10 +106,24 @@ def claim(conn: DictConnection, job_id: uuid.UUID) -> ClaimedJob | None:
     if row is None:
         return None
     return ClaimedJob(
-        row["id"], row["tenant_id"], row["user_id"], row["device_id"], row["factor"], row["purpose"],
-        row["attempts"], row["object_key"], row["key_id"], row["client_batch_id"], row["created_at"],
-        row["captured_to"], float(row["decision_threshold"]), max(0.0, float(row["queue_wait_s"])),
-        row["device_status"], row["enrolment_id"], bool(row["replace"]), row["batch_id"],
+        row["id"],
+        row["tenant_id"],
+        row["user_id"],
+        row["device_id"],
+        row["factor"],
+        row["purpose"],
+        row["attempts"],
+        row["object_key"],
+        row["key_id"],
+        row["client_batch_id"],
+        row["created_at"],
+        row["captured_to"],
+        float(row["decision_threshold"]),
+        max(0.0, float(row["queue_wait_s"])),
+        row["device_status"],
+        row["enrolment_id"],
+        bool(row["replace"]),
+        row["batch_id"],
     )
 
 
@@ -118,7 +136,9 @@ def finish(conn: DictConnection, job_id: uuid.UUID) -> bool:
     return cur.rowcount == 1
 
 
-def fail(conn: DictConnection, job_id: uuid.UUID, *, code: str, message: str, dead: bool = False) -> bool:
+def fail(
+    conn: DictConnection, job_id: uuid.UUID, *, code: str, message: str, dead: bool = False
+) -> bool:
     """End a job as failed (permanent error) or dead (attempts exhausted), with its reason."""
     cur = conn.execute(
         "UPDATE jobs SET status = %s, error_code = %s, error_message = %s, finished_at = now(),"

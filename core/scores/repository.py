@@ -32,8 +32,17 @@ def insert_score(conn: DictConnection, row: ScoreRow) -> bool:
         " model_version, captured_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (job_id) DO NOTHING",
         (
-            row.job_id, row.tenant_id, row.user_id, row.factor, row.score, row.distance, row.llr,
-            row.decision, row.samples, row.model_version, row.captured_at,
+            row.job_id,
+            row.tenant_id,
+            row.user_id,
+            row.factor,
+            row.score,
+            row.distance,
+            row.llr,
+            row.decision,
+            row.samples,
+            row.model_version,
+            row.captured_at,
         ),
     )
     return cur.rowcount == 1

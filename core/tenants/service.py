@@ -77,5 +77,7 @@ def authenticate(conn: DictConnection, token: str) -> Tenant:
 
 
 def list_tenants(conn: DictConnection) -> list[Tenant]:
-    rows = conn.execute("SELECT id, name, decision_threshold FROM tenants ORDER BY created_at").fetchall()
+    rows = conn.execute(
+        "SELECT id, name, decision_threshold FROM tenants ORDER BY created_at"
+    ).fetchall()
     return [Tenant(r["id"], r["name"], float(r["decision_threshold"])) for r in rows]

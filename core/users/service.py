@@ -15,7 +15,9 @@ def _check(external_id: str) -> None:
         raise InvalidInput("user id must be 1-200 printable characters", code="invalid_user_id")
 
 
-def get_or_create_user(conn: DictConnection, *, tenant_id: uuid.UUID, external_id: str) -> uuid.UUID:
+def get_or_create_user(
+    conn: DictConnection, *, tenant_id: uuid.UUID, external_id: str
+) -> uuid.UUID:
     _check(external_id)
     row = conn.execute(
         "INSERT INTO users (id, tenant_id, external_id) VALUES (%s, %s, %s)"

@@ -89,8 +89,14 @@ def create_endpoint(
     row = conn.execute(
         f"INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, secret)"
         f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-        (endpoint_id := uuid.uuid4(), tenant_id, url, description, types,
-         sealing.seal(sealing_key, endpoint_id, secret)),
+        (
+            endpoint_id := uuid.uuid4(),
+            tenant_id,
+            url,
+            description,
+            types,
+            sealing.seal(sealing_key, endpoint_id, secret),
+        ),
     ).fetchone()
     assert row is not None
     return _endpoint(row), signing.format_secret(secret)

@@ -78,7 +78,9 @@ def _job_data(r: dict[str, Any]) -> dict[str, Any]:
         "factor": r["factor"],
         "purpose": r["purpose"],
         "status": r["status"],
-        "finished_at": r["finished_at"].astimezone(UTC).isoformat().replace("+00:00", "Z") if r["finished_at"] else None,
+        "finished_at": r["finished_at"].astimezone(UTC).isoformat().replace("+00:00", "Z")
+        if r["finished_at"]
+        else None,
     }
     if r["score"] is not None:
         data["score"] = {
@@ -220,4 +222,6 @@ def template_changed(
         "devices": sorted(str(d) for d in devices),
         "reason": reason,
     }
-    return emit(conn, tenant_id=tenant_id, event_type="template.changed", data=data, user_id=user_id)
+    return emit(
+        conn, tenant_id=tenant_id, event_type="template.changed", data=data, user_id=user_id
+    )

@@ -17,7 +17,9 @@ from mlserver.utils import get_model_uri
 
 class TacitEmbedding(MLModel):
     async def load(self) -> bool:
-        self._session = ort.InferenceSession(await get_model_uri(self._settings), providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(
+            await get_model_uri(self._settings), providers=["CPUExecutionProvider"]
+        )
         return True
 
     async def metadata(self) -> MetadataModelResponse:
@@ -30,4 +32,6 @@ class TacitEmbedding(MLModel):
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         x = NumpyCodec.decode_input(payload.inputs[0]).astype(np.float32)
         y = self._session.run(["EMBEDDING"], {"INPUT": x})[0].astype(np.float32)
-        return InferenceResponse(model_name=self.name, outputs=[NumpyCodec.encode_output("EMBEDDING", y)])
+        return InferenceResponse(
+            model_name=self.name, outputs=[NumpyCodec.encode_output("EMBEDDING", y)]
+        )

@@ -50,18 +50,26 @@ def subject_eers(subjects: list[EvalSubject], scorer: Scorer) -> dict[str, float
 
 def probe_batches(subject: EvalSubject, size: int) -> list[np.ndarray]:
     """The subject's probe windows in recorded order, cut into full batches of `size`."""
-    x = np.concatenate([w for _, w in subject.genuine]) if subject.genuine else np.zeros((0, 6, 128))
+    x = (
+        np.concatenate([w for _, w in subject.genuine])
+        if subject.genuine
+        else np.zeros((0, 6, 128))
+    )
     return [x[k * size : (k + 1) * size] for k in range(len(x) // size)]
 
 
-def batch_subject_eers(subjects: list[EvalSubject], pipeline: object, size: int = 8) -> dict[str, float]:
+def batch_subject_eers(
+    subjects: list[EvalSubject], pipeline: object, size: int = 8
+) -> dict[str, float]:
     """Per-subject EER of the product's per-batch score: `size` consecutive windows fused by `verify`.
 
     Genuine: every full batch of the subject's probe windows; impostor: every full batch
     of every other subject's probe windows, against the subject's template.
     """
     embed = pipeline.embed_numpy  # type: ignore[attr-defined]
-    batches = {s.subject: [embed(b.astype(np.float32)) for b in probe_batches(s, size)] for s in subjects}
+    batches = {
+        s.subject: [embed(b.astype(np.float32)) for b in probe_batches(s, size)] for s in subjects
+    }
     out = {}
     for s in subjects:
         template = pipeline.enrol(embed(s.enrol))  # type: ignore[attr-defined]
@@ -105,7 +113,11 @@ def cross_validate(
 
     subjects = load_protocol(data_dir)
     names = [s.subject for s in subjects]
-    order = np.arange(len(names)) if round_robin else np.random.default_rng(seed).permutation(len(names))
+    order = (
+        np.arange(len(names))
+        if round_robin
+        else np.random.default_rng(seed).permutation(len(names))
+    )
     model_eer: dict[str, float] = {}
     base_eer: dict[str, float] = {}
     batch_eer: dict[str, float] = {}
@@ -144,7 +156,11 @@ def cross_validate(
         "model_eer": model_eer,
         "baseline_eer": base_eer,
         **(
-            {"batch": batch, "batch_mean_eer": float(np.mean(list(batch_eer.values()))), "batch_eer": batch_eer}
+            {
+                "batch": batch,
+                "batch_mean_eer": float(np.mean(list(batch_eer.values()))),
+                "batch_eer": batch_eer,
+            }
             if batch
             else {}
         ),
@@ -157,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=300, help="training steps per fold")
-    parser.add_argument("--batch", type=int, help="also the per-batch EER, this many windows per batch")
+    parser.add_argument(
+        "--batch", type=int, help="also the per-batch EER, this many windows per batch"
+    )
     parser.add_argument("--round-robin", action="store_true", help="folds of `tacit eval --folds`")
     parser.add_argument(
         "--all-activities", action="store_true", help="train on every labelled segment"
@@ -183,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model    mean EER {result['model_mean_eer']:.4f} ({args.folds}-fold, unseen users)")
         print(f"baseline mean EER {result['baseline_mean_eer']:.4f}")
         if args.batch:
-            print(f"model    mean EER per batch of {args.batch} windows {result['batch_mean_eer']:.4f}")
+            print(
+                f"model    mean EER per batch of {args.batch} windows {result['batch_mean_eer']:.4f}"
+            )
     return 0
 
 

@@ -92,7 +92,10 @@ class GaitPipeline:
             raise SampleError("gait_bad_rate", "rate_hz must be one number")
         t = frame.arrays.get("t")
         return recording_from_arrays(
-            frame.require("acc"), frame.require("gyro"), float(rate.reshape(())), t,
+            frame.require("acc"),
+            frame.require("gyro"),
+            float(rate.reshape(())),
+            t,
             max_windows=self.limits.max_windows,
         )
 

@@ -210,15 +210,23 @@ def _negative_vectors(
     nonce = _non_canonical(req["nonce"])
     body = bytes.fromhex(first["envelope_hex"])
     headers = signing.sign(
-        device_sk, method="POST", target="/v1/batches", body=body, device_id=DEVICE_ID,
-        timestamp=req["timestamp"], nonce=nonce,
+        device_sk,
+        method="POST",
+        target="/v1/batches",
+        body=body,
+        device_id=DEVICE_ID,
+        timestamp=req["timestamp"],
+        nonce=nonce,
     )
     return [
         {
             "name": "redeem-identity-key",
             "why": "the identity point with R = identity, S = 0 verifies every message",
-            "redeem_body": {"token": token, "public_key": b64url(identity),
-                            "proof": b64url(identity + bytes(32))},
+            "redeem_body": {
+                "token": token,
+                "public_key": b64url(identity),
+                "proof": b64url(identity + bytes(32)),
+            },
             "code": "redemption_bad_request",
         },
         {
@@ -230,14 +238,21 @@ def _negative_vectors(
         {
             "name": "redeem-non-canonical-key",
             "why": "y >= p: one point, two encodings",
-            "redeem_body": {"token": token, "public_key": b64url(y3_non_canonical),
-                            "proof": valid["proof"]},
+            "redeem_body": {
+                "token": token,
+                "public_key": b64url(y3_non_canonical),
+                "proof": valid["proof"],
+            },
             "code": "redemption_bad_request",
         },
         {
             "name": "redeem-non-canonical-base64url-key",
             "why": "the valid key's bytes in other base64url text",
-            "redeem_body": {"token": token, "public_key": _non_canonical(pub), "proof": valid["proof"]},
+            "redeem_body": {
+                "token": token,
+                "public_key": _non_canonical(pub),
+                "proof": valid["proof"],
+            },
             "code": "redemption_bad_request",
         },
         {
@@ -249,9 +264,13 @@ def _negative_vectors(
         {
             "name": "request-non-canonical-nonce",
             "why": "the first vector's nonce bytes in other text, correctly signed",
-            "request": {"method": "POST", "target": "/v1/batches", "timestamp": req["timestamp"],
-                        "envelope_hex": first["envelope_hex"],
-                        "headers": {"Content-Type": CONTENT_TYPE, **headers}},
+            "request": {
+                "method": "POST",
+                "target": "/v1/batches",
+                "timestamp": req["timestamp"],
+                "envelope_hex": first["envelope_hex"],
+                "headers": {"Content-Type": CONTENT_TYPE, **headers},
+            },
             "code": "signature_bad_header",
         },
         {

@@ -19,10 +19,12 @@ def bounded(settings):  # type: ignore[no-untyped-def]
     from api.app import create_app
 
     queue = f"score.keystroke.test-{uuid.uuid4().hex[:8]}"
-    s = settings.model_copy(update={
-        "queues": settings.queues.model_copy(update={"keystroke": queue}),
-        "limits": settings.limits.model_copy(update={"backlog_limit": 3}),
-    })
+    s = settings.model_copy(
+        update={
+            "queues": settings.queues.model_copy(update={"keystroke": queue}),
+            "limits": settings.limits.model_copy(update={"backlog_limit": 3}),
+        }
+    )
     client = redis.Redis.from_url(settings.redis_url)
     with TestClient(create_app(s), raise_server_exceptions=False) as api:
         api.app.state.backlog.ttl_s = 0  # read the depth on every upload in this test
@@ -35,8 +37,9 @@ def test_full_queue_refuses_with_retry_after_and_writes_nothing(bounded, tenant,
     phone = enrol_phone(api, tenant)
     # given the keystroke queue at its bound
     client.lpush(queue, *[b"waiting"] * 3)
-    batches_before = db.execute("SELECT count(*) AS n FROM batches WHERE tenant_id = %s",
-                                (tenant["id"],)).fetchone()["n"]
+    batches_before = db.execute(
+        "SELECT count(*) AS n FROM batches WHERE tenant_id = %s", (tenant["id"],)
+    ).fetchone()["n"]
     # when a phone uploads a keystroke batch
     _, env = phone.envelope(factor="keystroke")
     r = post_envelope(api, phone, env)
@@ -44,7 +47,9 @@ def test_full_queue_refuses_with_retry_after_and_writes_nothing(bounded, tenant,
     assert r.status_code == 503, r.text
     assert r.json()["error"]["code"] == "backlog_full"
     assert int(r.headers["Retry-After"]) >= 1
-    after = db.execute("SELECT count(*) AS n FROM batches WHERE tenant_id = %s", (tenant["id"],)).fetchone()["n"]
+    after = db.execute(
+        "SELECT count(*) AS n FROM batches WHERE tenant_id = %s", (tenant["id"],)
+    ).fetchone()["n"]
     assert after == batches_before
     # and another factor is unaffected
     _, gait = phone.envelope(factor="gait")
@@ -66,5 +71,7 @@ def test_sdk_waits_and_retries_with_the_same_batch_id(bounded, tenant, db):  # t
     receipt = phone.device.send(batch_id, env)
     assert receipt.attempts == 2
     assert waits and waits[0] >= 1  # honoured Retry-After
-    n = db.execute("SELECT count(*) AS n FROM batches WHERE client_batch_id = %s", (batch_id,)).fetchone()["n"]
+    n = db.execute(
+        "SELECT count(*) AS n FROM batches WHERE client_batch_id = %s", (batch_id,)
+    ).fetchone()["n"]
     assert n == 1

@@ -46,8 +46,12 @@ def test_retry_with_same_batch_id_returns_same_job(api, phone, db, settings):  #
     ).fetchone()["n"]
     assert n == 1
     # and the retry's own copy of the blob is gone: one object, the one the row names
-    key = db.execute("SELECT object_key FROM batches WHERE client_batch_id = %s", (batch_id,)).fetchone()["object_key"]
-    assert make_store(settings.storage).list(f"raw/{phone.tenant['id']}/{phone.device_id}/") == [key]
+    key = db.execute(
+        "SELECT object_key FROM batches WHERE client_batch_id = %s", (batch_id,)
+    ).fetchone()["object_key"]
+    assert make_store(settings.storage).list(f"raw/{phone.tenant['id']}/{phone.device_id}/") == [
+        key
+    ]
 
 
 def test_other_tenant_cannot_read_job(api, phone, tenant, db):  # type: ignore[no-untyped-def]
@@ -84,7 +88,9 @@ def test_a_device_revoked_after_uploading_is_refused_at_once(api, phone, tenant,
     # given a device whose key the API already holds from an earlier upload
     assert post_envelope(api, phone, phone.envelope()[1]).status_code == 202
     # when the tenant revokes it and it uploads again
-    assert api.delete(f"/v1/devices/{phone.device_id}", headers=tenant["headers"]).status_code == 200
+    assert (
+        api.delete(f"/v1/devices/{phone.device_id}", headers=tenant["headers"]).status_code == 200
+    )
     r = post_envelope(api, phone, phone.envelope()[1])
     # then 403 device_revoked, and nothing more is stored
     assert r.status_code == 403 and r.json()["error"]["code"] == "device_revoked"
@@ -95,7 +101,10 @@ def test_a_device_erased_after_uploading_is_unknown(api, phone, tenant, db):  # 
     # given a device whose key the API already holds
     assert post_envelope(api, phone, phone.envelope()[1]).status_code == 202
     # when its user is erased (device rows with it) and it uploads again
-    assert api.delete("/v1/users/alice", headers=tenant["headers"]).status_code in (200, 204)  # the phone's user
+    assert api.delete("/v1/users/alice", headers=tenant["headers"]).status_code in (
+        200,
+        204,
+    )  # the phone's user
     r = post_envelope(api, phone, phone.envelope()[1])
     # then 404 device_not_found, and no row comes back
     assert r.status_code == 404 and r.json()["error"]["code"] == "device_not_found"
@@ -111,7 +120,9 @@ def test_a_retry_with_other_bytes_cannot_replace_the_accepted_blob(api, phone, d
     r = post_envelope(api, phone, other)
     # then the first job is returned and the stored blob is still the first upload's
     assert r.status_code == 202 and r.json() == {**r.json(), "job_id": job_id, "duplicate": True}
-    key = db.execute("SELECT object_key FROM batches WHERE client_batch_id = %s", (batch_id,)).fetchone()["object_key"]
+    key = db.execute(
+        "SELECT object_key FROM batches WHERE client_batch_id = %s", (batch_id,)
+    ).fetchone()["object_key"]
     store = make_store(settings.storage)
     assert store.get(key) == envelope
     assert store.list(f"raw/{phone.tenant['id']}/{phone.device_id}/") == [key]

@@ -51,10 +51,13 @@ def test_redeeming_with_the_identity_key_and_a_trivial_proof_is_refused(api, ten
     assert r.status_code == 422 and r.json()["error"]["code"] == "redemption_bad_request", r.text
     good = signing.sign_redemption(ed25519.Ed25519PrivateKey.generate(), token)
     assert api.post("/v1/devices/redeem", json=good).status_code == 201
-    assert db.execute(
-        "SELECT count(*) AS n FROM devices WHERE tenant_id = %s AND public_key = %s",
-        (tenant["id"], b64url_decode(body["public_key"])),
-    ).fetchone()["n"] == 0
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM devices WHERE tenant_id = %s AND public_key = %s",
+            (tenant["id"], b64url_decode(body["public_key"])),
+        ).fetchone()["n"]
+        == 0
+    )
 
 
 def test_small_order_and_non_canonical_keys_and_short_proofs_are_bad_requests(api, tenant):  # type: ignore[no-untyped-def]
@@ -66,6 +69,9 @@ def test_small_order_and_non_canonical_keys_and_short_proofs_are_bad_requests(ap
 
 
 def test_a_tenant_cannot_register_a_small_order_key(api, tenant):  # type: ignore[no-untyped-def]
-    for key in (NEGATIVE["device-small-order-key"]["device_public_key"], b64url((1).to_bytes(32, "little"))):
+    for key in (
+        NEGATIVE["device-small-order-key"]["device_public_key"],
+        b64url((1).to_bytes(32, "little")),
+    ):
         r = api.post("/v1/users/alice/devices", json={"public_key": key}, headers=tenant["headers"])
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_public_key", r.text

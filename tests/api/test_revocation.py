@@ -22,18 +22,24 @@ def other_api(settings):  # type: ignore[no-untyped-def]
 
 
 def _rows_and_blobs(db, settings, phone) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    n = db.execute("SELECT count(*) AS n FROM batches WHERE device_id = %s", (phone.device_id,)).fetchone()["n"]
+    n = db.execute(
+        "SELECT count(*) AS n FROM batches WHERE device_id = %s", (phone.device_id,)
+    ).fetchone()["n"]
     return n, len(make_store(settings.storage).list(f"raw/{phone.tenant['id']}/{phone.device_id}/"))
 
 
 @pytest.mark.parametrize("purpose", ["verify", "enrol"])
-def test_an_api_process_that_cached_the_key_refuses_at_once(api, other_api, tenant, db, settings, purpose):  # type: ignore[no-untyped-def]
+def test_an_api_process_that_cached_the_key_refuses_at_once(
+    api, other_api, tenant, db, settings, purpose
+):  # type: ignore[no-untyped-def]
     # given a phone whose key the second API process has cached by taking an upload
     phone = enrol_phone(api, tenant)
     assert post_envelope(other_api, phone, phone.envelope(purpose=purpose)[1]).status_code == 202
     before = _rows_and_blobs(db, settings, phone)
     # when the tenant revokes it through the first process
-    assert api.delete(f"/v1/devices/{phone.device_id}", headers=tenant["headers"]).status_code == 200
+    assert (
+        api.delete(f"/v1/devices/{phone.device_id}", headers=tenant["headers"]).status_code == 200
+    )
     # then the second process refuses its next upload with 403 device_revoked, and stores nothing
     r = post_envelope(other_api, phone, phone.envelope(purpose=purpose)[1])
     assert (r.status_code, r.json()["error"]["code"]) == (403, "device_revoked"), r.text
@@ -63,17 +69,29 @@ def test_revoking_removes_its_samples_owes_rebuilds_and_closes_its_windows(api, 
     _sample(db, mine, "keystroke")
     _sample(db, theirs, "keystroke")
     _sample(db, theirs, "gait", status="held")
-    w = api.post("/v1/users/alice/enrolments", json={"factors": ["face"], "device_id": theirs.device_id},
-                 headers=tenant["headers"]).json()
+    w = api.post(
+        "/v1/users/alice/enrolments",
+        json={"factors": ["face"], "device_id": theirs.device_id},
+        headers=tenant["headers"],
+    ).json()
     # when the second phone is revoked
-    assert api.delete(f"/v1/devices/{theirs.device_id}", headers=tenant["headers"]).status_code == 200
+    assert (
+        api.delete(f"/v1/devices/{theirs.device_id}", headers=tenant["headers"]).status_code == 200
+    )
     # then its samples (held ones too) are gone, the other phone's stay
-    left = db.execute("SELECT device_id FROM enrolment_samples WHERE tenant_id = %s", (tenant["id"],)).fetchall()
+    left = db.execute(
+        "SELECT device_id FROM enrolment_samples WHERE tenant_id = %s", (tenant["id"],)
+    ).fetchall()
     assert [str(r["device_id"]) for r in left] == [mine.device_id]
     # and a rebuild is owed for each template it was in, and its window is closed
-    owed = db.execute("SELECT factor, reason FROM template_rebuilds WHERE tenant_id = %s ORDER BY factor",
-                      (tenant["id"],)).fetchall()
-    assert [(r["factor"], r["reason"]) for r in owed] == [("gait", "device_revoked"), ("keystroke", "device_revoked")]
+    owed = db.execute(
+        "SELECT factor, reason FROM template_rebuilds WHERE tenant_id = %s ORDER BY factor",
+        (tenant["id"],),
+    ).fetchall()
+    assert [(r["factor"], r["reason"]) for r in owed] == [
+        ("gait", "device_revoked"),
+        ("keystroke", "device_revoked"),
+    ]
     window = api.get("/v1/users/alice/enrolments", headers=tenant["headers"]).json()
     assert [x["open"] for x in window if x["enrolment_id"] == w["enrolment_id"]] == [False]
 
@@ -92,12 +110,16 @@ def test_a_revoked_devices_scores_leave_the_trust(api, tenant, db, settings):  #
             " now() - make_interval(secs => %s) FROM jobs WHERE id = %s",
             (score, llr, score > 0.5, age_s, uuid.UUID(job_id)),
         )
-    user_id = db.execute("SELECT user_id FROM devices WHERE id = %s", (mine.device_id,)).fetchone()["user_id"]
+    user_id = db.execute("SELECT user_id FROM devices WHERE id = %s", (mine.device_id,)).fetchone()[
+        "user_id"
+    ]
 
     def probability() -> float:
         return user_trust(db, user_id=user_id, threshold=0.5, settings=settings.trust).probability
 
     assert probability() < 0.5  # the second phone's impostor score is what counts now
     # when the second phone is revoked, then only the first one's score counts
-    assert api.delete(f"/v1/devices/{theirs.device_id}", headers=tenant["headers"]).status_code == 200
+    assert (
+        api.delete(f"/v1/devices/{theirs.device_id}", headers=tenant["headers"]).status_code == 200
+    )
     assert probability() > 0.5

@@ -48,7 +48,9 @@ def test_the_tenant_operating_point_decides(api, tenant, db, settings) -> None: 
     rows.job(db, tenant["id"], "erin", factor="face", llr=-2.0)
     logit = math.log(params.prior_probability / (1 - params.prior_probability))
     p = 1 / (1 + math.exp(-(logit + params.evidence(-2.0))))  # 0.768 with the committed settings
-    db.execute("UPDATE tenants SET decision_threshold = %s WHERE id = %s", ((p + 1) / 2, tenant["id"]))
+    db.execute(
+        "UPDATE tenants SET decision_threshold = %s WHERE id = %s", ((p + 1) / 2, tenant["id"])
+    )
     t = api.get("/v1/users/erin/trust", headers=tenant["headers"]).json()
     assert t["threshold"] == pytest.approx((p + 1) / 2) and t["decision"] == "impostor"
 

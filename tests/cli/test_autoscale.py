@@ -22,18 +22,30 @@ from tests.isolated import db, services, settings  # noqa: F401 - this module's 
 pytestmark = pytest.mark.integration
 
 FACTOR = "keystroke"
-FIGURES = PoolScaling(list_length=10, activation_list_length=0, min_replicas=0, max_replicas=2, cooldown_s=4,
-                      polling_s=1, latency_objective_s=20.0, activation_age_s=1.0, jobs_per_s_target=50.0,
-                      rate_window_s=3)
+FIGURES = PoolScaling(
+    list_length=10,
+    activation_list_length=0,
+    min_replicas=0,
+    max_replicas=2,
+    cooldown_s=4,
+    polling_s=1,
+    latency_objective_s=20.0,
+    activation_age_s=1.0,
+    jobs_per_s_target=50.0,
+    rate_window_s=3,
+)
 
 
-def _final(db, ids: list[str]) -> dict[str, int]:  # type: ignore[no-untyped-def]  # noqa: F811
-    rows = db.execute("SELECT status, count(*) AS n FROM jobs WHERE id = ANY(%s::uuid[]) GROUP BY status",
-                      (ids,)).fetchall()
+def _final(db, ids: list[str]) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    rows = db.execute(
+        "SELECT status, count(*) AS n FROM jobs WHERE id = ANY(%s::uuid[]) GROUP BY status", (ids,)
+    ).fetchall()
     return {r["status"]: int(r["n"]) for r in rows}
 
 
-def test_pool_goes_from_zero_to_n_and_back_on_a_burst_with_nothing_lost(settings, services, db, tmp_path: Path):  # type: ignore[no-untyped-def]  # noqa: F811
+def test_pool_goes_from_zero_to_n_and_back_on_a_burst_with_nothing_lost(
+    settings, services, db, tmp_path: Path
+):  # type: ignore[no-untyped-def]
     from cli.simulate import Tenancy, capture, create_tenant, make_phones, upload
 
     # given a stack whose keystroke pool is autoscaled between 0 and 2 processes holding 4 jobs each
@@ -56,10 +68,14 @@ def test_pool_goes_from_zero_to_n_and_back_on_a_burst_with_nothing_lost(settings
         # then with nothing queued it runs no worker at all
         assert set(seen) == {0}
         # when a burst of 160 uploads arrives
-        t = Tenancy(stack.api_url, create_tenant(settings.database_url, f"autoscale-{uuid.uuid4().hex[:6]}"))
+        t = Tenancy(
+            stack.api_url, create_tenant(settings.database_url, f"autoscale-{uuid.uuid4().hex[:6]}")
+        )
         make_phones(t, phones=8, factors=[FACTOR], seed=3)
         rng = np.random.default_rng(3)
-        bodies = [(p, capture(FACTOR, p.persons[FACTOR], rng, 4)) for p in t.phones for _ in range(20)]
+        bodies = [
+            (p, capture(FACTOR, p.persons[FACTOR], rng, 4)) for p in t.phones for _ in range(20)
+        ]
         with t.client() as c, ThreadPoolExecutor(8) as pool:
             ids = list(pool.map(lambda a: upload(c, a[0], FACTOR, "verify", a[1]), bodies))
         # then the pool wakes and grows to its maximum (ceil(160 / 10) capped at 2)
@@ -86,8 +102,13 @@ def test_pool_goes_from_zero_to_n_and_back_on_a_burst_with_nothing_lost(settings
         stack.stop()
     # nothing lost or dead: verify batches of users without a template fail permanently, once
     statuses = _final(db, ids)
-    assert statuses.get("dead", 0) == 0 and statuses.get("queued", 0) == statuses.get("running", 0) == 0
-    attempts = db.execute("SELECT max(attempts) AS n FROM jobs WHERE id = ANY(%s::uuid[])", (ids,)).fetchone()["n"]
+    assert (
+        statuses.get("dead", 0) == 0
+        and statuses.get("queued", 0) == statuses.get("running", 0) == 0
+    )
+    attempts = db.execute(
+        "SELECT max(attempts) AS n FROM jobs WHERE id = ANY(%s::uuid[])", (ids,)
+    ).fetchone()["n"]
     assert attempts <= 2  # a job held by a stopped replica is finished by it, not redone
     # and every replica that had loaded its model exited from its warm shutdown, none by surprise
     ready = {e["replica"] for e in _events(scaler, "ready")}
@@ -101,4 +122,6 @@ def test_pool_goes_from_zero_to_n_and_back_on_a_burst_with_nothing_lost(settings
 def _events(scaler: Autoscaler, kind: str) -> list[dict]:  # type: ignore[type-arg]
     if not scaler.log_path.exists():
         return []
-    return [e for e in map(json.loads, scaler.log_path.read_text().splitlines()) if e["event"] == kind]
+    return [
+        e for e in map(json.loads, scaler.log_path.read_text().splitlines()) if e["event"] == kind
+    ]

@@ -15,8 +15,14 @@ def test_constant_rate_pool_matches_erlang_c() -> None:
     # given Poisson arrivals at 8 jobs/s into 10 always-on replicas of 1 job/s each (rho = 0.8)
     lam, mu, c, dt = 8.0, 1.0, 10, 0.02
     arrivals = np.random.default_rng(7).poisson(lam * dt, int(10_000 / dt))
-    pool = Pool(mu=mu, cold_start_s=0.0, service_latency_s=0.0,
-                scaling=PoolScaling(list_length=1, activation_list_length=0, min_replicas=c, max_replicas=c))
+    pool = Pool(
+        mu=mu,
+        cold_start_s=0.0,
+        service_latency_s=0.0,
+        scaling=PoolScaling(
+            list_length=1, activation_list_length=0, min_replicas=c, max_replicas=c
+        ),
+    )
     # when the simulator runs it
     result = simulate_pool(arrivals, pool, dt=dt, policy="always-on", fixed_replicas=c)
     # then the probability of waiting is Erlang C and the mean time in the system is C / (c mu - lam) + 1 / mu
@@ -33,7 +39,9 @@ def test_scale_to_zero_sleeps_between_bursts_and_pays_the_cold_start() -> None:
     dt = 1.0
     arrivals = np.zeros(1800, dtype=int)
     arrivals[600:620] = 100
-    scaling = dataclasses.replace(POOL_SCALING["gait"], cooldown_s=120, polling_s=15, max_replicas=4)
+    scaling = dataclasses.replace(
+        POOL_SCALING["gait"], cooldown_s=120, polling_s=15, max_replicas=4
+    )
     pool = Pool(mu=50.0, cold_start_s=30.0, service_latency_s=0.1, scaling=scaling)
     # when it runs with scale to zero
     result = simulate_pool(arrivals, pool, dt=dt, policy="zero", sample_every_s=1.0)

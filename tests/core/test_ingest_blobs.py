@@ -29,7 +29,9 @@ pytestmark = pytest.mark.integration
 
 def _device(settings, tenant):  # type: ignore[no-untyped-def]
     with connect(settings.database_url, autocommit=True) as conn:
-        return create_device(conn, tenant_id=tenant["id"], user_external_id=f"u-{uuid.uuid4().hex[:6]}")
+        return create_device(
+            conn, tenant_id=tenant["id"], user_external_id=f"u-{uuid.uuid4().hex[:6]}"
+        )
 
 
 def _batch(client_batch_id: uuid.UUID | None = None) -> NewBatch:
@@ -53,8 +55,14 @@ async def _ingest(settings, device, batch: NewBatch, *, on_pool=None):  # type: 
     try:
         if on_pool is not None:
             on_pool(db)
-        return await ingest(db, make_store(settings.storage), JobPublisher(settings), settings,
-                            device=device, batch=batch)
+        return await ingest(
+            db,
+            make_store(settings.storage),
+            JobPublisher(settings),
+            settings,
+            device=device,
+            batch=batch,
+        )
     finally:
         await db.close()
 
@@ -80,9 +88,15 @@ def test_an_upload_past_its_deadline_inserts_nothing(settings, tenant):  # type:
         await db.open(wait=True)
         try:
             async with async_connection(db) as conn:
-                await record_batch_async(conn, device=device, batch=_batch(), object_key="raw/x",
-                                         queue="score.keystroke", received=utcnow(),
-                                         deadline=utcnow() - timedelta(seconds=1))
+                await record_batch_async(
+                    conn,
+                    device=device,
+                    batch=_batch(),
+                    object_key="raw/x",
+                    queue="score.keystroke",
+                    received=utcnow(),
+                    deadline=utcnow() - timedelta(seconds=1),
+                )
         finally:
             await db.close()
 
@@ -90,8 +104,12 @@ def test_an_upload_past_its_deadline_inserts_nothing(settings, tenant):  # type:
         asyncio.run(late())
     assert e.value.code == "upload_timeout"
     with connect(settings.database_url, autocommit=True) as conn:
-        assert conn.execute("SELECT count(*) AS n FROM batches WHERE device_id = %s",
-                            (device.id,)).fetchone()["n"] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) AS n FROM batches WHERE device_id = %s", (device.id,)
+            ).fetchone()["n"]
+            == 0
+        )
 
 
 def test_postgres_killing_an_upload_mid_statement_leaves_the_blob_to_the_sweep(settings, tenant):  # type: ignore[no-untyped-def]
@@ -101,8 +119,14 @@ def test_postgres_killing_an_upload_mid_statement_leaves_the_blob_to_the_sweep(s
     # given another upload of the same batch holding its row uncommitted, so the
     # upload's statement waits inside Postgres
     holder = connect(settings.database_url)  # one open transaction
-    record_batch(holder, device=device, batch=batch, object_key="raw/held", queue="score.keystroke",
-                 received=utcnow())
+    record_batch(
+        holder,
+        device=device,
+        batch=batch,
+        object_key="raw/held",
+        queue="score.keystroke",
+        received=utcnow(),
+    )
     killed = threading.Event()
 
     def kill_waiting_statement() -> None:
@@ -111,7 +135,8 @@ def test_postgres_killing_an_upload_mid_statement_leaves_the_blob_to_the_sweep(s
             while time.monotonic() < deadline:
                 row = admin.execute(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND wait_event_type = 'Lock' AND query LIKE '%%INSERT INTO batches%%'").fetchone()
+                    " AND wait_event_type = 'Lock' AND query LIKE '%%INSERT INTO batches%%'"
+                ).fetchone()
                 if row:
                     admin.execute("SELECT pg_terminate_backend(%s)", (row["pid"],))
                     killed.set()
@@ -142,10 +167,15 @@ def test_postgres_killing_an_upload_mid_statement_leaves_the_blob_to_the_sweep(s
     pool = make_pool(settings.database_url, max_size=2, name="test-sweep")
     pool.open()
     try:
-        quick = settings.model_copy(update={"reliability": settings.reliability.model_copy(
-            update={"upload_timeout_s": 1.0})})
+        quick = settings.model_copy(
+            update={
+                "reliability": settings.reliability.model_copy(update={"upload_timeout_s": 1.0})
+            }
+        )
         prefix = f"raw/{device.tenant_id}/{device.id}/"
-        assert relay.sweep_orphan_blobs(pool, store, settings, prefix=prefix) == 0  # too young at 60 s
+        assert (
+            relay.sweep_orphan_blobs(pool, store, settings, prefix=prefix) == 0
+        )  # too young at 60 s
         time.sleep(2.2)  # S3 keeps whole seconds
         assert relay.sweep_orphan_blobs(pool, store, quick, prefix=prefix) == 1
     finally:

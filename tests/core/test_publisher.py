@@ -32,7 +32,9 @@ def test_score_message_matches_celerys_own(settings):  # type: ignore[no-untyped
     ours = json.loads(score_message(job_id, queue, origin="test"))
     # then the envelope, headers and properties agree, and so do the decoded bodies
     assert _shape(ours) == {**_shape(celerys), "body": ours["body"]}
-    assert json.loads(base64.b64decode(ours["body"])) == json.loads(base64.b64decode(celerys["body"]))
+    assert json.loads(base64.b64decode(ours["body"])) == json.loads(
+        base64.b64decode(celerys["body"])
+    )
     assert ours["headers"]["argsrepr"] == celerys["headers"]["argsrepr"]
     assert ours["properties"]["delivery_tag"] != celerys["properties"]["delivery_tag"]
 

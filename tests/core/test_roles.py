@@ -34,7 +34,8 @@ def refused(url: str, role: str, sql: str) -> bool:
 
 def test_every_service_role_exists_and_cannot_log_in(db) -> None:  # type: ignore[no-untyped-def]
     rows = db.execute(
-        "SELECT rolname, rolcanlogin, rolsuper FROM pg_roles WHERE rolname = ANY(%s)", (list(ROLES),)
+        "SELECT rolname, rolcanlogin, rolsuper FROM pg_roles WHERE rolname = ANY(%s)",
+        (list(ROLES),),
     ).fetchall()
     assert {r["rolname"] for r in rows} == set(ROLES)
     assert not any(r["rolcanlogin"] or r["rolsuper"] for r in rows)
@@ -83,7 +84,9 @@ def test_the_webhooks_role_delivers_a_webhook(settings, api, tenant, db, receive
 
     register(api, tenant, receiver.url, receiver=receiver)
     _, did = emit_here(db, tenant["id"])
-    pool = make_pool(as_role(settings.database_url, "tacit_webhooks"), min_size=1, max_size=2, name="as-webhooks")
+    pool = make_pool(
+        as_role(settings.database_url, "tacit_webhooks"), min_size=1, max_size=2, name="as-webhooks"
+    )
     pool.open(wait=True)
     try:
         assert deliver(WebhookRuntime(settings, pool), did) == "succeeded"
@@ -99,7 +102,9 @@ def test_the_relay_role_hands_out_due_deliveries(settings, api, tenant, db, rece
     register(api, tenant, receiver.url, receiver=receiver)
     emit(db, tenant["id"])
     sent: list[uuid.UUID] = []
-    pool = make_pool(as_role(settings.database_url, "tacit_relay"), min_size=1, max_size=2, name="as-relay")
+    pool = make_pool(
+        as_role(settings.database_url, "tacit_relay"), min_size=1, max_size=2, name="as-relay"
+    )
     pool.open(wait=True)
     try:
         assert publish_due(pool, sent.append, republish_after_s=120) >= 1
@@ -119,7 +124,9 @@ def test_the_workers_role_claims_a_job_and_reads_its_batch(settings, api, tenant
     phone = enrol_phone(api, tenant)
     r = post_envelope(api, phone, phone.envelope()[1])
     assert r.status_code == 202, r.text
-    pool = make_pool(as_role(settings.database_url, "tacit_workers"), min_size=1, max_size=2, name="as-workers")
+    pool = make_pool(
+        as_role(settings.database_url, "tacit_workers"), min_size=1, max_size=2, name="as-workers"
+    )
     pool.open(wait=True)
     try:
         with transaction(pool) as conn:
@@ -130,7 +137,9 @@ def test_the_workers_role_claims_a_job_and_reads_its_batch(settings, api, tenant
     # and the relay may build the job.failed event of that job
     from core.webhooks import events
 
-    pool = make_pool(as_role(settings.database_url, "tacit_relay"), min_size=1, max_size=2, name="as-relay")
+    pool = make_pool(
+        as_role(settings.database_url, "tacit_relay"), min_size=1, max_size=2, name="as-relay"
+    )
     pool.open(wait=True)
     try:
         with transaction(pool) as conn:
@@ -144,7 +153,12 @@ def test_the_relay_role_runs_the_retention_sweep(settings) -> None:  # type: ign
     from core.storage import make_store
 
     # given the relay's role, when it runs a whole retention sweep (every prune statement)
-    pool = make_pool(as_role(settings.database_url, "tacit_relay"), min_size=1, max_size=2, name="as-relay-retention")
+    pool = make_pool(
+        as_role(settings.database_url, "tacit_relay"),
+        min_size=1,
+        max_size=2,
+        name="as-relay-retention",
+    )
     pool.open(wait=True)
     try:
         counts = retention.sweep(pool, make_store(settings.storage), settings.retention)

@@ -107,7 +107,9 @@ def test_fused_probability_stays_finite_at_extremes() -> None:
 
 def test_weak_evidence_shrinks_and_the_downward_clip_can_differ() -> None:
     # given up moves clipped at 2, down moves at 6, and |llr| <= 0.5 counting as nothing
-    params = FusionParams(0.5, {}, default_half_life_s=1e12, llr_clip=2.0, llr_clip_negative=6.0, weak_llr=0.5)
+    params = FusionParams(
+        0.5, {}, default_half_life_s=1e12, llr_clip=2.0, llr_clip_negative=6.0, weak_llr=0.5
+    )
     # then +0.4 moves nothing, +1.5 moves 1.0, +9 moves 2, -9 moves -6
     assert [params.evidence(x) for x in (0.4, -0.4, 1.5, 9.0, -9.0)] == [0.0, 0.0, 1.0, 2.0, -6.0]
     samples = [ScoreSample("face", 0.5, llr, at(0)) for llr in (0.3, 9.0, -9.0)]

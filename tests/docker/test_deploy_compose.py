@@ -59,7 +59,10 @@ def test_merged_gpu_cluster_follows_the_compose_specification() -> None:
         text=True,
         timeout=60,
         # the compose file requires a strong operator token; any will do to check the files
-        env={**os.environ, "TACIT_OPS_TOKEN": os.environ.get("TACIT_OPS_TOKEN") or secrets.token_hex(32)},
+        env={
+            **os.environ,
+            "TACIT_OPS_TOKEN": os.environ.get("TACIT_OPS_TOKEN") or secrets.token_hex(32),
+        },
     ).stdout
     assert [
         e.message for e in _compose_schema_validator().iter_errors(yaml.safe_load(merged))

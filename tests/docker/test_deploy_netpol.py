@@ -7,12 +7,20 @@ import ipaddress
 
 from .deploy_files import base_documents, by_kind, pod_spec
 
-PRIVATE = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8", "100.64.0.0/10"]
+PRIVATE = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "127.0.0.0/8",
+    "100.64.0.0/10",
+]
 
 
 def _policies_for(labels: dict[str, str]) -> list[dict]:
     return [
-        p for p in by_kind(base_documents(), "NetworkPolicy").values()
+        p
+        for p in by_kind(base_documents(), "NetworkPolicy").values()
         if p["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
     ]
 
@@ -61,14 +69,20 @@ def test_the_namespace_denies_by_default_and_every_role_is_allowed_its_own_traff
         labels = w["spec"]["template"]["metadata"]["labels"]
         allowed = [p for p in _policies_for(labels) if p["spec"]["podSelector"]]
         assert allowed, f"{w['metadata']['name']} has no allow policy"
-        assert any(rule.get("ports") for p in allowed for rule in p["spec"].get("egress", [])), w["metadata"]["name"]
+        assert any(rule.get("ports") for p in allowed for rule in p["spec"].get("egress", [])), w[
+            "metadata"
+        ]["name"]
 
 
 def _secret_refs(spec: dict) -> set[str]:
     names = set()
     for c in spec["containers"]:
         names |= {e["secretRef"]["name"] for e in c.get("envFrom", []) if "secretRef" in e}
-        names |= {e["valueFrom"]["secretKeyRef"]["name"] for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+        names |= {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
     names |= {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
     return names
 
@@ -76,7 +90,10 @@ def _secret_refs(spec: dict) -> set[str]:
 def test_each_role_has_secrets_of_its_own_and_the_webhook_pool_shares_none() -> None:
     docs = base_documents()
     refs = {name: _secret_refs(pod_spec(d)) for name, d in by_kind(docs, "Deployment").items()}
-    refs |= {name: _secret_refs(j["spec"]["template"]["spec"]) for name, j in by_kind(docs, "Job").items()}
+    refs |= {
+        name: _secret_refs(j["spec"]["template"]["spec"])
+        for name, j in by_kind(docs, "Job").items()
+    }
     assert refs["tacit-webhooks"] == {"tacit-webhooks-env"}
     others = set().union(*(v for k, v in refs.items() if k != "tacit-webhooks"))
     assert not refs["tacit-webhooks"] & others

@@ -20,12 +20,17 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    with cpu_load(os.cpu_count() or 2), ChaosStack(Path(tmp_path_factory.mktemp("chaos")), "gait") as c:
+    with (
+        cpu_load(os.cpu_count() or 2),
+        ChaosStack(Path(tmp_path_factory.mktemp("chaos")), "gait") as c,
+    ):
         yield c
 
 
-@pytest.mark.parametrize("scenario", ["kill_worker", "restart_redis", "restart_postgres", "store_down",
-                                      "duplicate_uploads"])
+@pytest.mark.parametrize(
+    "scenario",
+    ["kill_worker", "restart_redis", "restart_postgres", "store_down", "duplicate_uploads"],
+)
 def test_scenario_loses_nothing_and_duplicates_nothing(chaos, scenario):  # type: ignore[no-untyped-def]
     t0 = time.monotonic()
     result = getattr(chaos, scenario)(12)

@@ -18,7 +18,9 @@ def _token(http: httpx.Client, headers: dict[str, str], user: str) -> str:
     """The tenant's part: a token for the phone, and a window in which its enrol batches count."""
     r = http.post(f"/v1/users/{user}/enrolment-tokens", headers=headers)
     assert r.status_code == 201, r.text
-    w = http.post(f"/v1/users/{user}/enrolments", json={"factors": ["gait"], "ttl_s": 900}, headers=headers)
+    w = http.post(
+        f"/v1/users/{user}/enrolments", json={"factors": ["gait"], "ttl_s": 900}, headers=headers
+    )
     assert w.status_code == 201, w.text
     return r.json()["token"]
 
@@ -62,9 +64,7 @@ def test_independent_client_is_scored_by_the_running_stack(stack, settings, db):
         assert all(j["status"] == "done" for j in enrolled.values()), [
             j["error"] for j in enrolled.values()
         ]
-        probe = phone.upload(
-            phone.envelope(synthetic.capture(person, rng, 4), "gait", "verify")[1]
-        )
+        probe = phone.upload(phone.envelope(synthetic.capture(person, rng, 4), "gait", "verify")[1])
         assert probe.status_code == 202, probe.text
     job = flow.wait_all(tenancy, [probe.json()["job_id"]])[probe.json()["job_id"]]
     assert job["status"] == "done", job["error"]

@@ -28,8 +28,20 @@ def test_genuine_batches_score_above_impostors(stack, settings, factor):  # type
         for i, p in enumerate(t.phones):
             other = t.phones[1 - i]
             for _ in range(2):
-                genuine.append(simulate.upload(c, p, factor, "verify", simulate.capture(factor, p.persons[factor], rng, 4)))
-                impostor.append(simulate.upload(c, p, factor, "verify", simulate.capture(factor, other.persons[factor], rng, 4)))
+                genuine.append(
+                    simulate.upload(
+                        c, p, factor, "verify", simulate.capture(factor, p.persons[factor], rng, 4)
+                    )
+                )
+                impostor.append(
+                    simulate.upload(
+                        c,
+                        p,
+                        factor,
+                        "verify",
+                        simulate.capture(factor, other.persons[factor], rng, 4),
+                    )
+                )
     jobs = flow.wait_all(t, genuine + impostor)
     # then every job is done with a score in [0, 1], and genuine scores are higher
     assert all(j["status"] == "done" for j in jobs.values()), [j["error"] for j in jobs.values()]
@@ -52,7 +64,11 @@ def test_undecodable_payload_fails_at_once(stack, settings):  # type: ignore[no-
     t = flow.tenancy(stack, settings, phones=2)
     device = t.phones[0].device
     batch_id, envelope = device.build_envelope(
-        b"not a plaintext frame", factor="keystroke", purpose="enrol", capture_start_ms=1, capture_end_ms=2
+        b"not a plaintext frame",
+        factor="keystroke",
+        purpose="enrol",
+        capture_start_ms=1,
+        capture_end_ms=2,
     )
     job_id = device.send(batch_id, envelope).job_id
     # then its job fails on the first attempt with the codec's reason
@@ -95,6 +111,8 @@ def test_kill_9_worker_with_jobs_queued_loses_nothing(stack, settings, db):  # t
     # then every job ends done, with exactly one score row each
     jobs = flow.wait_all(t, ids, timeout=240)
     assert all(j["status"] == "done" for j in jobs.values()), {j["status"] for j in jobs.values()}
-    rows = db.execute("SELECT job_id, count(*) AS n FROM scores WHERE job_id = ANY(%s::uuid[]) GROUP BY job_id",
-                      (ids,)).fetchall()
+    rows = db.execute(
+        "SELECT job_id, count(*) AS n FROM scores WHERE job_id = ANY(%s::uuid[]) GROUP BY job_id",
+        (ids,),
+    ).fetchall()
     assert len(rows) == len(ids) and all(r["n"] == 1 for r in rows)

@@ -25,16 +25,31 @@ def _scores(t: simulate.Tenancy, probes: list[tuple[simulate.Phone, bytes]]) -> 
 
 def _rebuild(tenant_id: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", "templates", "rebuild", "--factor", FACTOR, "--tenant", tenant_id,
-         "--timeout", str(timeout)],
-        capture_output=True, text=True, env=dict(os.environ), timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "templates",
+            "rebuild",
+            "--factor",
+            FACTOR,
+            "--tenant",
+            tenant_id,
+            "--timeout",
+            str(timeout),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=180,
     )
 
 
 def _templates(db, tenant_id: str) -> dict[str, tuple[str, int]]:  # type: ignore[no-untyped-def]
     rows = db.execute(
         "SELECT u.external_id, t.model_version, t.version FROM templates t JOIN users u ON u.id = t.user_id"
-        " WHERE t.tenant_id = %s AND t.factor = %s", (tenant_id, FACTOR),
+        " WHERE t.tenant_id = %s AND t.factor = %s",
+        (tenant_id, FACTOR),
     ).fetchall()
     return {r["external_id"]: (r["model_version"], r["version"]) for r in rows}
 
@@ -44,20 +59,30 @@ def test_rebuild_after_a_model_upgrade_scores_as_a_fresh_enrolment(stack, settin
     t = flow.tenancy(stack, settings, phones=2, factors=(FACTOR,), seed=23)
     flow.enrol(t, FACTOR)
     rng = np.random.default_rng(29)
-    probes = [(p, simulate.capture(FACTOR, q.persons[FACTOR], rng, 4)) for p in t.phones for q in t.phones]
+    probes = [
+        (p, simulate.capture(FACTOR, q.persons[FACTOR], rng, 4)) for p in t.phones for q in t.phones
+    ]
     fresh = _scores(t, probes)
-    tenant_id = str(db.execute("SELECT tenant_id FROM devices WHERE id = %s", (t.phones[0].device_id,)).fetchone()["tenant_id"])
+    tenant_id = str(
+        db.execute(
+            "SELECT tenant_id FROM devices WHERE id = %s", (t.phones[0].device_id,)
+        ).fetchone()["tenant_id"]
+    )
     current = _templates(db, tenant_id)
     model = next(iter(current.values()))[0]
     # when the model is upgraded: what is stored was embedded by the previous version
-    db.execute("UPDATE enrolment_samples SET model_version = 'previous', embeddings = '\\x00' WHERE tenant_id = %s",
-               (tenant_id,))
+    db.execute(
+        "UPDATE enrolment_samples SET model_version = 'previous', embeddings = '\\x00' WHERE tenant_id = %s",
+        (tenant_id,),
+    )
     db.execute("UPDATE templates SET model_version = 'previous' WHERE tenant_id = %s", (tenant_id,))
     # and the operator runs `tacit templates rebuild`
     run = _rebuild(tenant_id)
     # then the pools re-embedded the stored enrolment batches: new templates of the current model
     assert run.returncode == 0, run.stderr
-    assert "rebuilt 2 template(s)" in run.stdout and "rebuild [" in run.stderr  # with a progress bar
+    assert (
+        "rebuilt 2 template(s)" in run.stdout and "rebuild [" in run.stderr
+    )  # with a progress bar
     rebuilt = _templates(db, tenant_id)
     assert {u: v[0] for u, v in rebuilt.items()} == {u: model for u in current}
     assert all(rebuilt[u][1] > current[u][1] for u in current)
@@ -75,9 +100,15 @@ def test_a_rebuild_cut_short_says_so_and_resumes(stack, settings, db):  # type: 
     # given an enrolled user whose stored samples are of an older model
     t = flow.tenancy(stack, settings, phones=1, factors=(FACTOR,), seed=31)
     flow.enrol(t, FACTOR)
-    tenant_id = str(db.execute("SELECT tenant_id FROM devices WHERE id = %s", (t.phones[0].device_id,)).fetchone()["tenant_id"])
+    tenant_id = str(
+        db.execute(
+            "SELECT tenant_id FROM devices WHERE id = %s", (t.phones[0].device_id,)
+        ).fetchone()["tenant_id"]
+    )
     model = next(iter(_templates(db, tenant_id).values()))[0]
-    db.execute("UPDATE enrolment_samples SET model_version = 'previous' WHERE tenant_id = %s", (tenant_id,))
+    db.execute(
+        "UPDATE enrolment_samples SET model_version = 'previous' WHERE tenant_id = %s", (tenant_id,)
+    )
     db.execute("UPDATE templates SET model_version = 'previous' WHERE tenant_id = %s", (tenant_id,))
     # when the rebuild runs while the pool takes no work, and gives up after a second
     pool = PoolSwitch(dict(os.environ), FACTOR)
@@ -87,7 +118,11 @@ def test_a_rebuild_cut_short_says_so_and_resumes(stack, settings, db):  # type: 
     finally:
         pool.resume()
     # then it says what is left and how to go on
-    assert cut.returncode == 2 and "not rebuilt within 1s" in cut.stderr and "again to resume" in cut.stderr
+    assert (
+        cut.returncode == 2
+        and "not rebuilt within 1s" in cut.stderr
+        and "again to resume" in cut.stderr
+    )
     # and run again, it finishes the same work
     again = _rebuild(tenant_id)
     assert again.returncode == 0, again.stderr

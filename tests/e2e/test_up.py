@@ -19,9 +19,18 @@ pytestmark = pytest.mark.integration
 
 
 def _up(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "TACIT_"))}
-    return subprocess.Popen([sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir), "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "REDIS_URL", "TACIT_"))
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_ready(proc: subprocess.Popen, data_dir: Path, timeout: float = 240) -> dict:
@@ -48,9 +57,24 @@ def test_state_survives_ctrl_c_and_a_second_up(tmp_path: Path):  # type: ignore[
     proc = _up(data_dir, port)
     try:
         state = _wait_ready(proc, data_dir)
-        demo = subprocess.run([sys.executable, "-m", "cli.main", "demo", "--data-dir", str(data_dir),
-                               "--phones", "2", "--factors", "keystroke", "--json"],
-                              capture_output=True, text=True, timeout=300)
+        demo = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "demo",
+                "--data-dir",
+                str(data_dir),
+                "--phones",
+                "2",
+                "--factors",
+                "keystroke",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert demo.returncode == 0, demo.stderr[-2000:]
         summary = json.loads(demo.stdout.strip().splitlines()[-1])
         assert summary["done"] == summary["jobs"] > 0
@@ -66,11 +90,15 @@ def test_state_survives_ctrl_c_and_a_second_up(tmp_path: Path):  # type: ignore[
         from core.db import connect
 
         with connect(state["env"]["DATABASE_URL"]) as conn:
-            jobs = conn.execute("SELECT count(*) AS n FROM jobs WHERE status = 'done'").fetchone()["n"]
+            jobs = conn.execute("SELECT count(*) AS n FROM jobs WHERE status = 'done'").fetchone()[
+                "n"
+            ]
             scores = conn.execute("SELECT count(*) AS n FROM scores").fetchone()["n"]
         assert httpx.get(state["api_url"] + "/readyz", timeout=5).status_code == 200
     finally:
         _stop(proc)
     # then the earlier jobs and scores are all still there
     assert jobs == summary["jobs"]
-    assert scores == summary["jobs"] - 2 * 3  # every verification job has its score (enrolment: 3 per phone)
+    assert (
+        scores == summary["jobs"] - 2 * 3
+    )  # every verification job has its score (enrolment: 3 per phone)

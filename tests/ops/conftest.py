@@ -15,8 +15,12 @@ def ops_settings(settings):  # type: ignore[no-untyped-def]
     from core.settings import QueueSettings
 
     tag = uuid.uuid4().hex[:6]
-    queues = QueueSettings(keystroke=f"score.keystroke.{tag}", gait=f"score.gait.{tag}",
-                           face=f"score.face.{tag}", webhooks=f"webhooks.{tag}")
+    queues = QueueSettings(
+        keystroke=f"score.keystroke.{tag}",
+        gait=f"score.gait.{tag}",
+        face=f"score.face.{tag}",
+        webhooks=f"webhooks.{tag}",
+    )
     return settings.model_copy(update={"ops_token": OPS_TOKEN, "queues": queues})
 
 
@@ -35,14 +39,22 @@ def bearer() -> dict[str, str]:
     return {"Authorization": f"Bearer {OPS_TOKEN}"}
 
 
-def make_job(db, tenant, *, factor: str = "keystroke", status: str = "queued", **columns) -> uuid.UUID:  # type: ignore[no-untyped-def]
+def make_job(
+    db, tenant, *, factor: str = "keystroke", status: str = "queued", **columns
+) -> uuid.UUID:  # type: ignore[no-untyped-def]
     """A job (with its batch and outbox row) put straight into ``status``."""
     from core.batches.service import NewBatch, record_batch, utcnow
     from core.devices.service import create_device
 
     device = create_device(db, tenant_id=tenant["id"], user_external_id=f"u-{uuid.uuid4().hex[:6]}")
-    accepted = record_batch(db, device=device, batch=NewBatch(uuid.uuid4(), factor, "verify", b"x"),
-                            object_key=f"raw/test/{uuid.uuid4()}", queue=f"score.{factor}", received=utcnow())
+    accepted = record_batch(
+        db,
+        device=device,
+        batch=NewBatch(uuid.uuid4(), factor, "verify", b"x"),
+        object_key=f"raw/test/{uuid.uuid4()}",
+        queue=f"score.{factor}",
+        received=utcnow(),
+    )
     sets = {"status": status, **columns}
     assignments = ", ".join(f"{k} = %({k})s" for k in sets)
     db.execute(f"UPDATE jobs SET {assignments} WHERE id = %(id)s", {**sets, "id": accepted.job_id})

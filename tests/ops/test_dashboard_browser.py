@@ -11,8 +11,14 @@ import pytest
 from tests.ops.conftest import make_job
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +27,9 @@ pytestmark = pytest.mark.integration
 def browser():  # type: ignore[no-untyped-def]
     if not CHROMIUM.exists():
         pytest.skip("chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install .[test])")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install .[test])"
+    )
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b
@@ -46,25 +54,48 @@ def _seed_finished_jobs(db, tenant, factors) -> None:  # type: ignore[no-untyped
         for k, factor in enumerate(factors):
             for j in range(1 + (i + k) % 3):  # 1-3 jobs a bucket: distinct rates and percentiles
                 took = timedelta(seconds=0.4 + 0.3 * k + (i % 5) * 0.2 + j * (0.5 + 0.4 * k))
-                make_job(db, tenant, factor=factor, status="done", created_at=finished - took,
-                         started_at=finished - took / 2, finished_at=finished - timedelta(seconds=j))
+                make_job(
+                    db,
+                    tenant,
+                    factor=factor,
+                    status="done",
+                    created_at=finished - took,
+                    started_at=finished - took / 2,
+                    finished_at=finished - timedelta(seconds=j),
+                )
 
 
-def test_dashboard_charts_real_data_and_requeues_a_dead_job(ops_stack, browser, db, tenant, tmp_path):  # type: ignore[no-untyped-def]
+def test_dashboard_charts_real_data_and_requeues_a_dead_job(
+    ops_stack, browser, db, tenant, tmp_path
+):  # type: ignore[no-untyped-def]
     stack, token = ops_stack
     # given finished jobs, and a job the relay's sweeper kills after its last interrupted attempt
     _seed_finished_jobs(db, tenant, ("keystroke", "gait", "face"))
     factor = stack.factors[0] if stack.factors else "gait"
-    dead_id = make_job(db, tenant, factor=factor, status="running", attempts=5,
-                       started_at=datetime.now(UTC) - timedelta(minutes=10))
-    _wait(lambda: db.execute("SELECT status FROM jobs WHERE id = %s", (dead_id,)).fetchone()["status"] == "dead",
-          60, "the sweeper marked the job dead")
+    dead_id = make_job(
+        db,
+        tenant,
+        factor=factor,
+        status="running",
+        attempts=5,
+        started_at=datetime.now(UTC) - timedelta(minutes=10),
+    )
+    _wait(
+        lambda: (
+            db.execute("SELECT status FROM jobs WHERE id = %s", (dead_id,)).fetchone()["status"]
+            == "dead"
+        ),
+        60,
+        "the sweeper marked the job dead",
+    )
     # and the relay has sampled queue depth at least twice
     time.sleep(6)
 
     # when an operator opens the dashboard with the token
-    context = browser.new_context(viewport={"width": 1400, "height": 1800},
-                                  extra_http_headers={"Authorization": f"Bearer {token}"})
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 1800},
+        extra_http_headers={"Authorization": f"Bearer {token}"},
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -77,17 +108,28 @@ def test_dashboard_charts_real_data_and_requeues_a_dead_job(ops_stack, browser, 
     def drawn(chart: str) -> list[dict]:
         return page.eval_on_selector_all(
             f"svg[data-chart='{chart}'] path.series",
-            "ps => ps.map(p => ({series: p.dataset.series, points: +p.dataset.points, d: p.getAttribute('d')}))")
+            "ps => ps.map(p => ({series: p.dataset.series, points: +p.dataset.points, d: p.getAttribute('d')}))",
+        )
 
-    depth = _wait(lambda: [p for p in drawn("queue-depth") if p["points"] >= 2], 20, "queue depth history drawn")
+    depth = _wait(
+        lambda: [p for p in drawn("queue-depth") if p["points"] >= 2],
+        20,
+        "queue depth history drawn",
+    )
     assert {p["series"] for p in depth} >= {"keystroke", "gait", "face"}
     throughput = drawn("throughput")
     assert {p["series"] for p in throughput} == {"keystroke", "gait", "face"}
-    assert all(p["points"] >= 5 and p["d"].startswith("M") and p["d"].count("L") >= 4 for p in throughput)
+    assert all(
+        p["points"] >= 5 and p["d"].startswith("M") and p["d"].count("L") >= 4 for p in throughput
+    )
     for f in ("keystroke", "gait", "face"):
         assert [p["series"] for p in drawn(f"latency-{f}")] == ["p50", "p95", "p99"]
     # and live pools show up from their heartbeats, dead jobs with their reason
-    _wait(lambda: page.locator("#workers li[data-role='relay']").count() >= 1, 20, "the relay's heartbeat shown")
+    _wait(
+        lambda: page.locator("#workers li[data-role='relay']").count() >= 1,
+        20,
+        "the relay's heartbeat shown",
+    )
     for f in stack.factors:
         assert page.locator("svg[data-chart='batch-size'] text.label", has_text=f).count() >= 1
     row = page.locator(f"#dead li[data-job='{dead_id}']")
@@ -102,10 +144,15 @@ def test_dashboard_charts_real_data_and_requeues_a_dead_job(ops_stack, browser, 
     row.locator("button.requeue").click()
     # then the job is queued again and the relay publishes it to its queue
     page.wait_for_selector(f"#dead li[data-job='{dead_id}'].requeued", timeout=10_000)
-    after = _wait(lambda: db.execute(
-        "SELECT j.status, j.attempts, o.published_at FROM jobs j JOIN outbox o ON o.job_id = j.id"
-        " WHERE j.id = %s AND o.not_before > now() - interval '5 minutes' AND o.published_at IS NOT NULL",
-        (dead_id,)).fetchone(), 30, "the relay published the requeued job")
+    after = _wait(
+        lambda: db.execute(
+            "SELECT j.status, j.attempts, o.published_at FROM jobs j JOIN outbox o ON o.job_id = j.id"
+            " WHERE j.id = %s AND o.not_before > now() - interval '5 minutes' AND o.published_at IS NOT NULL",
+            (dead_id,),
+        ).fetchone(),
+        30,
+        "the relay published the requeued job",
+    )
     assert after["status"] != "dead" or after["attempts"] >= 1
     if factor not in stack.factors:
         assert after["status"] == "queued"  # no pool for this factor: it waits on its queue

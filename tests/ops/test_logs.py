@@ -56,12 +56,18 @@ def gait_worker(settings, keyring_file):  # type: ignore[no-untyped-def]
     get_settings.cache_clear()
     pool = make_pool(settings.database_url, name="test-log-worker")
     pool.open()
-    batcher = DynamicBatcher(runtime.make_embed(pipeline, "cpu"), max_batch=32, max_wait_s=0.002,
-                             on_batch=lambda s: runtime.log_batch("gait", s))
+    batcher = DynamicBatcher(
+        runtime.make_embed(pipeline, "cpu"),
+        max_batch=32,
+        max_wait_s=0.002,
+        on_batch=lambda s: runtime.log_batch("gait", s),
+    )
     from workers.group_commit import GroupCommit
 
     db = GroupCommit(pool, name="test-log-commit")
-    rt = runtime.Runtime("gait", get_settings(), pool, make_store(settings.storage), pipeline, batcher, db)
+    rt = runtime.Runtime(
+        "gait", get_settings(), pool, make_store(settings.storage), pipeline, batcher, db
+    )
     runtime._runtime = rt
     try:
         yield rt
@@ -105,7 +111,9 @@ def test_scoring_run_logs_correlate_and_leak_nothing(api, tenant, gait_worker, c
         "device key": phone.key.private_bytes_raw().hex(),
         "device key (base64)": base64.b64encode(phone.key.private_bytes_raw()).decode(),
     }
-    samples = [frame[i : i + 24] for i in range(len(frame) // 4, len(frame), max(1, len(frame) // 4))]
+    samples = [
+        frame[i : i + 24] for i in range(len(frame) // 4, len(frame), max(1, len(frame) // 4))
+    ]
     for name, value in secrets.items():
         assert value not in logged, f"{name} was logged"
     for chunk in samples:

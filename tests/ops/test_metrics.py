@@ -33,7 +33,9 @@ def test_api_metrics_read_queue_depth_and_dead_jobs_at_scrape_time(ops_settings,
     client.delete(ops_settings.queues.gait)
     client.rpush(ops_settings.queues.gait, b"m1", b"m2")
     make_job(db, tenant, factor="keystroke", status="dead", error_code="attempts_exhausted")
-    dead_before = db.execute("SELECT count(*) AS n FROM jobs WHERE status = 'dead' AND factor = 'keystroke'").fetchone()["n"]
+    dead_before = db.execute(
+        "SELECT count(*) AS n FROM jobs WHERE status = 'dead' AND factor = 'keystroke'"
+    ).fetchone()["n"]
     with TestClient(create_app(ops_settings), raise_server_exceptions=False) as api:
         # when an upload is refused and Prometheus scrapes
         api.post("/v1/batches", content=b"not an envelope")
@@ -56,8 +58,11 @@ def test_worker_metrics_server_exports_job_observations(settings):  # type: igno
         # given a job scored after 3 s and a batch of 12 rows
         metrics.observe_claim("face", 0.4)
         metrics.observe_batch("face", jobs=3, rows=12)
-        metrics.observe_done("face", datetime.now(UTC) - timedelta(seconds=3),
-                             {"fetch": 0.01, "decrypt": 0.001, "preprocess": 0.02, "model": 0.05, "write": 0.004})
+        metrics.observe_done(
+            "face",
+            datetime.now(UTC) - timedelta(seconds=3),
+            {"fetch": 0.01, "decrypt": 0.001, "preprocess": 0.02, "model": 0.05, "write": 0.004},
+        )
         metrics.observe_error("face", "retry", attempts=5, max_attempts=5)
         # when Prometheus scrapes the worker
         page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
@@ -69,8 +74,10 @@ def test_worker_metrics_server_exports_job_observations(settings):  # type: igno
     assert got[("tacit_jobs_total", (("factor", "face"), ("status", "done")))] >= 1
     assert got[("tacit_jobs_total", (("factor", "face"), ("status", "dead")))] >= 1
     assert got[("tacit_upload_to_score_seconds_count", (("factor", "face"),))] >= 1
-    assert got[("tacit_upload_to_score_seconds_bucket", (("factor", "face"), ("le", "2.0")))] < \
-        got[("tacit_upload_to_score_seconds_bucket", (("factor", "face"), ("le", "5.0")))]
+    assert (
+        got[("tacit_upload_to_score_seconds_bucket", (("factor", "face"), ("le", "2.0")))]
+        < got[("tacit_upload_to_score_seconds_bucket", (("factor", "face"), ("le", "5.0")))]
+    )
     assert got[("tacit_queue_wait_seconds_count", (("factor", "face"),))] >= 1
     assert got[("tacit_batch_size_sum", (("factor", "face"),))] >= 12
     for stage in ("fetch", "decrypt", "preprocess", "model", "write"):
@@ -88,7 +95,9 @@ def test_heartbeat_lists_the_process_until_it_stops(settings):  # type: ignore[n
     client = redis.Redis.from_url(settings.redis_url)
     key = metrics.heartbeat_key(socket.gethostname(), os.getpid())
     # when a pool starts its heartbeat (metrics server off)
-    stop = metrics.start(role="score", port=0, redis_url=settings.redis_url, factor="gait", device="cpu")
+    stop = metrics.start(
+        role="score", port=0, redis_url=settings.redis_url, factor="gait", device="cpu"
+    )
     deadline = time.monotonic() + 5
     while not client.exists(key) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -111,8 +120,12 @@ def test_api_processes_sharing_a_port_report_one_sum(settings):  # type: ignore[
 
     # given the API as two processes on one port
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "api", "--port", str(port), "--workers", "2"],
-                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "api", "--port", str(port), "--workers", "2"],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -128,7 +141,10 @@ def test_api_processes_sharing_a_port_report_one_sum(settings):  # type: ignore[
         for _ in range(12):
             assert httpx.post(base + "/v1/batches", content=b"not an envelope").status_code >= 400
         # then every scrape, whichever process answers, counts all 12
-        counts = {samples(httpx.get(base + "/metrics").text)[("tacit_upload_seconds_count", ())] for _ in range(6)}
+        counts = {
+            samples(httpx.get(base + "/metrics").text)[("tacit_upload_seconds_count", ())]
+            for _ in range(6)
+        }
         assert counts == {12.0}
     finally:
         proc.terminate()

@@ -19,18 +19,33 @@ class _Rollback(Exception):
 def test_oldest_queued_age_per_factor(settings, tenant):  # type: ignore[no-untyped-def]
     now = datetime.now(UTC)
     try:
-        with psycopg.connect(settings.database_url, row_factory=dict_row) as conn, conn.transaction():
+        with (
+            psycopg.connect(settings.database_url, row_factory=dict_row) as conn,
+            conn.transaction(),
+        ):
             # given only these jobs (inside a transaction rolled back at the end):
             conn.execute("DELETE FROM jobs WHERE status = 'queued'")
             # gait: queued 40 s and 10 s ago, and older ones that no longer wait
             make_job(conn, tenant, factor="gait", created_at=now - timedelta(seconds=40))
             make_job(conn, tenant, factor="gait", created_at=now - timedelta(seconds=10))
-            make_job(conn, tenant, factor="gait", status="running", created_at=now - timedelta(hours=1))
-            make_job(conn, tenant, factor="gait", status="done", created_at=now - timedelta(hours=2))
-            make_job(conn, tenant, factor="gait", status="dead", created_at=now - timedelta(hours=3))
+            make_job(
+                conn, tenant, factor="gait", status="running", created_at=now - timedelta(hours=1)
+            )
+            make_job(
+                conn, tenant, factor="gait", status="done", created_at=now - timedelta(hours=2)
+            )
+            make_job(
+                conn, tenant, factor="gait", status="dead", created_at=now - timedelta(hours=3)
+            )
             # face: one job queued 5 minutes ago; keystroke: nothing queued
             make_job(conn, tenant, factor="face", created_at=now - timedelta(seconds=300))
-            make_job(conn, tenant, factor="keystroke", status="done", created_at=now - timedelta(seconds=99))
+            make_job(
+                conn,
+                tenant,
+                factor="keystroke",
+                status="done",
+                created_at=now - timedelta(seconds=99),
+            )
             # when the ages are read
             ages = oldest_queued_age(conn, FACTORS)
             raise _Rollback
@@ -56,7 +71,9 @@ def test_api_exports_the_age_where_prometheus_scrapes(ops_settings, db, tenant):
             # when Prometheus scrapes the API
             got = samples(api.get("/metrics").text)
     finally:
-        db.execute("DELETE FROM jobs WHERE created_at < now() - interval '400 seconds' AND status = 'queued'")
+        db.execute(
+            "DELETE FROM jobs WHERE created_at < now() - interval '400 seconds' AND status = 'queued'"
+        )
     # then the gauge carries it per factor
     assert 420 <= got[("tacit_queue_oldest_age_seconds", (("factor", "face"),))] < 430
     assert ("tacit_queue_oldest_age_seconds", (("factor", "keystroke"),)) in got

@@ -79,14 +79,18 @@ def _reference_resample(x: np.ndarray, rate: float, t: np.ndarray | None) -> np.
     if width > 1:
         padded = np.pad(x, ((width // 2, width - 1 - width // 2), (0, 0)), mode="edge")
         kernel = np.ones(width) / width
-        x = np.stack([np.convolve(padded[:, c], kernel, mode="valid") for c in range(x.shape[1])], 1)
+        x = np.stack(
+            [np.convolve(padded[:, c], kernel, mode="valid") for c in range(x.shape[1])], 1
+        )
     grid = np.arange(0.0, times[-1] + 1e-9, 1 / 50.0)
     return np.stack([np.interp(grid, times, x[:, c]) for c in range(x.shape[1])], 1)
 
 
 @pytest.mark.parametrize("rate", [60.0, 100.0, 200.0, 1000.0])
 @pytest.mark.parametrize("irregular", [False, True])
-def test_resampling_all_channels_at_once_matches_per_channel_interpolation(rate: float, irregular: bool) -> None:
+def test_resampling_all_channels_at_once_matches_per_channel_interpolation(
+    rate: float, irregular: bool
+) -> None:
     # given six channels at `rate`, on a uniform or a jittered clock
     rng = np.random.default_rng(int(rate))
     x = rng.normal(size=(int(rate * 7.3), 6))

@@ -91,9 +91,17 @@ def test_a_zstd_body_claiming_less_than_it_holds_stops_at_the_budget():
     # given a frame whose header declares a small array but whose zstd body goes on for 64 MiB
     small = codec.encode("face", {"frames": np.zeros((4, 64, 64), np.uint8)})
     body = small[12:] + bytes(64 * MiB)
-    data = small[:4] + bytes([codec.FLAG_ZSTD]) + small[5:12] + zstandard.ZstdCompressor().compress(body)
+    data = (
+        small[:4]
+        + bytes([codec.FLAG_ZSTD])
+        + small[5:12]
+        + zstandard.ZstdCompressor().compress(body)
+    )
     peak, err = peak_bytes(lambda: decode_frames(data))
-    assert isinstance(err, codec.PlaintextError) and err.code in ("plaintext_trailing_bytes", "plaintext_too_large")
+    assert isinstance(err, codec.PlaintextError) and err.code in (
+        "plaintext_trailing_bytes",
+        "plaintext_too_large",
+    )
     assert peak < 2 * MiB
 
 
@@ -102,8 +110,11 @@ def test_a_gait_batch_longer_than_its_windows_allow_fails_before_decompressing()
     t = limits.max_raw_samples + 1
     data = codec.encode(
         "gait",
-        {"acc": np.zeros((t, 3), np.float64), "gyro": np.zeros((t, 3), np.float64),
-         "rate_hz": np.array(1000.0, np.float32)},
+        {
+            "acc": np.zeros((t, 3), np.float64),
+            "gyro": np.zeros((t, 3), np.float64),
+            "rate_hz": np.array(1000.0, np.float32),
+        },
         compress=True,
     )
     with pytest.raises(codec.PlaintextError) as e:
@@ -122,8 +133,12 @@ def test_two_gait_samples_a_year_apart_are_too_long_not_a_huge_resampling_grid()
 
 def test_keystroke_events_over_the_maximum_fail_from_the_header():
     n = 1_000_001
-    arrays = {"key": np.zeros(n, np.uint16), "down": np.zeros(n), "up": np.zeros(n),
-              "sample": np.zeros(n, np.uint32)}
+    arrays = {
+        "key": np.zeros(n, np.uint16),
+        "down": np.zeros(n),
+        "up": np.zeros(n),
+        "sample": np.zeros(n, np.uint32),
+    }
     data = codec.encode("keystroke", arrays, compress=True)
     peak, err = peak_bytes(lambda: decode_typings(data))
     assert isinstance(err, SampleError) and err.code == "keystroke_too_many_events"
@@ -137,8 +152,12 @@ def test_many_one_key_typings_decode_in_linear_time():
     n = 100_000  # every event its own typing: a scan per typing would be 10^10 comparisons
     rng = np.random.default_rng(1)
     down = rng.random(n) * 1000
-    arrays = {"key": np.zeros(n, np.uint16), "down": down, "up": down + 1,
-              "sample": rng.permutation(n).astype(np.uint32)}
+    arrays = {
+        "key": np.zeros(n, np.uint16),
+        "down": down,
+        "up": down + 1,
+        "sample": rng.permutation(n).astype(np.uint32),
+    }
     typings = decode_typings(codec.encode("keystroke", arrays))
     assert len(typings) == n and all(len(t.key) == 1 for t in typings[:10])
 

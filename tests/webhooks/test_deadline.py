@@ -134,7 +134,9 @@ def test_an_endpoint_holds_at_most_its_cap_of_delivery_threads(api, tenant, db, 
         rt = _quick(webhook_rt, timeout_s=3.0, max_in_flight_per_endpoint=2, busy_delay_s=30.0)
         dids = [emit_here(db, tenant["id"])[1] for _ in range(4)]
         outcomes: list[str | None] = []
-        threads = [threading.Thread(target=lambda d=d: outcomes.append(deliver(rt, d))) for d in dids]
+        threads = [
+            threading.Thread(target=lambda d=d: outcomes.append(deliver(rt, d))) for d in dids
+        ]
         for t in threads:
             t.start()
         time.sleep(1.0)
@@ -169,16 +171,25 @@ def _tls_server(tmp_path):  # type: ignore[no-untyped-def]
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.example")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now - datetime.timedelta(minutes=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(hours=1))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.example")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     client_ctx = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
@@ -195,7 +206,9 @@ def _tls_server(tmp_path):  # type: ignore[no-untyped-def]
     return listener, client_ctx, seen
 
 
-def test_an_https_attempt_verifies_the_certificate_for_the_name_and_reads_the_answer(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_https_attempt_verifies_the_certificate_for_the_name_and_reads_the_answer(
+    tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     from workers.webhooks import http
     from workers.webhooks.delivery import post
 
@@ -203,7 +216,14 @@ def test_an_https_attempt_verifies_the_certificate_for_the_name_and_reads_the_an
     try:
         monkeypatch.setattr(http, "_tls_context", lambda: ctx)
         port = listener.getsockname()[1]
-        target = Target(f"https://hooks.example:{port}/in?x=1", "https", "hooks.example", port, ("127.0.0.1",), True)
+        target = Target(
+            f"https://hooks.example:{port}/in?x=1",
+            "https",
+            "hooks.example",
+            port,
+            ("127.0.0.1",),
+            True,
+        )
         result = post(target, b'{"a":1}', {"content-type": "application/json"}, timeout_s=3.0)
         assert (result.status_code, result.error) == (204, None)
         assert seen["request"].startswith("POST /in?x=1 HTTP/1.1\r\n")
@@ -215,7 +235,9 @@ def test_an_https_attempt_verifies_the_certificate_for_the_name_and_reads_the_an
     try:
         monkeypatch.setattr(http, "_tls_context", lambda: ctx)
         port = listener.getsockname()[1]
-        wrong = Target(f"https://other.example:{port}/", "https", "other.example", port, ("127.0.0.1",), True)
+        wrong = Target(
+            f"https://other.example:{port}/", "https", "other.example", port, ("127.0.0.1",), True
+        )
         assert post(wrong, b"{}", {}, timeout_s=3.0).error.startswith("no_response")
     finally:
         listener.close()

@@ -40,7 +40,10 @@ def test_a_delivery_is_signed_verified_and_logged(api, tenant, db, receiver, web
     from workers.webhooks.delivery import deliver
 
     def delivered() -> float:
-        return REGISTRY.get_sample_value("tacit_webhook_deliveries_total", {"outcome": "delivered"}) or 0.0
+        return (
+            REGISTRY.get_sample_value("tacit_webhook_deliveries_total", {"outcome": "delivered"})
+            or 0.0
+        )
 
     ep = register(api, tenant, receiver.url, receiver=receiver)
     msg, did = emit_here(db, tenant["id"])

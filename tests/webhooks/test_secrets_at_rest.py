@@ -24,7 +24,9 @@ def sealed_api(settings):  # type: ignore[no-untyped-def]
     from api.app import create_app
 
     ws = settings.webhooks.model_copy(update={"secret_key": KEY})
-    with TestClient(create_app(settings.model_copy(update={"webhooks": ws})), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(settings.model_copy(update={"webhooks": ws})), raise_server_exceptions=False
+    ) as c:
         yield c
 
 
@@ -39,13 +41,19 @@ def _raw(shown: str) -> bytes:
     return base64.b64decode(shown.removeprefix("whsec_"))
 
 
-def test_the_stored_secret_is_sealed_and_deliveries_still_verify(sealed_api, tenant, db, receiver, webhook_rt) -> None:  # type: ignore[no-untyped-def]
+def test_the_stored_secret_is_sealed_and_deliveries_still_verify(
+    sealed_api, tenant, db, receiver, webhook_rt
+) -> None:  # type: ignore[no-untyped-def]
     from tests.webhooks.conftest import register
     from workers.webhooks.delivery import deliver
 
     # given an endpoint registered by an API holding the sealing key
     ep = register(sealed_api, tenant, receiver.url, receiver=receiver)
-    stored = bytes(db.execute("SELECT secret FROM webhook_endpoints WHERE id = %s", (ep["id"],)).fetchone()["secret"])
+    stored = bytes(
+        db.execute("SELECT secret FROM webhook_endpoints WHERE id = %s", (ep["id"],)).fetchone()[
+            "secret"
+        ]
+    )
     # then the database holds no trace of the secret the tenant was shown
     raw = _raw(ep["secret"])
     assert raw not in stored and stored != raw and len(stored) == 1 + 12 + 32 + 16
@@ -55,7 +63,9 @@ def test_the_stored_secret_is_sealed_and_deliveries_still_verify(sealed_api, ten
     assert receiver.requests[-1].verified_by == [0]
 
 
-def test_without_the_key_a_sealed_secret_does_not_open(sealed_api, tenant, db, receiver, webhook_rt) -> None:  # type: ignore[no-untyped-def]
+def test_without_the_key_a_sealed_secret_does_not_open(
+    sealed_api, tenant, db, receiver, webhook_rt
+) -> None:  # type: ignore[no-untyped-def]
     from tests.webhooks.conftest import register
     from workers.webhooks.delivery import deliver
 
@@ -66,7 +76,12 @@ def test_without_the_key_a_sealed_secret_does_not_open(sealed_api, tenant, db, r
             deliver(_runtime(webhook_rt, key), did)
     # nothing was sent, and the delivery was not used up (its claim rolled back)
     assert receiver.requests == []
-    assert db.execute("SELECT attempts FROM webhook_deliveries WHERE id = %s", (did,)).fetchone()["attempts"] == 0
+    assert (
+        db.execute("SELECT attempts FROM webhook_deliveries WHERE id = %s", (did,)).fetchone()[
+            "attempts"
+        ]
+        == 0
+    )
 
 
 def test_a_sealed_secret_moved_to_another_endpoint_does_not_open() -> None:
@@ -78,23 +93,32 @@ def test_a_sealed_secret_moved_to_another_endpoint_does_not_open() -> None:
         sealing.unseal(key, b, stored)
 
 
-def test_the_previous_secret_is_cleared_after_its_grace_period(sealed_api, tenant, db, webhook_rt, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_previous_secret_is_cleared_after_its_grace_period(
+    sealed_api, tenant, db, webhook_rt, settings
+) -> None:  # type: ignore[no-untyped-def]
     from tests.webhooks.conftest import register
     from workers import relay
 
     ep = register(sealed_api, tenant, "http://127.0.0.1:9/hooks")
-    r = sealed_api.post(f"/v1/webhooks/endpoints/{ep['id']}/rotate-secret", json={"grace_s": 3600},
-                        headers=tenant["headers"])
+    r = sealed_api.post(
+        f"/v1/webhooks/endpoints/{ep['id']}/rotate-secret",
+        json={"grace_s": 3600},
+        headers=tenant["headers"],
+    )
     assert r.status_code == 200, r.text
     row = "SELECT previous_secret, previous_secret_expires_at FROM webhook_endpoints WHERE id = %s"
     assert db.execute(row, (ep["id"],)).fetchone()["previous_secret"] is not None
     # when the grace period is over and the relay sweeps
-    db.execute("UPDATE webhook_endpoints SET previous_secret_expires_at = now() - interval '1 second' WHERE id = %s",
-               (ep["id"],))
+    db.execute(
+        "UPDATE webhook_endpoints SET previous_secret_expires_at = now() - interval '1 second' WHERE id = %s",
+        (ep["id"],),
+    )
     relay.sweep(webhook_rt.pool, settings)
     # then the old secret is gone from the database, not merely unused
-    assert dict(db.execute(row, (ep["id"],)).fetchone()) == {"previous_secret": None,
-                                                            "previous_secret_expires_at": None}
+    assert dict(db.execute(row, (ep["id"],)).fetchone()) == {
+        "previous_secret": None,
+        "previous_secret_expires_at": None,
+    }
 
 
 @pytest.mark.parametrize("bad", ["short", "A" * 44, "A" * 42 + "B", "A" * 42 + "="])

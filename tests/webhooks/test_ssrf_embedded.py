@@ -52,7 +52,9 @@ def test_an_ipv6_address_carrying_a_public_ipv4_is_still_public() -> None:
         ("100.100.100.200", ["100.64.0.0/10"]),
     ],
 )
-def test_metadata_addresses_are_refused_even_inside_the_allowlist(address: str, allowlist: list[str]) -> None:
+def test_metadata_addresses_are_refused_even_inside_the_allowlist(
+    address: str, allowlist: list[str]
+) -> None:
     with pytest.raises(InvalidInput) as e:
         check_url("http://internal.example/x", allowlist=allowlist, resolver=resolving_to(address))
     assert e.value.code == "webhook_url_refused"
@@ -69,7 +71,9 @@ def test_the_operator_may_allow_more_ports_and_allowlisted_networks_use_any() ->
     public = resolving_to("93.184.216.34")
     assert check_url("https://hooks.example:8443/x", ports=[8443], resolver=public).port == 8443
     assert check_url("https://hooks.example/x", resolver=public).port == 443
-    inside = check_url("http://10.1.2.3:9000/x", allowlist=["10.0.0.0/8"], resolver=resolving_to("10.1.2.3"))
+    inside = check_url(
+        "http://10.1.2.3:9000/x", allowlist=["10.0.0.0/8"], resolver=resolving_to("10.1.2.3")
+    )
     assert inside.allowlisted and inside.port == 9000
 
 

@@ -32,9 +32,12 @@ def api(settings):  # type: ignore[no-untyped-def]
 
     from api.app import create_app
 
-    queues = settings.queues.model_copy(update={"keystroke": f"score.keystroke.test-{uuid.uuid4().hex[:8]}"})
-    with TestClient(create_app(settings.model_copy(update={"queues": queues})),
-                    raise_server_exceptions=False) as client:
+    queues = settings.queues.model_copy(
+        update={"keystroke": f"score.keystroke.test-{uuid.uuid4().hex[:8]}"}
+    )
+    with TestClient(
+        create_app(settings.model_copy(update={"queues": queues})), raise_server_exceptions=False
+    ) as client:
         yield client
 
 

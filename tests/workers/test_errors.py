@@ -16,6 +16,8 @@ def test_an_internal_error_stores_no_exception_text():
 
 
 def test_a_dependency_error_is_retried_without_its_text():
-    verdict = classify(psycopg.OperationalError("connection to server at 10.0.3.7, port 5432 failed: password"))
+    verdict = classify(
+        psycopg.OperationalError("connection to server at 10.0.3.7, port 5432 failed: password")
+    )
     assert verdict.outcome == "retry" and verdict.code == "transient_operationalerror"
     assert "10.0.3.7" not in verdict.message and "password" not in verdict.message

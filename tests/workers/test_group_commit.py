@@ -33,8 +33,9 @@ def table(db) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 def _insert(table: str, i: int):  # type: ignore[no-untyped-def]
     def step(conn: DictConnection) -> int:
-        row = conn.execute(f"INSERT INTO {table} (id, txid) VALUES (%s, txid_current()) RETURNING id, txid",
-                           (i,)).fetchone()
+        row = conn.execute(
+            f"INSERT INTO {table} (id, txid) VALUES (%s, txid_current()) RETURNING id, txid", (i,)
+        ).fetchone()
         assert row is not None
         return int(row["id"]) * 10
 
@@ -91,7 +92,10 @@ def test_a_failing_step_fails_alone_and_the_others_commit(pool, table, db):  # t
         futures[3].result(timeout=10)
     assert [futures[i].result(timeout=10) for i in (0, 1, 2, 4, 5)] == [0, 10, 20, 40, 50]
     gc.close()
-    ids = [r["id"] for r in db.execute(f"SELECT id FROM {table} WHERE txid <> 0 ORDER BY id").fetchall()]
+    ids = [
+        r["id"]
+        for r in db.execute(f"SELECT id FROM {table} WHERE txid <> 0 ORDER BY id").fetchall()
+    ]
     assert ids == [0, 1, 2, 4, 5]
     assert groups[-1].alone and groups[-1].steps == 6
 
@@ -134,8 +138,14 @@ def test_a_database_that_is_down_fails_every_step_at_once():
     # given a pool whose database does not answer
     from cli.stack import free_port
 
-    down = ConnectionPool(f"postgresql://nobody@127.0.0.1:{free_port()}/none", min_size=0, max_size=1,
-                          timeout=1, open=False, reconnect_timeout=0)
+    down = ConnectionPool(
+        f"postgresql://nobody@127.0.0.1:{free_port()}/none",
+        min_size=0,
+        max_size=1,
+        timeout=1,
+        open=False,
+        reconnect_timeout=0,
+    )
     down.open(wait=False)
     gc = GroupCommit(down, threads=1)
     # when several steps are submitted

@@ -35,13 +35,18 @@ def triton(tmp_path_factory, pipeline):  # type: ignore[no-untyped-def]
     venv = ensure_environment()
     root = tmp_path_factory.mktemp("triton")
     repo = root / "models"
-    write_triton_repo(pipeline, repo, TritonModel(backend="python", kind="KIND_CPU", max_batch_size=64))
+    write_triton_repo(
+        pipeline, repo, TritonModel(backend="python", kind="KIND_CPU", max_batch_size=64)
+    )
     # a second model holding another version of the same network, as after a half-done upgrade
     stale = repo / "keystroke_stale"
     shutil.copytree(repo / FACTOR, stale)
     config = (stale / "config.pbtxt").read_text()
     (stale / "config.pbtxt").write_text(
-        config.replace(f'name: "{FACTOR}"', 'name: "keystroke_stale"').replace(pipeline.model_version, "keystroke-enc-0"))
+        config.replace(f'name: "{FACTOR}"', 'name: "keystroke_stale"').replace(
+            pipeline.model_version, "keystroke-enc-0"
+        )
+    )
     server = Triton(venv, repo, root / "triton.log")
     server.start()
     try:
@@ -73,11 +78,21 @@ def test_served_embeddings_match_the_in_process_model(triton, pipeline, transpor
 
 def test_pool_refuses_to_start_on_another_model_version(triton, services):  # type: ignore[no-untyped-def]
     # given a server whose model was exported from another version of the pipeline
-    env = dict(os.environ, TACIT_POOL__BACKEND="oip", TACIT_POOL__OIP_URL=triton.http_url,
-               TACIT_POOL__OIP_MODEL="keystroke_stale", TACIT_METRICS_PORT="0")
+    env = dict(
+        os.environ,
+        TACIT_POOL__BACKEND="oip",
+        TACIT_POOL__OIP_URL=triton.http_url,
+        TACIT_POOL__OIP_MODEL="keystroke_stale",
+        TACIT_METRICS_PORT="0",
+    )
     # when a pool starts against it
-    r = subprocess.run([sys.executable, "-m", "cli.main", "worker", "--factor", FACTOR], env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "cli.main", "worker", "--factor", FACTOR],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     # then it refuses, naming both versions
     assert r.returncode == 2, r.stderr[-2000:]
     assert "keystroke-enc-0" in r.stderr and "refusing to start" in r.stderr
@@ -89,9 +104,15 @@ def oip_stack(triton, settings, services, tmp_path_factory):  # type: ignore[no-
     from cli.stack import KEYRING_ENV, Stack, free_port
 
     queue = f"score.keystroke.oip-{uuid.uuid4().hex[:6]}"
-    env = dict(os.environ, **{KEYRING_ENV: str(services.keyring_file)}, TACIT_POOL__BACKEND="oip",
-               TACIT_POOL__OIP_URL=triton.grpc_url, TACIT_POOL__OIP_TIMEOUT_S="5", TACIT_QUEUES__KEYSTROKE=queue,
-               TACIT_RELIABILITY__MAX_ATTEMPTS="10")
+    env = dict(
+        os.environ,
+        **{KEYRING_ENV: str(services.keyring_file)},
+        TACIT_POOL__BACKEND="oip",
+        TACIT_POOL__OIP_URL=triton.grpc_url,
+        TACIT_POOL__OIP_TIMEOUT_S="5",
+        TACIT_QUEUES__KEYSTROKE=queue,
+        TACIT_RELIABILITY__MAX_ATTEMPTS="10",
+    )
     st = Stack(Path(tmp_path_factory.mktemp("oip-stack")), env, free_port(), factors=(FACTOR,))
     st.start(timeout=180)
     try:
@@ -110,7 +131,9 @@ def test_oip_pool_scores_as_the_in_process_pool(stack, oip_stack, settings):  # 
     # given the same people enrolled through an in-process pool and through the Triton-backed one
     # (one enrolment batch each: a keystroke template depends on the order its batches
     # were committed in, which concurrent jobs do not fix)
-    local, remote = (flow.tenancy(s, settings, phones=2, factors=(FACTOR,), seed=11) for s in (stack, oip_stack))
+    local, remote = (
+        flow.tenancy(s, settings, phones=2, factors=(FACTOR,), seed=11) for s in (stack, oip_stack)
+    )
     flow.enrol(local, FACTOR, batches=1, samples=24)
     flow.enrol(remote, FACTOR, batches=1, samples=24)
     # when both verify the same captures
@@ -135,5 +158,7 @@ def test_server_killed_mid_run_retries_every_job_once(oip_stack, triton, setting
     _, jobs = _scores(t, during)
     assert max(j["attempts"] for j in jobs.values()) > 1
     ids = [uuid.UUID(j) for j in before + during]
-    rows = db.execute("SELECT job_id, count(*) FROM scores WHERE job_id = ANY(%s) GROUP BY job_id", (ids,)).fetchall()
+    rows = db.execute(
+        "SELECT job_id, count(*) FROM scores WHERE job_id = ANY(%s) GROUP BY job_id", (ids,)
+    ).fetchall()
     assert len(rows) == len(ids) and all(r["count"] == 1 for r in rows)

@@ -34,9 +34,13 @@ def test_a_keystroke_upload_carrying_60_mib_of_padding_fails_once(api, tenant, w
     n = 11
     frame = codec.encode(
         "keystroke",
-        {"key": np.arange(n, dtype=np.uint16), "down": np.arange(n) * 100.0,
-         "up": np.arange(n) * 100.0 + 50, "sample": np.zeros(n, np.uint32),
-         "padding": np.zeros(60 * MiB, np.uint8)},
+        {
+            "key": np.arange(n, dtype=np.uint16),
+            "down": np.arange(n) * 100.0,
+            "up": np.arange(n) * 100.0 + 50,
+            "sample": np.zeros(n, np.uint32),
+            "padding": np.zeros(60 * MiB, np.uint8),
+        },
         compress=True,
     )
     assert len(frame) < 64 * 1024
@@ -46,7 +50,11 @@ def test_a_keystroke_upload_carrying_60_mib_of_padding_fails_once(api, tenant, w
     # when a worker takes the job
     row = _run_task(r.json()["job_id"])
     # then it fails on its first attempt with the code, and is not queued again
-    assert (row["status"], row["error_code"], row["attempts"]) == ("failed", "plaintext_too_large", 1)
+    assert (row["status"], row["error_code"], row["attempts"]) == (
+        "failed",
+        "plaintext_too_large",
+        1,
+    )
 
 
 def test_each_factors_maxima_come_from_settings(settings):  # type: ignore[no-untyped-def]
@@ -56,13 +64,17 @@ def test_each_factors_maxima_come_from_settings(settings):  # type: ignore[no-un
         factor = "face"
         limits = FaceLimits()
 
-    plaintext = settings.plaintext.model_copy(update={"face_max_pixels": 1024, "face_max_frames": 8})
+    plaintext = settings.plaintext.model_copy(
+        update={"face_max_pixels": 1024, "face_max_frames": 8}
+    )
     pipeline = Face()
     apply_plaintext_limits(pipeline, settings.model_copy(update={"plaintext": plaintext}))  # type: ignore[arg-type]
     assert pipeline.limits == FaceLimits(max_frames=8, max_pixels=1024)
 
 
-@pytest.mark.parametrize("name", ["TACIT_PLAINTEXT__GAIT_MAX_WINDOWS", "TACIT_PLAINTEXT__FACE_MAX_FRAMES"])
+@pytest.mark.parametrize(
+    "name", ["TACIT_PLAINTEXT__GAIT_MAX_WINDOWS", "TACIT_PLAINTEXT__FACE_MAX_FRAMES"]
+)
 def test_maxima_cannot_be_raised_past_what_the_factor_supports(monkeypatch, name):  # type: ignore[no-untyped-def]
     from pydantic import ValidationError
 

@@ -69,8 +69,9 @@ def test_pool_scores_hundreds_of_jobs_in_batches_while_the_queue_drains_steadily
         time.sleep(0.1)
     with bench.pool.connection() as conn:
         while time.monotonic() < deadline:
-            n = conn.execute("SELECT count(*) AS n FROM jobs WHERE id = ANY(%s) AND status = 'done'",
-                             (ids,)).fetchone()["n"]
+            n = conn.execute(
+                "SELECT count(*) AS n FROM jobs WHERE id = ANY(%s) AND status = 'done'", (ids,)
+            ).fetchone()["n"]
             if n == len(ids):
                 break
             time.sleep(0.2)
@@ -100,10 +101,12 @@ def test_sigterm_to_a_busy_pool_finishes_held_jobs_and_leaves_the_rest_queued(be
     bench.workers = []
     ids = [j for j, _ in jobs]
     with bench.pool.connection() as conn:
-        running = conn.execute("SELECT count(*) AS n FROM jobs WHERE id = ANY(%s) AND status = 'running'",
-                               (ids,)).fetchone()["n"]
-        left = conn.execute("SELECT count(*) AS n FROM jobs WHERE id = ANY(%s) AND status = 'queued'",
-                            (ids,)).fetchone()["n"]
+        running = conn.execute(
+            "SELECT count(*) AS n FROM jobs WHERE id = ANY(%s) AND status = 'running'", (ids,)
+        ).fetchone()["n"]
+        left = conn.execute(
+            "SELECT count(*) AS n FROM jobs WHERE id = ANY(%s) AND status = 'queued'", (ids,)
+        ).fetchone()["n"]
     assert running == 0  # held jobs were finished before exit
     assert left > 0 and bench.queue_depth() >= left - 16  # the rest waits in the queue
     # when the pool comes back, every job ends done with exactly one score
@@ -113,7 +116,9 @@ def test_sigterm_to_a_busy_pool_finishes_held_jobs_and_leaves_the_rest_queued(be
         with bench.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT j.status, (SELECT count(*) FROM scores s WHERE s.job_id = j.id) AS scores"
-                " FROM jobs j WHERE j.id = ANY(%s)", (ids,)).fetchall()
+                " FROM jobs j WHERE j.id = ANY(%s)",
+                (ids,),
+            ).fetchall()
         if all(r["status"] == "done" for r in rows):
             break
         time.sleep(0.5)

@@ -29,9 +29,17 @@ def broker(settings):  # type: ignore[no-untyped-def]
 
 def _job(pool, tenant, settings, queue: str) -> uuid.UUID:  # type: ignore[no-untyped-def]
     with transaction(pool) as conn:
-        device = create_device(conn, tenant_id=tenant["id"], user_external_id=f"u-{uuid.uuid4().hex[:6]}")
-        acc = record_batch(conn, device=device, batch=NewBatch(uuid.uuid4(), "keystroke", "verify", b"x"),
-                           object_key="raw/test", queue=queue, received=utcnow())
+        device = create_device(
+            conn, tenant_id=tenant["id"], user_external_id=f"u-{uuid.uuid4().hex[:6]}"
+        )
+        acc = record_batch(
+            conn,
+            device=device,
+            batch=NewBatch(uuid.uuid4(), "keystroke", "verify", b"x"),
+            object_key="raw/test",
+            queue=queue,
+            received=utcnow(),
+        )
     return acc.job_id
 
 
@@ -60,18 +68,31 @@ def test_relay_leaves_fresh_rows_to_the_api(pool, broker, settings, tenant):  # 
     assert broker.llen(queue) == 0
 
 
-def test_sweeper_requeues_a_job_stuck_running_and_kills_one_out_of_attempts(pool, settings, tenant, db):  # type: ignore[no-untyped-def]
+def test_sweeper_requeues_a_job_stuck_running_and_kills_one_out_of_attempts(
+    pool, settings, tenant, db
+):  # type: ignore[no-untyped-def]
     stuck = _job(pool, tenant, settings, "score.keystroke")
     hopeless = _job(pool, tenant, settings, "score.keystroke")
-    db.execute("UPDATE jobs SET status = 'running', attempts = 1, started_at = now() - interval '1 hour' WHERE id = %s", (stuck,))
-    db.execute("UPDATE jobs SET status = 'running', attempts = %s, started_at = now() - interval '1 hour' WHERE id = %s",
-               (settings.reliability.max_attempts, hopeless))
+    db.execute(
+        "UPDATE jobs SET status = 'running', attempts = 1, started_at = now() - interval '1 hour' WHERE id = %s",
+        (stuck,),
+    )
+    db.execute(
+        "UPDATE jobs SET status = 'running', attempts = %s, started_at = now() - interval '1 hour' WHERE id = %s",
+        (settings.reliability.max_attempts, hopeless),
+    )
     relay.sweep(pool, settings)
     s = db.execute("SELECT status FROM jobs WHERE id = %s", (stuck,)).fetchone()
     h = db.execute("SELECT status, error_code FROM jobs WHERE id = %s", (hopeless,)).fetchone()
     assert s["status"] == "queued"
-    assert db.execute("SELECT count(*) AS n FROM outbox WHERE job_id = %s AND published_at IS NULL"
-                      " AND not_before <= now()", (stuck,)).fetchone()["n"] == 1
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM outbox WHERE job_id = %s AND published_at IS NULL"
+            " AND not_before <= now()",
+            (stuck,),
+        ).fetchone()["n"]
+        == 1
+    )
     assert (h["status"], h["error_code"]) == ("dead", "attempts_exhausted")
 
 
@@ -80,8 +101,14 @@ def test_empty_redis_means_every_open_job_is_republished(pool, broker, settings,
     broker.delete(relay.EPOCH_KEY)  # as after a restart that lost everything
     n = relay.check_broker_epoch(broker, pool, settings)
     assert n >= 1
-    assert db.execute("SELECT count(*) AS n FROM outbox WHERE job_id = %s AND not_before <= now()"
-                      " AND published_at IS NULL", (job_id,)).fetchone()["n"] == 1
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM outbox WHERE job_id = %s AND not_before <= now()"
+            " AND published_at IS NULL",
+            (job_id,),
+        ).fetchone()["n"]
+        == 1
+    )
     assert relay.check_broker_epoch(broker, pool, settings) == 0  # once only
 
 

@@ -40,8 +40,9 @@ def _claimed(api, tenant, pool, phone) -> jobs.ClaimedJob:  # type: ignore[no-un
 
 
 def _samples(db, phone) -> int:  # type: ignore[no-untyped-def]
-    return db.execute("SELECT count(*) AS n FROM enrolment_samples WHERE device_id = %s",
-                      (phone.device_id,)).fetchone()["n"]
+    return db.execute(
+        "SELECT count(*) AS n FROM enrolment_samples WHERE device_id = %s", (phone.device_id,)
+    ).fetchone()["n"]
 
 
 def test_a_revocation_during_the_enrolment_waits_and_then_removes_the_sample(api, tenant, db, pool):  # type: ignore[no-untyped-def]
@@ -53,8 +54,12 @@ def test_a_revocation_during_the_enrolment_waits_and_then_removes_the_sample(api
     with transaction(pool) as conn:
         assert enrolment.enrol(conn, _NoGate(), job, emb, held_ttl_s=60, max_samples=50) == "merged"  # type: ignore[arg-type]
         # when the tenant revokes the device meanwhile
-        t = threading.Thread(target=lambda: (api.delete(f"/v1/devices/{phone.device_id}", headers=tenant["headers"]),
-                                             revoked.set()))
+        t = threading.Thread(
+            target=lambda: (
+                api.delete(f"/v1/devices/{phone.device_id}", headers=tenant["headers"]),
+                revoked.set(),
+            )
+        )
         t.start()
         time.sleep(0.5)
         # then the revocation waits for the worker's transaction
@@ -69,9 +74,13 @@ def test_an_enrolment_after_the_revocation_is_refused(api, tenant, db, pool):  #
     # given a job claimed a moment before its device was revoked
     phone = enrol_phone(api, tenant)
     job = _claimed(api, tenant, pool, phone)
-    assert api.delete(f"/v1/devices/{phone.device_id}", headers=tenant["headers"]).status_code == 200
+    assert (
+        api.delete(f"/v1/devices/{phone.device_id}", headers=tenant["headers"]).status_code == 200
+    )
     # when the worker gets to enrol it, then it is refused and nothing is written
     with pytest.raises(PermanentJobError) as e, transaction(pool) as conn:
-        enrolment.enrol(conn, _NoGate(), job, np.zeros((8, 4), dtype=np.float32), held_ttl_s=60, max_samples=50)  # type: ignore[arg-type]
+        enrolment.enrol(
+            conn, _NoGate(), job, np.zeros((8, 4), dtype=np.float32), held_ttl_s=60, max_samples=50
+        )  # type: ignore[arg-type]
     assert e.value.code == "device_revoked"
     assert _samples(db, phone) == 0

@@ -29,12 +29,19 @@ from cli.stack import free_port, wait_for
 
 CACHE = Path(os.environ.get("TACIT_TRITON_CACHE", Path.home() / ".cache" / "tacit" / "triton"))
 REQUIREMENTS = ["nvidia-pytriton==0.7.*", "onnxruntime", "numpy<2"]
-_UNREACHABLE = ("Failed to establish a new connection", "Network is unreachable", "Temporary failure in name resolution",
-                "Could not fetch URL", "Name or service not known")
+_UNREACHABLE = (
+    "Failed to establish a new connection",
+    "Network is unreachable",
+    "Temporary failure in name resolution",
+    "Could not fetch URL",
+    "Name or service not known",
+)
 
 
 def _base_python() -> str:
-    return str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}")
+    return str(
+        Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    )
 
 
 def ensure_environment() -> Path:
@@ -48,14 +55,21 @@ def ensure_environment() -> Path:
         return venv
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
-    print(f"\nbuilding the Triton test environment in {venv} (once; a minute or two)", file=sys.stderr)
+    print(
+        f"\nbuilding the Triton test environment in {venv} (once; a minute or two)", file=sys.stderr
+    )
     subprocess.run([_base_python(), "-m", "venv", str(venv)], check=True)
-    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *REQUIREMENTS],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *REQUIREMENTS],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         out = r.stdout + r.stderr
         if any(s in out for s in _UNREACHABLE):
-            pytest.skip(f"the package registry is unreachable, cannot install {REQUIREMENTS}: {out[-300:]}")
+            pytest.skip(
+                f"the package registry is unreachable, cannot install {REQUIREMENTS}: {out[-300:]}"
+            )
         pytest.fail(f"could not build the Triton environment: {out[-2000:]}")
     marker.touch()
     return venv
@@ -76,7 +90,12 @@ def _backends(venv: Path) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         for name in ("libtriton_python.so", "triton_python_backend_utils.py"):
             shutil.copyfile(server / "backends" / "python" / name, dest / name)
-        stub = server / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}" / "triton_python_backend_stub"
+        stub = (
+            server
+            / "python_backend_stubs"
+            / f"{sys.version_info.major}.{sys.version_info.minor}"
+            / "triton_python_backend_stub"
+        )
         shutil.copyfile(stub, dest / "triton_python_backend_stub")
         (dest / "triton_python_backend_stub").chmod(0o755)
     return dest.parent
@@ -100,17 +119,41 @@ class Triton:
 
     def start(self, timeout: float = 120) -> None:
         server = _server_dir(self.venv)
-        libs = [sysconfig.get_config_var("LIBDIR"), str(server.parent.parent / "nvidia_pytriton.libs")]
-        env = dict(os.environ, PATH=f"{self.venv / 'bin'}:{os.environ.get('PATH', '')}",
-                   LD_LIBRARY_PATH=":".join(p for p in libs if p), TACIT_ORT_THREADS="1")
+        libs = [
+            sysconfig.get_config_var("LIBDIR"),
+            str(server.parent.parent / "nvidia_pytriton.libs"),
+        ]
+        env = dict(
+            os.environ,
+            PATH=f"{self.venv / 'bin'}:{os.environ.get('PATH', '')}",
+            LD_LIBRARY_PATH=":".join(p for p in libs if p),
+            TACIT_ORT_THREADS="1",
+        )
         env.pop("PYTHONPATH", None)
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [str(server / "bin" / "tritonserver"), "--model-repository", str(self.repo),
-             "--backend-directory", str(_backends(self.venv)), "--http-port", str(self.http_port),
-             "--grpc-port", str(self.grpc_port), "--metrics-port", str(self.metrics_port),
-             "--allow-gpu-metrics", "false", "--log-verbose", "0"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(server / "bin" / "tritonserver"),
+                "--model-repository",
+                str(self.repo),
+                "--backend-directory",
+                str(_backends(self.venv)),
+                "--http-port",
+                str(self.http_port),
+                "--grpc-port",
+                str(self.grpc_port),
+                "--metrics-port",
+                str(self.metrics_port),
+                "--allow-gpu-metrics",
+                "false",
+                "--log-verbose",
+                "0",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
         def ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:

@@ -35,10 +35,17 @@ def score(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
         raise self.retry(countdown=backoff_s(job.attempts))
     try:
         with transaction(rt.pool) as conn:
-            failed = jobs.fail(conn, job.id, code=verdict.code, message=verdict.message, dead=verdict.outcome == "retry")
+            failed = jobs.fail(
+                conn,
+                job.id,
+                code=verdict.code,
+                message=verdict.message,
+                dead=verdict.outcome == "retry",
+            )
             if failed:
                 webhook_events.job_failed(conn, job_id=job.id)
     except Unavailable:
         raise self.retry(countdown=2) from None
+
 
 from workers.tasks import templates as _templates  # noqa: E402, F401 - registers the rebuild task on the same pools

@@ -14,7 +14,13 @@ from workers.app import app
 log = logging.getLogger("tacit.worker")
 
 
-@app.task(name=TASK_REBUILD_TEMPLATE, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+@app.task(
+    name=TASK_REBUILD_TEMPLATE,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+)
 def rebuild_template(self, user_id: str, factor: str) -> None:  # type: ignore[no-untyped-def]
     """Do the rebuild owed for one user's factor (none owed: nothing to do, so redeliveries are harmless)."""
     rt = runtime.get()

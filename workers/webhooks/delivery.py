@@ -102,7 +102,9 @@ def deliver(rt: WebhookRuntime, delivery_id: uuid.UUID) -> str | None:
         ):
             return "busy"
         d = deliveries.claim(
-            conn, delivery_id, lease_s=2 * ws.timeout_s + 30,
+            conn,
+            delivery_id,
+            lease_s=2 * ws.timeout_s + 30,
             sealing_key=sealing.parse_key(ws.secret_key),
         )
     if d is None:
@@ -129,7 +131,9 @@ def deliver(rt: WebhookRuntime, delivery_id: uuid.UUID) -> str | None:
     with transaction(rt.pool) as conn:
         verdict = deliveries.record(conn, d, result, ws)
     # the dashboards' and alerts' outcomes: delivered, retry, failed (dead or gone)
-    WEBHOOK_DELIVERIES.labels(outcome={"succeeded": "delivered", "retry": "retry"}.get(verdict.kind, "failed")).inc()
+    WEBHOOK_DELIVERIES.labels(
+        outcome={"succeeded": "delivered", "retry": "retry"}.get(verdict.kind, "failed")
+    ).inc()
     log.info(
         json.dumps(
             {

@@ -29,18 +29,30 @@ SECRET_VOLUME_RO_MASK = 0o440  # kubelet's SetVolumeOwnership for read-only volu
 def mounted(factor: str) -> dict[str, int]:
     """What the manifest of `factor`'s pool makes of the key file and the process."""
     (deployment,) = [
-        d for d in yaml_documents((K8S_BASE / f"worker-{factor}.yaml").read_text())
+        d
+        for d in yaml_documents((K8S_BASE / f"worker-{factor}.yaml").read_text())
         if d.get("kind") == "Deployment"
     ]
     pod = deployment["spec"]["template"]["spec"]
     ctx = pod["securityContext"]
-    (volume,) = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "tacit-hpke-keys"]
+    (volume,) = [
+        v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "tacit-hpke-keys"
+    ]
     secret = volume["secret"]
-    mode = next((i["mode"] for i in secret.get("items", []) if "mode" in i), secret.get("defaultMode", 0o644))
+    mode = next(
+        (i["mode"] for i in secret.get("items", []) if "mode" in i),
+        secret.get("defaultMode", 0o644),
+    )
     if "fsGroup" in ctx:
         mode |= SECRET_VOLUME_RO_MASK
-    return {"mode": mode, "uid": 0, "gid": ctx.get("fsGroup", 0), "run_uid": ctx["runAsUser"],
-            "run_gid": ctx["runAsGroup"], "fs_group": ctx.get("fsGroup", ctx["runAsGroup"])}
+    return {
+        "mode": mode,
+        "uid": 0,
+        "gid": ctx.get("fsGroup", 0),
+        "run_uid": ctx["runAsUser"],
+        "run_gid": ctx["runAsGroup"],
+        "fs_group": ctx.get("fsGroup", ctx["runAsGroup"]),
+    }
 
 
 @pytest.mark.parametrize("factor", FACTORS)
@@ -55,8 +67,12 @@ def test_the_manifests_key_file_passes_the_loaders_check(factor, monkeypatch) ->
     check_permissions(Path("/var/run/tacit/hpke/private-keys.json"), st)
     # but not the same file readable by others, writable by the group, or owned by someone else
     for bad in (
-        os.stat_result((stat.S_IFREG | m["mode"] | 0o004, 0, 0, 1, m["uid"], m["gid"], 100, 0, 0, 0)),
-        os.stat_result((stat.S_IFREG | m["mode"] | 0o020, 0, 0, 1, m["uid"], m["gid"], 100, 0, 0, 0)),
+        os.stat_result(
+            (stat.S_IFREG | m["mode"] | 0o004, 0, 0, 1, m["uid"], m["gid"], 100, 0, 0, 0)
+        ),
+        os.stat_result(
+            (stat.S_IFREG | m["mode"] | 0o020, 0, 0, 1, m["uid"], m["gid"], 100, 0, 0, 0)
+        ),
         os.stat_result((stat.S_IFREG | m["mode"], 0, 0, 1, 4242, m["gid"], 100, 0, 0, 0)),
         os.stat_result((stat.S_IFREG | m["mode"], 0, 0, 1, m["uid"], 4242, 100, 0, 0, 0)),
     ):
@@ -65,7 +81,9 @@ def test_the_manifests_key_file_passes_the_loaders_check(factor, monkeypatch) ->
         assert e.value.code == "keyring_insecure_permissions"
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file to root and become the pod's user")
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root to give the file to root and become the pod's user"
+)
 @pytest.mark.parametrize("factor", FACTORS)
 def test_a_process_running_as_the_pod_loads_the_file_as_mounted(factor) -> None:  # type: ignore[no-untyped-def]
     m = mounted(factor)
@@ -90,8 +108,19 @@ def test_a_process_running_as_the_pod_loads_the_file_as_mounted(factor) -> None:
             "print(R.load(sys.argv[1]).current_key_id)"
         )
         out = subprocess.run(
-            [sys.executable, "-c", code, str(path), str(m["run_uid"]), str(m["run_gid"]), str(m["fs_group"])],
-            cwd=REPO, capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-c",
+                code,
+                str(path),
+                str(m["run_uid"]),
+                str(m["run_gid"]),
+                str(m["fs_group"]),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         # then it reads the current key
         assert out.returncode == 0, out.stderr[-2000:]

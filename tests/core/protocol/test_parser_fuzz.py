@@ -52,10 +52,17 @@ def frames() -> list[bytes]:
     down = np.arange(n) * 100.0
     arrays = {
         "face": {"frames": np.zeros((3, 20, 18), np.uint8)},
-        "keystroke": {"key": np.arange(n, dtype=np.uint16), "down": down, "up": down + 50,
-                      "sample": np.zeros(n, np.uint32)},
-        "gait": {"acc": np.ones((200, 3), np.float32), "gyro": np.ones((200, 3), np.float32),
-                 "rate_hz": np.array(50.0, np.float32)},
+        "keystroke": {
+            "key": np.arange(n, dtype=np.uint16),
+            "down": down,
+            "up": down + 50,
+            "sample": np.zeros(n, np.uint32),
+        },
+        "gait": {
+            "acc": np.ones((200, 3), np.float32),
+            "gyro": np.ones((200, 3), np.float32),
+            "rate_hz": np.array(50.0, np.float32),
+        },
     }
     return [codec.encode(f, a, compress=z) for f, a in arrays.items() for z in (False, True)]
 
@@ -89,8 +96,9 @@ def decode_gait(data: bytes) -> object:
     rate = frame.require("rate_hz")
     if rate.size != 1:
         raise SampleError("gait_bad_rate", "one number")
-    return recording_from_arrays(frame.require("acc"), frame.require("gyro"),
-                                 float(rate.reshape(())), frame.arrays.get("t"))
+    return recording_from_arrays(
+        frame.require("acc"), frame.require("gyro"), float(rate.reshape(())), frame.arrays.get("t")
+    )
 
 
 def assert_documented(fn, data) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +121,9 @@ def test_the_envelope_parser_raises_only_documented_codes(data):  # type: ignore
     assert_documented(parse_envelope, data)
 
 
-header_names = st.sampled_from(["Tacit-Device", "tacit-timestamp", "Tacit-Nonce", "TACIT-SIGNATURE", "X-Other"])
+header_names = st.sampled_from(
+    ["Tacit-Device", "tacit-timestamp", "Tacit-Nonce", "TACIT-SIGNATURE", "X-Other"]
+)
 
 
 @FUZZ
@@ -123,6 +133,9 @@ def test_the_signature_header_parser_raises_only_documented_codes(headers):  # t
 
 
 @FUZZ
-@given(body=st.binary(max_size=300), encoding=st.sampled_from([None, "gzip", "zstd", "identity", "br", " GZIP "]))
+@given(
+    body=st.binary(max_size=300),
+    encoding=st.sampled_from([None, "gzip", "zstd", "identity", "br", " GZIP "]),
+)
 def test_the_body_decoder_raises_only_documented_codes(body, encoding):  # type: ignore[no-untyped-def]
     assert_documented(lambda b: decode_body(b, encoding, max_decoded=4096), body)

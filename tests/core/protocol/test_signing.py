@@ -175,7 +175,9 @@ def test_nonce_is_accepted_once_per_device(settings) -> None:  # type: ignore[no
             # and another device may use the same nonce
             await gate.admit(tenant_id=tenant, device_id=other, nonce=nonce)
             # and the record expires
-            assert 0 < await client.ttl(signing.nonce_key(str(device), nonce)) <= signing.NONCE_TTL_S
+            assert (
+                0 < await client.ttl(signing.nonce_key(str(device), nonce)) <= signing.NONCE_TTL_S
+            )
             return e.value.code
         finally:
             await client.aclose()

@@ -12,8 +12,9 @@
 4. Measured: the backlog peak (jobs accepted and not final, sampled every 0.25 s), the
    upload-to-score p99, and the worker process-seconds until the end of the tail.
    Predicted: ``core.capacity.simulate_pool`` on the same arrival times with the
-   calibrated rate, each new replica drawing one of the calibrated cold starts, and the
-   same figures (the mean of 20 runs). Relative errors, goal 25%.
+   calibrated rate, each new replica drawing one of the calibrated cold starts, each
+   stopped one paid for the calibrated warm shutdown, and the same figures (the mean of
+   20 runs). Relative errors, goal 25%.
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ def _run(root: Path, say) -> dict[str, Any]:  # type: ignore[no-untyped-def]
                     "p99_s": float(np.percentile(latencies, 99)), "p50_s": float(np.percentile(latencies, 50)),
                     "process_seconds": round(process_seconds * horizon / elapsed, 1), "replica_starts": starts,
                     "cold_start_s": calibration["cold_start_s"], "cold_starts_s": calibration["cold_starts_s"],
+                    "stop_s": calibration["stop_s"],
                     "jobs_per_s_per_replica": calibration["jobs_per_s"]}
         sender.shutdown()
         client.close()
@@ -178,7 +180,7 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
     600 uploads are queued with the pool at zero; then, while uploads keep arriving at the
     spike's rate (they cost the API CPU, which slows a model load on a small machine),
     ``COLD_STARTS`` replicas are started one after the other (spawn to ready; each but
-    the last is stopped once ready); the last one's rate is the jobs it scores per second
+    the last is stopped once ready, SIGTERM to exit timed); the last one's rate is the jobs it scores per second
     while the backlog lasts.
     """
     from cli.autoscale import Autoscaler
@@ -203,6 +205,7 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
     one = PoolScaling(list_length=1, activation_list_length=0, min_replicas=1, max_replicas=1,
                       cooldown_s=0, polling_s=1)
     colds: list[float] = []
+    stops: list[float] = []
     scaler: Autoscaler | None = None
     try:
         for k in range(COLD_STARTS):
@@ -216,7 +219,9 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
                 scaler.poll_once()
             colds.append(round(time.monotonic() - t0, 2))
             if k < COLD_STARTS - 1:
-                scaler.stop()
+                t2 = time.monotonic()
+                scaler.stop()  # a warm shutdown while it holds jobs: SIGTERM to exit
+                stops.append(time.monotonic() - t2)
         say(f"calibration: cold starts {', '.join(f'{c:.1f}' for c in colds)} s;"
             " draining the backlog with one replica ...")
         start_done = _final_count(db_url, ids + paced)
@@ -238,7 +243,8 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
         pacer.join(10)
         if scaler:
             scaler.stop()
-    return {"cold_start_s": round(float(np.mean(colds)), 2), "cold_starts_s": colds, "jobs_per_s": round(rate, 1)}
+    return {"cold_start_s": round(float(np.mean(colds)), 2), "cold_starts_s": colds,
+            "stop_s": round(float(np.mean(stops)) if stops else 0.0, 2), "jobs_per_s": round(rate, 1)}
 
 
 def _final_count(db_url: str, ids: list[str]) -> int:
@@ -271,7 +277,7 @@ def _predict(arrivals: list[float], horizon: float, figures: PoolScaling,
     counts = np.bincount((np.asarray(arrivals) / dt).astype(int), minlength=int(horizon / dt))
     pool = Pool(mu=calibration["jobs_per_s"], cold_start_s=calibration["cold_start_s"],
                 service_latency_s=0.05, scaling=figures,
-                cold_start_samples=tuple(calibration["cold_starts_s"]))
+                cold_start_samples=tuple(calibration["cold_starts_s"]), stop_s=calibration["stop_s"])
     runs = [simulate_pool(counts, pool, dt=dt, policy="age", drain=False, seed=s) for s in range(20)]
     return {
         "backlog_peak": float(np.mean([r.max_backlog for r in runs])),

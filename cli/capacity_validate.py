@@ -12,8 +12,9 @@
 4. Measured: the backlog peak (jobs accepted and not final, sampled every 0.25 s), the
    upload-to-score p99, and the worker process-seconds until the end of the tail.
    Predicted: ``core.capacity.simulate_pool`` on the same arrival times with the
-   calibrated rate, each new replica drawing one of the calibrated cold starts, and the
-   same figures (the mean of 20 runs). Relative errors, goal 25%.
+   calibrated rate, each new replica drawing one of the calibrated cold starts, each
+   stopped one paid for the calibrated warm shutdown, and the same figures (the mean of
+   20 runs). Relative errors, goal 25%.
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ def _run(root: Path, say) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             "replica_starts": starts,
             "cold_start_s": calibration["cold_start_s"],
             "cold_starts_s": calibration["cold_starts_s"],
+            "stop_s": calibration["stop_s"],
             "jobs_per_s_per_replica": calibration["jobs_per_s"],
         }
         sender.shutdown()
@@ -205,7 +207,7 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
     600 uploads are queued with the pool at zero; then, while uploads keep arriving at the
     spike's rate (they cost the API CPU, which slows a model load on a small machine),
     ``COLD_STARTS`` replicas are started one after the other (spawn to ready; each but
-    the last is stopped once ready); the last one's rate is the jobs it scores per second
+    the last is stopped once ready, SIGTERM to exit timed); the last one's rate is the jobs it scores per second
     while the backlog lasts.
     """
     from cli.autoscale import Autoscaler
@@ -236,6 +238,7 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
         polling_s=1,
     )
     colds: list[float] = []
+    stops: list[float] = []
     scaler: Autoscaler | None = None
     try:
         for k in range(COLD_STARTS):
@@ -251,7 +254,9 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
                 scaler.poll_once()
             colds.append(round(time.monotonic() - t0, 2))
             if k < COLD_STARTS - 1:
-                scaler.stop()
+                t2 = time.monotonic()
+                scaler.stop()  # a warm shutdown while it holds jobs: SIGTERM to exit
+                stops.append(time.monotonic() - t2)
         say(
             f"calibration: cold starts {', '.join(f'{c:.1f}' for c in colds)} s;"
             " draining the backlog with one replica ..."
@@ -280,6 +285,7 @@ def _calibrate(stack, send, sender, db_url: str, say) -> dict[str, Any]:  # type
     return {
         "cold_start_s": round(float(np.mean(colds)), 2),
         "cold_starts_s": colds,
+        "stop_s": round(float(np.mean(stops)) if stops else 0.0, 2),
         "jobs_per_s": round(rate, 1),
     }
 
@@ -327,6 +333,7 @@ def _predict(
         service_latency_s=0.05,
         scaling=figures,
         cold_start_samples=tuple(calibration["cold_starts_s"]),
+        stop_s=calibration["stop_s"],
     )
     runs = [
         simulate_pool(counts, pool, dt=dt, policy="age", drain=False, seed=s) for s in range(20)

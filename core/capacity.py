@@ -171,6 +171,7 @@ class Pool:
     threads: int = 32
     # measured cold starts: each new replica draws one (``cold_start_s`` when empty)
     cold_start_samples: tuple[float, ...] = ()
+    stop_s: float = 0.0  # warm shutdown: a stopped replica is paid this long, serving nothing
 
 
 @dataclass
@@ -225,6 +226,7 @@ def simulate_pool(
     n = 0
     ready = fixed_replicas or 0
     starting: list[float] = []  # ready-at times of replicas still loading
+    stopping: list[float] = []  # exit times of replicas in their warm shutdown
     wishes: deque[tuple[float, int]] = deque()  # (time, desired) within the cooldown window
     recent: deque[tuple[float, int]] = deque()  # (time, jobs scored) within the rate window
     recent_sum = 0
@@ -275,6 +277,7 @@ def simulate_pool(
                         starting.pop()
                         drop -= 1
                     ready -= drop
+                    stopping += [t + pool.stop_s] * drop
         busy = min(n, ready)
         if n and busy:
             done = min(n, int(rng.poisson(busy * pool.mu * dt)))
@@ -294,8 +297,10 @@ def simulate_pool(
                 done -= take
                 if head[1] == 0:
                     queue.popleft()
+        if stopping:
+            stopping = [x for x in stopping if x > t]
         if counted:
-            replica_seconds += (ready + len(starting)) * dt
+            replica_seconds += (ready + len(starting) + len(stopping)) * dt
             area_n += n * dt
             if ready and n >= ready:
                 busy_time += dt

@@ -48,8 +48,15 @@ class Counts:
     margin: float = math.inf  # lowest log-odds above the lock point over genuine sessions
 
     def __add__(self, o: Counts) -> Counts:
-        summed = (a + b for a, b in zip(astuple(self), astuple(o), strict=True))
-        return Counts(*summed, margin=min(self.margin, o.margin))
+        a, b = astuple(self), astuple(o)
+        return Counts(
+            a[0] + b[0],
+            a[1] + b[1],
+            a[2] + b[2],
+            a[3] + b[3],
+            a[4] + b[4],
+            min(self.margin, o.margin),
+        )
 
     def figures(self) -> dict[str, float]:
         fl = self.false_lockouts
@@ -233,9 +240,9 @@ def tune(
     per_factor = {}
     for factor in FACTORS:
         only = [e for e in evidence if e.upload.factor == factor]
-        c = compile_sessions(only)
+        alone = compile_sessions(only)
         per_factor[factor] = sum(
-            (fast_counts(c[f], params, threshold) for f in folds), Counts()
+            (fast_counts(alone[f], params, threshold) for f in folds), Counts()
         ).figures()
     return {
         "folds": len(folds),

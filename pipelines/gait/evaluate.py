@@ -96,12 +96,14 @@ def cross_validate(
     batch: int | None = None,
     round_robin: bool = False,
     all_activities: bool = False,
+    calibrate: str = "train",
 ) -> dict:
     """Train on k-1 folds of users, evaluate model and baseline on the unseen fold.
 
     With `batch`, also the per-batch EER (`batch` windows fused, as a job is scored).
     `round_robin` takes the folds of `tacit eval gait --folds` (user i in fold i mod k)
-    instead of a shuffle; `all_activities` is passed to training.
+    instead of a shuffle; `all_activities` and `calibrate` are passed to training (the
+    per-batch EER depends on the calibration: ``"cross"`` is the committed recipe's).
     """
     import tempfile
 
@@ -132,7 +134,7 @@ def cross_validate(
                 subjects=train_names,
                 progress=progress,
                 steps=steps,
-                calibrate="train",
+                calibrate=calibrate,
                 all_activities=all_activities,
             )
             pipeline = load_from(Path(tmp))
@@ -151,6 +153,7 @@ def cross_validate(
         "steps": steps,
         "round_robin": round_robin,
         "all_activities": all_activities,
+        "calibrate": calibrate,
         "model_mean_eer": float(np.mean(list(model_eer.values()))),
         "baseline_mean_eer": float(np.mean(list(base_eer.values()))),
         "model_eer": model_eer,
@@ -180,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--all-activities", action="store_true", help="train on every labelled segment"
     )
+    parser.add_argument(
+        "--calibrate", choices=("train", "cross"), default="train", help="fold models' calibration"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     import torch
@@ -194,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         batch=args.batch,
         round_robin=args.round_robin,
         all_activities=args.all_activities,
+        calibrate=args.calibrate,
     )
     if args.json:
         print(json.dumps(result, indent=2))

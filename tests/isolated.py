@@ -1,8 +1,10 @@
 """Services of a test module's own: a database, a Redis db and an S3 bucket nobody else writes.
 
 For tests that read what is queued across a whole deployment (the autoscaler, `tacit
-scale`): in the session's shared database other tests leave jobs queued on purpose.
-Import the three fixtures into the module: ``from tests.isolated import db, services, settings``.
+scale`), or that a running stack's relay would race (the retention sweep): in the
+session's shared database other tests leave jobs queued on purpose, and the session's
+stack sweeps it. Import the fixtures into the module:
+``from tests.isolated import api, db, services, settings``.
 """
 
 from __future__ import annotations
@@ -52,3 +54,14 @@ def db(settings):  # type: ignore[no-untyped-def]
 
     with connect(settings.database_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="module")
+def api(settings):  # type: ignore[no-untyped-def]
+    """The FastAPI app in-process, over this module's own services."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client

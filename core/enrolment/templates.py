@@ -72,11 +72,17 @@ def insert_sample(conn: DictConnection, s: SampleRow) -> bool:
 def active_samples(
     conn: DictConnection, *, user_id: uuid.UUID, factor: str, model_version: str, limit: int
 ) -> list[tuple[bytes, uuid.UUID]]:
-    """(embeddings, device id) of the newest `limit` active samples of the model version, oldest first."""
+    """(embeddings, device id) of the newest `limit` active samples of the model version, oldest first.
+
+    In the order they were captured (the batch's capture window), not the order their jobs
+    committed: concurrent enrol jobs commit in any order, and a template that models drift
+    (keystroke) would otherwise depend on it.
+    """
     rows = conn.execute(
-        "SELECT embeddings, device_id FROM (SELECT embeddings, device_id, created_at, job_id FROM enrolment_samples"
-        " WHERE user_id = %s AND factor = %s AND model_version = %s AND status = 'active'"
-        " ORDER BY created_at DESC, job_id DESC LIMIT %s) s ORDER BY created_at, job_id",
+        "SELECT embeddings, device_id FROM (SELECT s.embeddings, s.device_id, s.job_id,"
+        " coalesce(b.captured_to, s.created_at) AS at FROM enrolment_samples s LEFT JOIN batches b ON b.id = s.batch_id"
+        " WHERE s.user_id = %s AND s.factor = %s AND s.model_version = %s AND s.status = 'active'"
+        " ORDER BY at DESC, s.job_id DESC LIMIT %s) s ORDER BY at, job_id",
         (user_id, factor, model_version, limit),
     ).fetchall()
     return [(bytes(r["embeddings"]), r["device_id"]) for r in rows]
@@ -88,9 +94,10 @@ def drop_beyond_newest(
     """Active samples past the newest `keep` are in no template: they go (their batches then
     age out under the retention policy)."""
     cur = conn.execute(
-        "DELETE FROM enrolment_samples WHERE job_id IN (SELECT job_id FROM enrolment_samples"
-        " WHERE user_id = %s AND factor = %s AND model_version = %s AND status = 'active'"
-        " ORDER BY created_at DESC, job_id DESC OFFSET %s)",
+        "DELETE FROM enrolment_samples WHERE job_id IN (SELECT s.job_id FROM enrolment_samples s"
+        " LEFT JOIN batches b ON b.id = s.batch_id"
+        " WHERE s.user_id = %s AND s.factor = %s AND s.model_version = %s AND s.status = 'active'"
+        " ORDER BY coalesce(b.captured_to, s.created_at) DESC, s.job_id DESC OFFSET %s)",
         (user_id, factor, model_version, keep),
     )
     return cur.rowcount

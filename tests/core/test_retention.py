@@ -9,6 +9,7 @@ import redis
 
 from core.storage import LocalStore, make_store
 from tests.api.conftest import enrol_phone, post_envelope
+from tests.isolated import api, db, services, settings  # noqa: F401 - no stack's relay sweeps this database
 
 
 @pytest.fixture()

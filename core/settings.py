@@ -79,7 +79,9 @@ class PoolSettings(BaseModel):
     backend: Literal["local", "oip"] = "local"
     oip_url: str = ""  # http://host:port (REST) or grpc://host:port
     oip_model: str = ""  # the server's model name; default: the factor's name
-    oip_timeout_s: float = Field(default=10.0, gt=0, le=300)  # one deadline per inference request
+    oip_timeout_s: float = Field(
+        default=10.0, gt=0, le=300
+    )  # gRPC: the whole request; REST: each connect, read, write
 
 
 class LimitSettings(BaseModel):

@@ -118,7 +118,8 @@ class HttpClient:
         import httpx
 
         self.url, self.model, self.binary = url.rstrip("/"), model, binary
-        # One deadline for the whole attempt (connect + write + read), not per read.
+        # httpx applies the timeout to connecting and to each read and write (gRPC's is one
+        # deadline for the whole call); the server is the operator's own, not a client's.
         self._timeout_s = timeout_s
         self._http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(timeout_s))
         self._httpx = httpx

@@ -13,6 +13,7 @@ from core.db import make_pool, transaction
 from core.errors import PermanentJobError
 from core.jobs import repository as jobs
 from tests.api.conftest import enrol_phone, post_envelope
+from tests.isolated import api, db, services, settings  # noqa: F401 - no running stack claims these jobs
 from workers import enrolment
 
 

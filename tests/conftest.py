@@ -9,56 +9,36 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import TestServices
+from tests.services import (
+    TestServices,
+    api_client,
+    connection,
+    services_in_environ,
+    settings_with_bucket,
+)
 
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServices]:
-    svc = TestServices(tmp_path_factory.mktemp("services"))
-    env = svc.start()
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    from core.settings import get_settings
-
-    get_settings.cache_clear()
-    try:
+    with services_in_environ(tmp_path_factory.mktemp("services")) as svc:
         yield svc
-    finally:
-        svc.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
 def settings(services: TestServices):  # type: ignore[no-untyped-def]
-    from core.settings import Settings
-    from core.storage import S3Store
-
-    s = Settings()
-    S3Store(s.storage).ensure_bucket()
-    return s
+    return settings_with_bucket()
 
 
 @pytest.fixture()
 def db(settings):  # type: ignore[no-untyped-def]
-    from core.db import connect
-
-    with connect(settings.database_url, autocommit=True) as conn:
+    with connection(settings) as conn:
         yield conn
 
 
 @pytest.fixture(scope="session")
 def api(settings):  # type: ignore[no-untyped-def]
     """The FastAPI app in-process, over the real services."""
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with api_client(settings) as client:
         yield client
 
 

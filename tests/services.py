@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -142,3 +143,54 @@ class TestServices:
             self._redis.stop()
         if self._pg:
             self._pg.stop()
+
+
+@contextlib.contextmanager
+def services_in_environ(root: Path) -> Iterator[TestServices]:
+    """Start a run's services and put their environment in os.environ until the block ends."""
+    from core.settings import get_settings
+
+    svc = TestServices(root)
+    env = svc.start()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        get_settings.cache_clear()
+
+
+def settings_with_bucket():  # type: ignore[no-untyped-def]
+    """The settings of the services now in os.environ, their bucket created."""
+    from core.settings import Settings
+    from core.storage import S3Store
+
+    s = Settings()
+    S3Store(s.storage).ensure_bucket()
+    return s
+
+
+@contextlib.contextmanager
+def connection(settings) -> Iterator[psycopg.Connection]:  # type: ignore[no-untyped-def]
+    from core.db import connect
+
+    with connect(settings.database_url, autocommit=True) as conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def api_client(settings):  # type: ignore[no-untyped-def]
+    """The FastAPI app in-process, over the given services."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client

@@ -21,10 +21,10 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core import factors as registry
 from core import metrics as m
 from core.backlog import oldest_queued_age
 from core.jobs import operations
-from core.queues import FACTORS
 
 UPLOAD_PATH = "/v1/batches"
 DEAD_CACHE_S = 10.0
@@ -45,7 +45,7 @@ class _AppGauges:
 
     def depths(self) -> dict[str, int]:
         state = self.app.state
-        queues = [state.settings.queues.score_queue(f) for f in FACTORS]
+        queues = [state.settings.queues.score_queue(f) for f in registry.names()]
         queues.append(state.settings.queues.webhooks)
         pipe = state.redis.pipeline(transaction=False)
         for q in queues:
@@ -64,7 +64,7 @@ class _AppGauges:
         now = time.monotonic()
         if self._ages is None or now - self._ages[0] > AGE_CACHE_S:
             with self.app.state.pool.connection(timeout=2) as conn:
-                ages = oldest_queued_age(conn, FACTORS)
+                ages = oldest_queued_age(conn, registry.names())
             self._ages = (now, ages)
         return self._ages[1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cli import bench_memory
-from core.queues import FACTORS
+from core import factors as registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     w = bsub.add_parser(
         "worker", help="model limit vs the full worker path, with and without batching"
     )
-    w.add_argument("--factor", choices=FACTORS, required=True)
+    w.add_argument("--factor", choices=registry.names(), required=True)
     w.add_argument("--device", default="cpu")
     w.add_argument("--jobs", type=int, default=400, help="verification jobs per measured run")
     w.add_argument(

@@ -82,8 +82,8 @@ def _decode_before(data: bytes) -> object:
 
 
 def _child(case: str, path: str, jobs: int) -> dict[str, Any]:
+    from core.factors import load_pipeline
     from pipelines.face.synthetic import capture, make_person
-    from pipelines.registry import load_pipeline
 
     pipeline = load_pipeline("face")
     ordinary = capture(make_person(0), np.random.default_rng(0), 4)

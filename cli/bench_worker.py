@@ -5,7 +5,7 @@ preprocess -> model -> write score), (c) the same pool with one job per forward 
 All three run in one invocation on the same inputs, so the ratios b/a and b/c are
 comparable even on a shared, noisy machine.
 
-Job sizes (``ROWS_PER_JOB``) are what one upload from a phone holds, the same for a, b
+Job sizes (each factor's ``BENCH["rows_per_job"]``, core/factors.py) are what one upload from a phone holds, the same for a, b
 and c. A phone uploads whenever the network allows, so a gait batch holds the walking
 done since its last upload: tens of seconds, not one stride. Gait jobs carry 32 windows
 of 2.56 s with a hop of 1.28 s, 42 s of walking: between one enrolment's minimum (20
@@ -29,10 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from cli.console import Progress, fail
+from core import factors as registry
 
 # Samples in a typical batch from a phone (see above), and rows per forward pass, per factor.
-ROWS_PER_JOB = {"keystroke": 5, "gait": 32, "face": 4}
-MAX_BATCH = {"keystroke": 256, "gait": 256, "face": 64}
 
 
 def raw_rate(
@@ -326,7 +325,7 @@ class Bench:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.registry import load_pipeline
+    from core.factors import load_pipeline
 
     if getattr(args, "backend", "local") == "oip":
         from workers import oip
@@ -344,8 +343,9 @@ def run(args: argparse.Namespace) -> int:
             return fail(str(e))
 
     factor, device = args.factor, args.device
-    rows = args.rows_per_job or ROWS_PER_JOB[factor]
-    max_batch = args.max_batch or MAX_BATCH[factor]
+    bench = registry.get(factor).bench
+    rows = args.rows_per_job or int(bench.get("rows_per_job", 8))
+    max_batch = args.max_batch or int(bench.get("max_batch", 64))
     synth = __import__(f"pipelines.{factor}.synthetic", fromlist=["capture"])
     rng = np.random.default_rng(0)
     person = synth.make_person(1)

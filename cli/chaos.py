@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from core import factors as registry
+
 SCENARIOS = ("kill_worker", "restart_redis", "restart_postgres", "store_down", "duplicate_uploads")
 
 
@@ -31,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--factor",
-        choices=("keystroke", "gait", "face"),
+        choices=registry.names(),
         default="keystroke",
         help="the factor whose pool is exercised",
     )

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from core.queues import FACTORS
+from core import factors as registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=2,
         help="genuine and impostor batches per phone and factor",
     )
-    p.add_argument("--factors", nargs="+", choices=FACTORS, default=list(FACTORS))
+    p.add_argument("--factors", nargs="+", choices=registry.names(), default=list(registry.names()))
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=run)

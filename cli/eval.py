@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 
 from cli.console import say
+from core import factors as registry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "eval", help="evaluate a factor model on its public data set (EER, DET)"
     )
-    p.add_argument("factor", choices=["keystroke", "gait", "face", "trust"])
+    p.add_argument("factor", choices=[*registry.providing("dataset"), "trust"])
     p.add_argument(
         "--data", required=True, help="folder holding the data set in its original format"
     )

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cli.console import say
+from core.trust.evaluation import trust_factors
 
-FACTORS = ("keystroke", "gait", "face")
 # tenants.decision_threshold's default (core/migrations/0001_init.sql): a new tenant's operating point
 DEFAULT_THRESHOLD = 0.5
 
@@ -23,9 +23,13 @@ DEFAULT_THRESHOLD = 0.5
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags only `tacit eval trust` reads (it shares --data, --report, --json, --seed, --device)."""
     p.add_argument("--trace-out", help="CSV, one row per upload of every session")
-    p.add_argument("--keystroke-batch", type=int, default=5, help="typings per keystroke upload")
-    p.add_argument("--gait-batch", type=int, default=8, help="windows per gait upload")
-    p.add_argument("--face-batch", type=int, default=1, help="images per face upload")
+    p.add_argument(
+        "--batch",
+        action="append",
+        default=[],
+        metavar="FACTOR=N",
+        help="samples per upload of one factor (repeatable; default the data set's TRUST_BATCH)",
+    )
     p.add_argument("--interval-s", type=float, default=60.0, help="seconds between uploads")
     p.add_argument(
         "--evidence",
@@ -34,8 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--retrain",
         nargs="+",
-        choices=FACTORS,
-        default=list(FACTORS),
+        choices=trust_factors(),
+        default=list(trust_factors()),
         help="with --folds: factors trained per fold (the others use their committed weights)",
     )
     p.add_argument(
@@ -55,14 +59,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _weights(specs: list[str]) -> dict[str, Path]:
+def _per_factor(flag: str, specs: list[str]) -> dict[str, str]:
+    """``FACTOR=VALUE`` flags by factor, each factor one `tacit eval trust` fuses."""
     out = {}
     for spec in specs:
-        factor, sep, folder = spec.partition("=")
-        if not sep or factor not in FACTORS:
-            raise ValueError(f"--factor-weights wants FACTOR=DIR with FACTOR one of {FACTORS}")
-        out[factor] = Path(folder)
+        factor, sep, value = spec.partition("=")
+        if not sep or factor not in trust_factors():
+            raise ValueError(
+                f"{flag} wants FACTOR=VALUE with FACTOR one of {', '.join(trust_factors())}"
+            )
+        out[factor] = value
     return out
+
+
+def _batches(specs: list[str]) -> dict[str, int]:
+    from pipelines.evaluation.chimeric import default_batch
+
+    given = _per_factor("--batch", specs)
+    try:
+        return {f: int(given[f]) if f in given else default_batch(f) for f in trust_factors()}
+    except ValueError:
+        raise ValueError("--batch wants FACTOR=N with N a whole number") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,14 +93,16 @@ def run(args: argparse.Namespace) -> int:
     if args.interval_s <= 0:
         say("error: --interval-s must be positive")
         return 2
-    batch = {"keystroke": args.keystroke_batch, "gait": args.gait_batch, "face": args.face_batch}
-    if min(batch.values()) < 1:
-        say("error: batch sizes must be at least 1")
-        return 2
     try:
-        weights = _weights(args.factor_weights)
+        batch = _batches(args.batch)
+        weights = {
+            f: Path(d) for f, d in _per_factor("--factor-weights", args.factor_weights).items()
+        }
     except ValueError as e:
         say(f"error: {e}")
+        return 2
+    if min(batch.values(), default=1) < 1:
+        say("error: batch sizes must be at least 1")
         return 2
     params = FusionParams.from_settings(get_settings().trust)
     if args.folds:
@@ -110,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         f"fused ANIA {f['ania']:.2f}, detected {f['detected']:.3f}, "
         f"false lockouts {f['false_lockouts_per_1000']:.2f} per 1000 (ANGA {f['anga']:.1f})"
     )
-    for name in FACTORS:
+    for name in trust_factors():
         g = result["factors"][name]
         say(
             f"  {name} alone: ANIA {g['ania']:.2f}, detected {g['detected']:.3f}, "
@@ -142,7 +161,7 @@ def evaluate_trust(
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     subjects = {}
-    for factor in FACTORS:
+    for factor in trust_factors():
         say(f"loading {factor} protocol from {data}")
         subjects[factor] = subjects_of(factor, data)
     pairs = te.pair_subjects({f: [s.subject for s in subs] for f, subs in subjects.items()})
@@ -156,7 +175,9 @@ def evaluate_trust(
     prepared = load_chimeric(
         data, pairs, subjects, batch_size=batch, weights=weights, device=device, progress=say
     )
-    available = [{f: len(prepared[f].batches[u]) for f in FACTORS} for u in range(len(pairs))]
+    available = [
+        {f: len(prepared[f].batches[u]) for f in trust_factors()} for u in range(len(pairs))
+    ]
     uploads = te.build_sessions(available, interval_s=interval_s)
     if not uploads:
         raise ValueError("no user has a full probe batch of every factor")
@@ -172,7 +193,7 @@ def evaluate_trust(
     rows = te.replay(uploads, evidence, params=params, threshold=threshold)
     per_factor = {
         f: te.figures(te.replay(uploads, evidence, params=params, threshold=threshold, factors=[f]))
-        for f in FACTORS
+        for f in trust_factors()
     }
     fused = te.figures(rows)
     if trace_out is not None:
@@ -183,7 +204,7 @@ def evaluate_trust(
         "sessions": len({u.session for u in uploads}),
         "uploads": len(uploads),
         "fused": fused.summary(),
-        "factors": {f: per_factor[f].summary() for f in FACTORS},
+        "factors": {f: per_factor[f].summary() for f in trust_factors()},
     }
     if report is not None:
         from cli.trust_report import write_trust_report
@@ -206,7 +227,7 @@ def evaluate_trust(
                     "max_samples": params.max_samples,
                     "llr_clip": params.llr_clip,
                 },
-                "models": {f: prepared[f].model_version for f in FACTORS},
+                "models": {f: prepared[f].model_version for f in trust_factors()},
             },
             rng=random.Random(seed),
         )
@@ -295,7 +316,7 @@ def _report_chosen(
         f: te.figures(
             te.replay(uploads, ev, params=params, threshold=DEFAULT_THRESHOLD, factors=[f])
         )
-        for f in FACTORS
+        for f in trust_factors()
     }
     fused = te.figures(rows)
     te.write_trace(report / "trace.csv", rows)
@@ -304,7 +325,7 @@ def _report_chosen(
         "sessions": len({u.session for u in uploads}),
         "uploads": len(uploads),
         "fused": fused.summary(),
-        "factors": {f: per_factor[f].summary() for f in FACTORS},
+        "factors": {f: per_factor[f].summary() for f in trust_factors()},
     }
     write_trust_report(
         report,

@@ -70,11 +70,11 @@ def check(pipeline, onnx_file: Path, rows: int = 16) -> float:  # type: ignore[n
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.queues import FACTORS
+    from core import factors as registry
 
-    if args.factor not in FACTORS:
+    if args.factor not in registry.names():
         print(
-            f"tacit export: unknown factor {args.factor!r}; installed: {', '.join(FACTORS)}",
+            f"tacit export: unknown factor {args.factor!r}; installed: {', '.join(registry.names())}",
             file=sys.stderr,
         )
         return 2
@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"tacit export: needs {e.name}: pip install 'tacit[oip]'", file=sys.stderr)
         return 2
+    from core.factors import load_pipeline
     from pipelines import export
-    from pipelines.registry import load_pipeline
 
     print(f"loading the {args.factor} pipeline...", file=sys.stderr, flush=True)
     pipeline = load_pipeline(args.factor)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.queues import FACTORS
+from core import factors as registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     jsub = p.add_subparsers(dest="jobs_command", required=True)
     r = jsub.add_parser("requeue", help="requeue dead jobs (the relay publishes them)")
     r.add_argument("--dead", action="store_true", required=True, help="requeue jobs that are dead")
-    r.add_argument("--factor", choices=FACTORS, default=None)
+    r.add_argument("--factor", choices=registry.names(), default=None)
     r.add_argument("--limit", type=int, default=10_000)
     r.set_defaults(func=run_requeue)
 

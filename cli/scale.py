@@ -5,7 +5,7 @@ Two rules, the ScaledObject's two triggers (``core/scaling.py``): by length,
 The recommendation is the larger, clamped to ``[minReplicaCount, maxReplicaCount]``, and
 zero for a pool allowed to sleep while neither signal passes its activation threshold.
 Current replicas are the pool processes whose heartbeat is in Redis.
-Figures are ``core.scaling.POOL_SCALING`` with ``TACIT_SCALING__<FACTOR>__<FIELD>``
+Figures are each factor's own (``core.scaling.pool_scaling()``) with ``TACIT_SCALING__<FACTOR>__<FIELD>``
 overrides, the same ones ``--emit-keda`` writes.
 """
 
@@ -18,9 +18,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from core.queues import FACTORS
+from core import factors as registry
 from core.scaling import (
-    POOL_SCALING,
+    pool_scaling as contract_scaling,
     PoolScaling,
     desired_replicas,
     replicas_by_age,
@@ -47,8 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def pool_scaling(overrides: dict[str, dict[str, int | float]]) -> dict[str, PoolScaling]:
     """The contract's figures with the settings' per-factor overrides applied."""
     fields = {f.name: f.type for f in dataclasses.fields(PoolScaling)}
-    out = {}
-    for factor in FACTORS:
+    out, defaults = {}, contract_scaling()
+    unknown_factors = set(overrides) - set(defaults)
+    if unknown_factors:
+        raise ValueError(
+            f"TACIT_SCALING__: no factor {', '.join(sorted(unknown_factors))} is installed"
+        )
+    for factor in registry.names():
         extra = overrides.get(factor, {})
         unknown = set(extra) - set(fields)
         if unknown:
@@ -56,7 +61,7 @@ def pool_scaling(overrides: dict[str, dict[str, int | float]]) -> dict[str, Pool
                 f"TACIT_SCALING__{factor.upper()}: unknown field(s) {', '.join(sorted(unknown))}"
             )
         typed = {k: (int(v) if fields[k] == "int" else float(v)) for k, v in extra.items()}
-        out[factor] = dataclasses.replace(POOL_SCALING[factor], **typed)
+        out[factor] = dataclasses.replace(defaults[factor], **typed)
     return out
 
 
@@ -69,7 +74,7 @@ def current_replicas(client: Any) -> dict[str, int]:
     """Scoring pool processes per factor whose heartbeat has not expired."""
     from core.metrics import WORKER_HEARTBEAT_PREFIX
 
-    counts = dict.fromkeys(FACTORS, 0)
+    counts = dict.fromkeys(registry.names(), 0)
     keys = list(client.scan_iter(f"{WORKER_HEARTBEAT_PREFIX}*", count=500))
     for raw in client.mget(keys) if keys else []:
         try:
@@ -95,13 +100,13 @@ def measure(
 
     client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
     pipe = client.pipeline(transaction=False)
-    for factor in FACTORS:
+    for factor in registry.names():
         pipe.llen(queues[factor])
-    depths = dict(zip(FACTORS, (int(n) for n in pipe.execute()), strict=True))
+    depths = dict(zip(registry.names(), (int(n) for n in pipe.execute()), strict=True))
     current = current_replicas(client)
     with connect(database_url) as conn:
         load = factor_load(conn, window_s=60.0)
-        ages = oldest_queued_age(conn, FACTORS)
+        ages = oldest_queued_age(conn, registry.names())
     return {
         f: {
             "depth": depths[f],
@@ -117,7 +122,7 @@ def measure(
                 depths[f], ages[f], current[f], figures[f], jobs_per_s=float(load[f]["per_s"])
             ),
         }
-        for f in FACTORS
+        for f in registry.names()
     }
 
 
@@ -141,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         figures = pool_scaling(settings.scaling)
     except ValueError as e:
         return fail(str(e))
-    queues = {f: settings.queues.score_queue(f) for f in FACTORS}
+    queues = {f: settings.queues.score_queue(f) for f in registry.names()}
     if args.emit_keda is not None:
         from core.scaling import emit_keda, scaled_objects
 

@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 
 from cli.console import Progress
+from core import factors as registry
 
 if TYPE_CHECKING:
     from sdk.client import DeviceClient
@@ -61,25 +62,25 @@ def enrol_device(
 ) -> DeviceClient:
     """A new phone for `user`: enrolment token from the tenant API, redeemed through the SDK,
     and an enrolment window for `factors` (every factor when not given) opened by the tenant."""
-    from core.queues import FACTORS
     from sdk import client as sdk
 
     with t.client() as c:
         r = c.post(f"/v1/users/{user}/enrolment-tokens")
         r.raise_for_status()
         token = r.json()["token"]
-    sdk.open_enrolment_window(t.api_url, t.api_key, user, factors or list(FACTORS), ttl_s=3600)
+    sdk.open_enrolment_window(
+        t.api_url, t.api_key, user, factors or list(registry.names()), ttl_s=3600
+    )
     creds = sdk.redeem_enrolment(t.api_url, token)
     keys = server_keys or sdk.fetch_server_keys(t.api_url)
     return sdk.DeviceClient(t.api_url, creds.device_id, creds.signing_key, keys, creds.tenant_id)
 
 
 def make_phones(t: Tenancy, *, phones: int, factors: list[str], seed: int) -> None:
-    import importlib
 
     from sdk import client as sdk
 
-    synth = {f: importlib.import_module(f"pipelines.{f}.synthetic") for f in factors}
+    synth = {f: registry.get(f).submodule("synthetic") for f in factors}
     keys = sdk.fetch_server_keys(t.api_url)
     for i in range(phones):
         user = f"user-{i}"
@@ -89,9 +90,8 @@ def make_phones(t: Tenancy, *, phones: int, factors: list[str], seed: int) -> No
 
 
 def capture(factor: str, person: object, rng: np.random.Generator, n: int) -> bytes:
-    import importlib
 
-    return importlib.import_module(f"pipelines.{factor}.synthetic").capture(person, rng, n)
+    return registry.get(factor).submodule("synthetic").capture(person, rng, n)
 
 
 def upload(c: httpx.Client, phone: Phone, factor: str, purpose: str, body: bytes) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from core.queues import FACTORS
+from core import factors as registry
 
 KEYRING_ENV = "TACIT_CRYPTO__PRIVATE_KEYS_FILE"
 
@@ -195,7 +195,7 @@ class Stack:
     data_dir: Path
     env: dict[str, str]
     api_port: int
-    factors: tuple[str, ...] = FACTORS
+    factors: tuple[str, ...] = registry.names()
     api_processes: int = 1
     roles: dict[str, Role] = field(default_factory=dict)
     # factors whose worker processes `cli.autoscale` starts and stops (none planned here)
@@ -382,7 +382,7 @@ def read_state(data_dir: Path) -> dict | None:
 def running_stack(
     data_dir: Path | None,
     *,
-    factors: tuple[str, ...] = FACTORS,
+    factors: tuple[str, ...] = registry.names(),
     label: str = "tacit",
     api_processes: int = 1,
 ):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from core.queues import FACTORS
+from core import factors as registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = tsub.add_parser(
         "rebuild", help="re-embed stored enrolment batches with the current models (in the pools)"
     )
-    r.add_argument("--factor", choices=FACTORS, default=None)
+    r.add_argument("--factor", choices=registry.names(), default=None)
     r.add_argument(
         "--user", default=None, help="a user's external id (with --tenant, only that tenant's)"
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from cli.console import say
+from core import factors as registry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a factor model on its public data set")
-    p.add_argument("factor", choices=["keystroke", "gait", "face"])
+    p.add_argument("factor", choices=registry.providing("train"))
     p.add_argument(
         "--data", required=True, help="folder holding the data set in its original format"
     )
@@ -31,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
     if not data.exists():
         say(f"error: data folder {data} does not exist")
         return 2
-    package = importlib.import_module(f"pipelines.{args.factor}")
+    package = importlib.import_module(registry.get(args.factor).module)
     out = Path(args.out) if args.out else Path(str(package.__file__)).parent / "weights"
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    trainer = importlib.import_module(f"pipelines.{args.factor}.train")
+    trainer = registry.get(args.factor).submodule("train")
     say(f"training {args.factor} on {data} (seed {args.seed}) -> {out}")
     try:
         summary = trainer.train(data, out=out, seed=args.seed, subjects=args.subjects, progress=say)

@@ -11,15 +11,14 @@ out-of-fold evidence per upload, which the fusion tuning (cli/trust_tuning.py) r
 from __future__ import annotations
 
 import csv
-import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.trust.evaluation import Upload, build_sessions
+from core import factors as registry
+from core.trust.evaluation import Upload, build_sessions, trust_factors
 
-FACTORS = ("keystroke", "gait", "face")
 COLUMNS = ("fold", "session", "user", "kind", "step", "t_s", "factor", "impostor", "score", "llr")
 
 
@@ -43,7 +42,7 @@ def fold_evidence(
     seed: int = 0,
     device: str = "cpu",
     progress: Callable[[str], None] = print,
-    retrain: tuple[str, ...] = FACTORS,
+    retrain: tuple[str, ...] | None = None,
     calibrate_on_training: bool = False,
 ) -> list[Evidence]:
     """Train per fold (weights kept under `work/fold-N/FACTOR`, reused when present) and score.
@@ -60,7 +59,7 @@ def fold_evidence(
     from pipelines.evaluation.chimeric import load_chimeric, subjects_of
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    subjects = {f: subjects_of(f, data) for f in FACTORS}
+    subjects = {f: subjects_of(f, data) for f in trust_factors()}
     pairs = pair_subjects({f: [s.subject for s in subs] for f, subs in subjects.items()})
     if not 2 <= k <= len(pairs) // 2:
         raise ValueError(f"{k} folds need at least {2 * k} chimeric users (have {len(pairs)})")
@@ -69,13 +68,13 @@ def fold_evidence(
     for fold in range(k):
         members = pairs[fold::k]
         weights = {}
-        for factor in retrain:
+        for factor in trust_factors() if retrain is None else retrain:
             held = {p[factor] for p in members}
             train_on = [s.subject for s in subjects[factor] if s.subject not in held]
             folder = work / f"fold-{fold + 1}" / factor
             if not (folder / "model.safetensors").is_file():
                 progress(f"fold {fold + 1}/{k}: training {factor} on {len(train_on)} subjects")
-                trainer = importlib.import_module(f"pipelines.{factor}.train")
+                trainer = registry.get(factor).submodule("train")
                 extra = {}
                 if (
                     calibrate_on_training
@@ -88,12 +87,14 @@ def fold_evidence(
         prepared = load_chimeric(
             data,
             members,
-            {f: subjects[f] for f in FACTORS},
+            {f: subjects[f] for f in trust_factors()},
             batch_size=batch,
             weights=weights,
             device=device,
         )
-        available = [{f: len(prepared[f].batches[u]) for f in FACTORS} for u in range(len(members))]
+        available = [
+            {f: len(prepared[f].batches[u]) for f in trust_factors()} for u in range(len(members))
+        ]
         for u in build_sessions(available, interval_s=interval_s):
             v = prepared[u.factor].verify(u.user, u.source, u.batch)
             # users and sessions renumbered globally: fold-local index -> chimeric user index

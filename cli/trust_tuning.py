@@ -20,20 +20,27 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cli.trust_folds import Evidence
-from core.trust.evaluation import figures, replay
+from core.trust.evaluation import figures, replay, trust_factors
 from core.trust.fusion import FusionParams
 
-FACTORS = ("keystroke", "gait", "face")
-GRID: dict[str, Sequence[Any]] = {
-    "half_life_keystroke": (30.0, 60.0, 120.0, 300.0, 900.0, 1800.0),
-    "half_life_gait": (30.0, 60.0, 120.0, 300.0, 900.0, 3600.0),
-    "half_life_face": (30.0, 60.0, 120.0, 300.0, 900.0),
+# the fusion parameters tried, after each factor's half-lives (HALF_LIFE_GRID of its data set)
+FUSION_GRID: dict[str, Sequence[Any]] = {
     "llr_clip": (1.0, 2.0, 3.0, 4.0, 6.0, 8.0),
     "llr_clip_negative": (None, 4.0, 8.0, 12.0, 16.0),
     "weak_llr": (0.0, 0.25, 0.5, 1.0, 2.0),
     "prior_probability": (0.5, 0.7, 0.9, 0.97),
     "max_samples": (1, 2, 3, 20),
 }
+
+
+def search_grid() -> dict[str, Sequence[Any]]:
+    """Every parameter `--folds` tries and its values: the half-lives first, factor by factor."""
+    from pipelines.evaluation.harness import factor_module
+
+    half_lives = {
+        f"half_life_{f}": tuple(factor_module(f, "dataset").HALF_LIFE_GRID) for f in trust_factors()
+    }
+    return half_lives | FUSION_GRID
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ def astuple(c: Counts) -> tuple[int, ...]:
 def params_of(choice: dict[str, Any]) -> FusionParams:
     return FusionParams(
         prior_probability=float(choice["prior_probability"]),
-        half_life_s={f: float(choice[f"half_life_{f}"]) for f in FACTORS},
+        half_life_s={f: float(choice[f"half_life_{f}"]) for f in trust_factors()},
         max_samples=int(choice["max_samples"]),
         llr_clip=float(choice["llr_clip"]),
         llr_clip_negative=choice["llr_clip_negative"],
@@ -117,7 +124,7 @@ def fast_counts(sessions: Compiled, p: FusionParams, threshold: float) -> Counts
     prior = math.log(p.prior_probability / (1 - p.prior_probability))
     lock_at = math.log(threshold / (1 - threshold))
     margin = math.inf
-    half = {f: p.half_life(f) for f in FACTORS}
+    half = {f: p.half_life(f) for f in trust_factors()}
     actions = takeovers = detected = genuine_uploads = false_lockouts = 0
     for genuine, uploads in sessions:
         held: list[tuple[float, str, float]] = []
@@ -157,15 +164,16 @@ def fast_counts(sessions: Compiled, p: FusionParams, threshold: float) -> Counts
 def candidates(n: int, seed: int, current: dict[str, Any]) -> list[dict[str, Any]]:
     """`n` distinct grid points drawn with `seed`, the current settings first."""
     rng = random.Random(seed)
-    keys = list(GRID)
+    grid = search_grid()
+    keys = list(grid)
     seen, out = set(), [current]
-    space = math.prod(len(GRID[k]) for k in keys)
+    space = math.prod(len(grid[k]) for k in keys)
     if space <= n:
         return [current] + [
-            dict(zip(keys, v, strict=True)) for v in itertools.product(*GRID.values())
+            dict(zip(keys, v, strict=True)) for v in itertools.product(*grid.values())
         ]
     while len(out) < n:
-        c = {k: rng.choice(GRID[k]) for k in keys}
+        c = {k: rng.choice(grid[k]) for k in keys}
         sig = tuple(c.values())
         if sig not in seen:
             seen.add(sig)
@@ -175,7 +183,7 @@ def candidates(n: int, seed: int, current: dict[str, Any]) -> list[dict[str, Any
 
 def current_choice(p: FusionParams) -> dict[str, Any]:
     return {
-        **{f"half_life_{f}": p.half_life(f) for f in FACTORS},
+        **{f"half_life_{f}": p.half_life(f) for f in trust_factors()},
         "llr_clip": p.llr_clip,
         "llr_clip_negative": p.llr_clip_negative,
         "weak_llr": p.weak_llr,
@@ -238,7 +246,7 @@ def tune(
             )
         check[f + 1] = prod.summary()
     per_factor = {}
-    for factor in FACTORS:
+    for factor in trust_factors():
         only = [e for e in evidence if e.upload.factor == factor]
         alone = compile_sessions(only)
         per_factor[factor] = sum(
@@ -256,6 +264,6 @@ def tune(
         "chosen_pooled": sum((table[final][f] for f in folds), Counts()).figures(),
         "chosen_per_factor": per_factor,
         "current": {"params": grid[0], **sum((table[0][f] for f in folds), Counts()).figures()},
-        "grid": {k: list(v) for k, v in GRID.items()},
+        "grid": {k: list(v) for k, v in search_grid().items()},
         "params": asdict(params),
     }

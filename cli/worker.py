@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.queues import FACTORS
+from core import factors as registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="run a scoring pool for one factor, or the webhook pool")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--factor", choices=FACTORS)
+    which.add_argument("--factor", choices=registry.names())
     which.add_argument(
         "--webhooks", action="store_true", help="deliver webhooks (queue: TACIT_QUEUES__WEBHOOKS)"
     )
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(func=run)
     m = sub.add_parser("model-server", help="(internal) the model process of a multi-process pool")
-    m.add_argument("--factor", choices=FACTORS, required=True)
+    m.add_argument("--factor", choices=registry.names(), required=True)
     m.add_argument("--device", default="cpu")
     m.add_argument("--socket", required=True)
     m.set_defaults(func=run_model_server)

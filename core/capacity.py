@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from core.scaling import POOL_SCALING, PoolScaling, desired_replicas
+from core import factors as registry
+from core.scaling import DEFAULT_SCALING, PoolScaling, desired_replicas, pool_scaling
 
 POLICIES = ("always-on", "zero", "age")
 ALWAYS_ON_UTILISATION = 0.7
@@ -79,29 +80,8 @@ DEFAULT_PROFILE: dict[str, Any] = {
         1.0,
         0.55,
     ],
-    "factors": {
-        "keystroke": {
-            "uploads_per_user_per_day": 48,
-            "jobs_per_s_per_replica": 214,
-            "service_latency_s": 0.05,
-            "cold_start_s": 5,
-            "bytes_per_upload": 3_000,
-        },
-        "gait": {
-            "uploads_per_user_per_day": 24,
-            "jobs_per_s_per_replica": 182,
-            "service_latency_s": 0.15,
-            "cold_start_s": 60,
-            "bytes_per_upload": 110_000,
-        },
-        "face": {
-            "uploads_per_user_per_day": 6,
-            "jobs_per_s_per_replica": 90,
-            "service_latency_s": 0.2,
-            "cold_start_s": 60,
-            "bytes_per_upload": 60_000,
-        },
-    },
+    # per factor: what each installed factor declares (``CAPACITY`` in its module)
+    "factors": {},
     # `tacit bench ingest`: ~200-240 uploads/s per API process on one core
     "api": {"uploads_per_s_per_process": 200},
     # rows written: batch, job, outbox insert and its publish mark per upload; claim,
@@ -115,7 +95,11 @@ DEFAULT_PROFILE: dict[str, Any] = {
 
 
 def default_profile() -> dict[str, Any]:
-    return copy.deepcopy(DEFAULT_PROFILE)
+    profile = copy.deepcopy(DEFAULT_PROFILE)
+    profile["factors"] = {
+        f.name: dict(f.capacity) for f in registry.installed().values() if f.capacity
+    }
+    return profile
 
 
 def load_profile(path: Path | None) -> dict[str, Any]:
@@ -355,10 +339,10 @@ def always_on_replicas(peak_rate: float, mu: float) -> int:
 def pools_from_profile(
     profile: Mapping[str, Any], scaling: Mapping[str, PoolScaling] | None = None
 ) -> dict[str, Pool]:
-    figures = {**POOL_SCALING, **dict(scaling or {})}
+    figures = pool_scaling() | dict(scaling or {})
     pools = {}
     for factor, f in profile["factors"].items():
-        sc = figures.get(factor, POOL_SCALING["gait"])
+        sc = figures.get(factor, DEFAULT_SCALING)
         cap = profile.get("max_replicas")
         if cap is None:
             sc = dataclasses.replace(sc, max_replicas=1_000_000)

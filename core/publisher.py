@@ -53,7 +53,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         # Take a message only when a thread is free: the Redis list keeps showing the backlog.
         "worker_disable_prefetch": True,
-        "task_default_queue": settings.queues.keystroke,
+        # every task is sent to a named queue; this only names the one a bare worker takes
+        "task_default_queue": settings.queues.webhooks,
         "task_create_missing_queues": True,
         "worker_hijack_root_logger": False,
     }

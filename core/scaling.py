@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.queues import DEFAULT_SCORE_QUEUES, FACTORS
+from core import factors as registry
 
 # Environment variables of the worker container that KEDA reads through
 # ``addressFromEnv`` / ``passwordFromEnv`` (resolved from the scale target's pod spec).
@@ -81,41 +81,31 @@ class PoolScaling:
         return self.latency_objective_s / 2
 
 
-# A worker pod holds up to 32 jobs at once (TACIT_POOL__THREADS), so these targets keep
-# a few batches of backlog per replica: cheap keystroke scoring tolerates a deeper queue
-# than the face model. Keystroke runs on CPUs and keeps one warm replica; the GPU pools
-# (gait, face) scale to zero: uploads are opportunistic, so a sleeping pool waits for a
-# handful of jobs or for its oldest job to reach ``activation_age_s``, and a cold GPU pod
-# (model load, tens of seconds; a new node, minutes) still fits in the objective.
-POOL_SCALING: dict[str, PoolScaling] = {
-    "keystroke": PoolScaling(
-        list_length=256,
-        activation_list_length=0,
-        min_replicas=1,
-        max_replicas=8,
-        latency_objective_s=60.0,
-        activation_age_s=10.0,
-        jobs_per_s_target=150.0,
-    ),
-    "gait": PoolScaling(
-        list_length=128,
-        activation_list_length=16,
-        min_replicas=0,
-        max_replicas=8,
-        latency_objective_s=300.0,
-        activation_age_s=60.0,
-        jobs_per_s_target=120.0,
-    ),
-    "face": PoolScaling(
-        list_length=64,
-        activation_list_length=8,
-        min_replicas=0,
-        max_replicas=16,
-        latency_objective_s=120.0,
-        activation_age_s=30.0,
-        jobs_per_s_target=60.0,
-    ),
-}
+# A worker pod holds up to 32 jobs at once (TACIT_POOL__THREADS), so the targets keep a
+# few batches of backlog per replica. Each factor declares its own figures (``SCALING`` in
+# its module, core/factors.py): cheap keystroke scoring keeps one warm CPU replica and a
+# deeper queue, the GPU pools scale to zero. A factor that declares none gets these: a GPU
+# pool that sleeps until a handful of jobs wait or its oldest has waited a minute (a cold
+# GPU pod loads its model in tens of seconds; a new node takes minutes).
+DEFAULT_SCALING = PoolScaling(
+    list_length=128,
+    activation_list_length=16,
+    min_replicas=0,
+    max_replicas=8,
+    latency_objective_s=300.0,
+    activation_age_s=60.0,
+    jobs_per_s_target=100.0,
+)
+
+
+def pool_scaling() -> dict[str, PoolScaling]:
+    """Every installed factor's pool figures, from what the factor declares."""
+    import dataclasses
+
+    return {
+        f.name: dataclasses.replace(DEFAULT_SCALING, **dict(f.scaling))
+        for f in registry.installed().values()
+    }
 
 
 def replicas_by_length(depth: int, scaling: PoolScaling) -> int:
@@ -265,13 +255,13 @@ def scaled_objects(
     enable_tls: bool = False,
     prometheus: str = PROMETHEUS_ADDRESS,
 ) -> list[dict[str, Any]]:
-    """One ScaledObject per factor, in ``FACTORS`` order.
+    """One ScaledObject per installed factor, in the registry's order.
 
     ``queues`` maps factor to Celery queue name (settings' ``queues`` section fits;
     extra keys such as ``webhooks`` are ignored); missing factors take the defaults.
     """
-    names = {**DEFAULT_SCORE_QUEUES, **dict(queues or {})}
-    figures = {**POOL_SCALING, **dict(scaling or {})}
+    names = {f.name: f.queue for f in registry.installed().values()} | dict(queues or {})
+    figures = pool_scaling() | dict(scaling or {})
     return [
         scaled_object(
             factor,
@@ -281,7 +271,7 @@ def scaled_objects(
             enable_tls=enable_tls,
             prometheus=prometheus,
         )
-        for factor in FACTORS
+        for factor in registry.names()
     ]
 
 
@@ -314,7 +304,7 @@ def _queues_from_settings() -> dict[str, str]:
     from core.settings import QueueSettings, Settings
 
     queues: QueueSettings = Settings().queues
-    return {factor: queues.score_queue(factor) for factor in FACTORS}
+    return queues.score_queues()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -332,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--prometheus", default=PROMETHEUS_ADDRESS, help="the Prometheus the age trigger queries"
     )
     args = parser.parse_args(argv)
-    queues = _queues_from_settings() if args.from_settings else dict(DEFAULT_SCORE_QUEUES)
+    queues = _queues_from_settings() if args.from_settings else None
     objects = scaled_objects(
         queues, database_index=args.database_index, enable_tls=args.tls, prometheus=args.prometheus
     )

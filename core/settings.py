@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.queues import DEFAULT_SCORE_QUEUES, DEFAULT_WEBHOOK_QUEUE
+from core import factors
+from core.queues import DEFAULT_WEBHOOK_QUEUE
 
 DEV_OPS_TOKEN = "dev-ops-token"
 # Tokens that were ever shipped in this repository: never good enough anywhere but development.
@@ -55,13 +56,33 @@ class StorageSettings(BaseModel):
 
 
 class QueueSettings(BaseModel):
-    keystroke: str = DEFAULT_SCORE_QUEUES["keystroke"]
-    gait: str = DEFAULT_SCORE_QUEUES["gait"]
-    face: str = DEFAULT_SCORE_QUEUES["face"]
+    """Queue names: ``webhooks`` and one field per installed factor (``TACIT_QUEUES__<FACTOR>``),
+    ``score.<factor>`` unless set."""
+
+    model_config = ConfigDict(extra="allow")
+
     webhooks: str = DEFAULT_WEBHOOK_QUEUE
 
+    @model_validator(mode="before")
+    @classmethod
+    def _factor_queues(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {str(k).lower(): v for k, v in data.items()}
+        for name in set(data) - {"webhooks"}:
+            factors.get(name)  # a queue for a factor that is not installed is a typo
+            if not isinstance(data[name], str) or not data[name]:
+                raise ValueError(f"queues.{name} must be a queue name")
+        return {f.name: f.queue for f in factors.installed().values()} | data
+
     def score_queue(self, factor: str) -> str:
+        """The score queue of an installed factor (FactorError for any other name)."""
+        factors.get(factor)
         return str(getattr(self, factor))
+
+    def score_queues(self) -> dict[str, str]:
+        """Every installed factor's score queue, by factor."""
+        return {f: self.score_queue(f) for f in factors.names()}
 
 
 class CryptoSettings(BaseModel):
@@ -119,8 +140,9 @@ class TrustSettings(BaseModel):
     # prior, half-lives, max_samples, clips and weak_llr: chosen on subject folds of the
     # development data by `tacit eval trust --folds 3` (docs/trust.md, "Tuned values")
     prior_probability: float = Field(default=0.9, gt=0, lt=1)
-    # evidence loses half its weight every half-life; per factor, default for others
-    half_life_s: dict[str, float] = {"keystroke": 30.0, "gait": 900.0, "face": 120.0}
+    # evidence loses half its weight every half-life: per factor, the factor's own
+    # HALF_LIFE_S (core/factors.py) unless set here, default_half_life_s for the others
+    half_life_s: dict[str, float] = {}
     default_half_life_s: float = Field(default=3600.0, gt=0)
     max_age_s: float = Field(default=86_400.0, gt=0)  # older scores are ignored
     max_samples: int = Field(default=1, ge=1)  # newest scores used per factor
@@ -187,12 +209,46 @@ class OpsSettings(BaseModel):
 
 class PlaintextSettings(BaseModel):
     """Per-factor maxima of one batch's plaintext, checked in the workers from the array
-    headers before anything is decompressed (docs/plaintext.md, docs/operations.md)."""
+    headers before anything is decompressed (docs/plaintext.md, docs/operations.md).
 
-    face_max_frames: int = Field(default=64, ge=1, le=64)
-    face_max_pixels: int = Field(default=4 * 1024 * 1024, ge=256)  # all frames of a batch
-    gait_max_windows: int = Field(default=256, ge=1, le=1024)  # 1000 Hz: ~70 MB a job
-    keystroke_max_events: int = Field(default=100_000, ge=1, le=100_000)
+    ``TACIT_PLAINTEXT__<FACTOR>_<FIELD>`` sets a field of the factor pipeline's ``limits``
+    (e.g. ``FACE_MAX_FRAMES``); each factor keeps its own defaults and bounds, checked when
+    its pool starts.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _factor_limits(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = {}
+        for key, value in data.items():
+            key = str(key).lower()
+            out[key] = _plaintext_limit(key, value)
+        return out
+
+
+def _plaintext_limit(key: str, value: Any) -> int:
+    """``<factor>_<limit>``: a limit the installed factor declares, within its bounds."""
+    bounds = {
+        f"{f.name}_{limit}": b
+        for f in factors.installed().values()
+        for limit, b in f.plaintext_bounds.items()
+    }
+    if key not in bounds:
+        raise ValueError(
+            f"plaintext.{key}: not a limit of an installed factor ({', '.join(sorted(bounds))})"
+        )
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"plaintext.{key} must be an integer") from None
+    low, high = bounds[key]
+    if n < low or (high is not None and n > high):
+        raise ValueError(f"plaintext.{key} must be in {low}..{high if high is not None else ''}")
+    return n
 
 
 class EnrolmentSettings(BaseModel):
@@ -242,7 +298,7 @@ class Settings(BaseSettings):
     )
     ops_token: str = DEV_OPS_TOKEN
     metrics_port: int = 9100  # workers' and relay's /metrics + /healthz; 0 turns it off
-    # Per-factor overrides of core.scaling.POOL_SCALING (list_length, activation_list_length,
+    # Per-factor overrides of each factor's core.scaling.pool_scaling() (list_length, activation_list_length,
     # min_replicas (0 allowed), max_replicas, cooldown_s, polling_s, latency_objective_s,
     # activation_age_s), e.g. TACIT_SCALING__FACE__MIN_REPLICAS=1; `tacit scale`,
     # `tacit up --autoscale` and the KEDA ScaledObjects all use the same figures.

@@ -14,8 +14,6 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-FACTORS: tuple[str, ...] = ("keystroke", "gait", "face")
-
 
 class SampleError(ValueError):
     """The decoded plaintext holds no usable sample; `code` is machine-readable."""

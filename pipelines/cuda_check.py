@@ -6,21 +6,20 @@ python -m pipelines.cuda_check [--device cuda:0] [--json]
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 
 import numpy as np
 import torch
 
-from pipelines.base import FACTORS
-from pipelines.registry import load_pipeline
+from core import factors as registry
+from core.factors import load_pipeline
 
 ATOL = 1e-3  # embeddings are unit-scale; TF32/cuDNN kernels differ from CPU in the last bits
 
 
 def check(factor: str, device: str, rows: int = 64) -> dict[str, object]:
-    synth = importlib.import_module(f"pipelines.{factor}.synthetic")
+    synth = registry.get(factor).submodule("synthetic")
     rng = np.random.default_rng(0)
     cpu, gpu = load_pipeline(factor, "cpu"), load_pipeline(factor, device)
     enrol = cpu.preprocess(cpu.decode(synth.capture(synth.make_person(1), rng, 8)))
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    results = [check(f, args.device) for f in FACTORS]
+    results = [check(f, args.device) for f in registry.providing("synthetic")]
     for r in results:
         print(
             f"{r['factor']:<10} max |cpu-gpu| {r['max_abs_diff']:.2e}  score cpu {r['score_cpu']:.4f} "

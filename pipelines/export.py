@@ -10,7 +10,6 @@ which a pool checks at start-up (workers/oip.py).
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core import factors as registry
 from pipelines.base import FactorPipeline
 
 INPUT, OUTPUT, VERSION_PARAMETER = "INPUT", "EMBEDDING", "tacit_model_version"
@@ -34,7 +34,7 @@ class _Embedding(torch.nn.Module):
 
 def example_input(pipeline: FactorPipeline, rows: int = 4) -> np.ndarray:
     """Model input rows made from the factor's synthetic generator (``[rows, ...]``, float32)."""
-    synth = importlib.import_module(f"pipelines.{pipeline.factor}.synthetic")
+    synth = registry.get(pipeline.factor).submodule("synthetic")
     x = pipeline.preprocess(
         pipeline.decode(synth.capture(synth.make_person(0), np.random.default_rng(0), 2))
     )

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from core.protocol import hpke, signing
-from core.protocol.envelope import CONTENT_TYPE, EnvelopeHeader, Factor, Purpose
+from core.protocol.envelope import CONTENT_TYPE, EnvelopeHeader, Purpose, factor_code
 from core.protocol.errors import ProtocolError
 from core.protocol.keyring import b64url_decode
 
@@ -260,7 +260,7 @@ class DeviceClient:
         self,
         frame: bytes,
         *,
-        factor: Factor | str,
+        factor: str,
         purpose: Purpose | str,
         capture_start_ms: int,
         capture_end_ms: int,
@@ -273,7 +273,7 @@ class DeviceClient:
         header = EnvelopeHeader(
             device_id=self.device_id,
             batch_id=batch_id or uuid.uuid4(),
-            factor=Factor(factor),
+            factor=factor,
             purpose=Purpose(purpose),
             capture_start_ms=capture_start_ms,
             capture_end_ms=capture_end_ms,
@@ -286,7 +286,7 @@ class DeviceClient:
         self,
         arrays: Mapping[str, Any],
         *,
-        factor: Factor | str,
+        factor: str,
         purpose: Purpose | str,
         capture_start_ms: int,
         capture_end_ms: int,
@@ -297,7 +297,8 @@ class DeviceClient:
         """Encode named arrays as a plaintext frame (zstd inside the encryption), seal, send."""
         from pipelines.codec import encode  # numpy only; the SDK never needs torch
 
-        frame = encode(str(Factor(factor)), dict(arrays), schema=schema, compress=compress)
+        factor_code(factor)  # an installed factor, or ProtocolError before anything is built
+        frame = encode(factor, dict(arrays), schema=schema, compress=compress)
         bid, envelope = self.build_envelope(
             frame,
             factor=factor,

@@ -130,7 +130,7 @@ def serve(
     stop: threading.Event,
 ) -> None:
     """Load the model on `device` (the only process that touches CUDA), warm it, serve until `stop`."""
-    from pipelines.registry import load_pipeline
+    from core.factors import load_pipeline
     from workers.runtime import log_batch, make_embed, warm_up
 
     pipeline = load_pipeline(factor, device=device)

@@ -106,11 +106,14 @@ def publish_template_rebuilds(
     return len(sent)
 
 
-def _queue_expr(settings: Settings) -> tuple[str, list[str]]:
-    q = settings.queues
+def _queue_expr(settings: Settings) -> tuple[str, list[list[str]]]:
+    """SQL for a job's score queue: the installed factor's from settings; a factor no
+    longer installed keeps its default queue, where its jobs wait for its pool."""
+    queues = settings.queues.score_queues()
     return (
-        "CASE j.factor WHEN 'keystroke' THEN %s WHEN 'gait' THEN %s ELSE %s END",
-        [q.keystroke, q.gait, q.face],
+        "COALESCE((SELECT m.q FROM unnest(%s::text[], %s::text[]) AS m(f, q) WHERE m.f = j.factor),"
+        " 'score.' || j.factor)",
+        [list(queues), list(queues.values())],
     )
 
 
@@ -217,15 +220,12 @@ def sample_queue_depths(client: redis.Redis, settings: Settings) -> dict[str, in
     per interval between them; returns the sample, or None when it was not this one's turn.
     """
     from core import metrics
-    from core.queues import FACTORS
 
     if not client.set(
         metrics.QUEUE_DEPTH_SAMPLE_LOCK, "1", nx=True, ex=metrics.QUEUE_DEPTH_SAMPLE_EVERY_S
     ):
         return None
-    queues = {f: settings.queues.score_queue(f) for f in FACTORS} | {
-        "webhooks": settings.queues.webhooks
-    }
+    queues = settings.queues.score_queues() | {"webhooks": settings.queues.webhooks}
     pipe = client.pipeline(transaction=False)
     for queue in queues.values():
         pipe.llen(queue)

@@ -179,7 +179,7 @@ def apply_plaintext_limits(pipeline: FactorPipeline, settings: Settings) -> None
 def init(factor: str, settings: Settings, *, device: str | None = None) -> Runtime:
     """Load and warm the factor's pipeline, open pools, start the batcher."""
     global _runtime
-    from pipelines.registry import load_pipeline
+    from core.factors import load_pipeline
 
     device = device or settings.pool.device
     t0 = time.monotonic()

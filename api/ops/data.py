@@ -11,9 +11,9 @@ from typing import Any
 import redis
 from psycopg_pool import ConnectionPool
 
+from core import factors as registry
 from core import metrics as m
 from core.jobs import operations
-from core.queues import FACTORS
 from core.settings import Settings
 
 MAX_MINUTES = 24 * 60
@@ -27,7 +27,7 @@ def bucket_seconds(minutes: int) -> int:
 
 def queue_depths(client: redis.Redis, settings: Settings) -> dict[str, int]:
     """LLEN of every factor's queue and the webhook queue, now."""
-    names = {f: settings.queues.score_queue(f) for f in FACTORS} | {
+    names = {f: settings.queues.score_queue(f) for f in registry.names()} | {
         "webhooks": settings.queues.webhooks
     }
     pipe = client.pipeline(transaction=False)
@@ -152,7 +152,7 @@ def overview(
             "per_s": load[f]["per_s"],
             "dead": dead_counts.get(f, 0),
         }
-        for f in FACTORS
+        for f in registry.names()
     }
     return {
         "now": time.time(),
@@ -174,6 +174,6 @@ def overview(
             }
             for j in dead
         ],
-        "evaluation": {f: evaluation(f) for f in FACTORS},
+        "evaluation": {f: evaluation(f) for f in registry.names()},
         "trust_evaluation": trust_evaluation(),
     }

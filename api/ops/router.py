@@ -15,10 +15,10 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from api import proxy
 from api.ops import auth, data
+from core import factors as registry
 from core.db import transaction
 from core.errors import NotFound
 from core.jobs import operations
-from core.queues import FACTORS
 
 log = logging.getLogger("tacit.ops")
 router = APIRouter(prefix="/ops", include_in_schema=False)
@@ -133,7 +133,7 @@ def trust_plot(plot: str, _: auth.OperatorDep) -> Response:
 @router.get("/api/evaluation/{factor}/det.png")
 def det_curve(factor: str, _: auth.OperatorDep) -> Response:
     """The DET curve image the factor's evaluation wrote next to its report."""
-    folder = data.evaluation_dir(factor) if factor in FACTORS else None
+    folder = data.evaluation_dir(factor) if factor in registry.names() else None
     if folder is None or not (folder / "det.png").is_file():
         raise NotFound("no DET curve for this factor", code="evaluation_missing")
     return FileResponse(folder / "det.png", media_type="image/png")

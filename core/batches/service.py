@@ -16,11 +16,11 @@ from typing import Any
 
 import psycopg
 
+from core import factors as registry
 from core.db import AsyncDictConnection, DictConnection
 from core.devices.service import Device, check_uploading
 from core.errors import InvalidInput, NotFound, Unavailable
 from core.keys.service import check_usable
-from core.queues import FACTORS
 from core.storage import ObjectStore, raw_batch_key
 
 PURPOSES = ("enrol", "verify")
@@ -139,7 +139,7 @@ def _accept_params(
     deadline: datetime | None = None,
 ) -> tuple[dict[str, object], AcceptedBatch]:
     """Parameters of `_ACCEPT`, and the result when it inserts."""
-    if batch.factor not in FACTORS:
+    if batch.factor not in registry.names():
         raise InvalidInput(f"unknown factor {batch.factor!r}", code="unknown_factor")
     if batch.purpose not in PURPOSES:
         raise InvalidInput(f"unknown purpose {batch.purpose!r}", code="invalid_purpose")

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from core import factors as registry
 from core.db import AsyncDictConnection, DictConnection
 from core.devices.service import check_uploading, get_device
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from core.queues import FACTORS
 from core.settings import EnrolmentSettings
 from core.users.service import get_or_create_user, get_user_id
 
@@ -59,12 +59,12 @@ def check_factors(factors: list[str]) -> list[str]:
     """Known factors, each once, in a stable order; unknown ones or none at all are refused."""
     if not factors:
         raise InvalidInput("name at least one factor", code="unknown_factor")
-    unknown = sorted(set(factors) - set(FACTORS))
+    unknown = sorted(set(factors) - set(registry.names()))
     if unknown:
         raise InvalidInput(
-            f"unknown factors {unknown}; known: {list(FACTORS)}", code="unknown_factor"
+            f"unknown factors {unknown}; known: {list(registry.names())}", code="unknown_factor"
         )
-    return [f for f in FACTORS if f in factors]
+    return [f for f in registry.names() if f in factors]
 
 
 def open_window(

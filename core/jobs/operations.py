@@ -12,8 +12,8 @@ from typing import Any
 
 import psycopg
 
+from core import factors as registry
 from core.errors import Conflict, NotFound
-from core.queues import FACTORS
 
 
 def dead_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
@@ -21,7 +21,7 @@ def dead_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     rows = conn.execute(
         "SELECT factor, count(*) AS n FROM jobs WHERE status = 'dead' GROUP BY factor"
     ).fetchall()
-    counts = dict.fromkeys(FACTORS, 0)
+    counts = dict.fromkeys(registry.names(), 0)
     counts.update({r["factor"]: int(r["n"]) for r in rows})
     return counts
 
@@ -38,7 +38,7 @@ def factor_load(
         " WHERE finished_at >= now() - make_interval(secs => %s) GROUP BY factor",
         (window_s,),
     ).fetchall()
-    load = {f: {"in_flight": 0.0, "per_s": 0.0} for f in FACTORS}
+    load = {f: {"in_flight": 0.0, "per_s": 0.0} for f in registry.names()}
     for r in running:
         load.setdefault(r["factor"], {"in_flight": 0.0, "per_s": 0.0})["in_flight"] = int(r["n"])
     for r in finished:
@@ -57,7 +57,7 @@ def throughput_series(
         " GROUP BY 1, 2 ORDER BY 2",
         {"b": bucket_s, "m": minutes},
     ).fetchall()
-    series: dict[str, list[list[float]]] = {f: [] for f in FACTORS}
+    series: dict[str, list[list[float]]] = {f: [] for f in registry.names()}
     for r in rows:
         series.setdefault(r["factor"], []).append([float(r["t"]), round(int(r["n"]) / bucket_s, 4)])
     return series
@@ -75,7 +75,7 @@ def latency_series(
         " GROUP BY 1, 2 ORDER BY 2",
         {"b": bucket_s, "m": minutes},
     ).fetchall()
-    series: dict[str, list[list[float]]] = {f: [] for f in FACTORS}
+    series: dict[str, list[list[float]]] = {f: [] for f in registry.names()}
     for r in rows:
         p = [round(float(v), 4) for v in r["p"]]
         series.setdefault(r["factor"], []).append([float(r["t"]), *p])

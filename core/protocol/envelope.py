@@ -5,7 +5,7 @@ byte in docs/protocol.md:
 
     magic            4 bytes  b"TENV"
     version          u8       1
-    factor           u8       1 keystroke, 2 gait, 3 face
+    factor           u8       the factor's WIRE_CODE (core/factors.py): 1 keystroke, 2 gait, 3 face
     purpose          u8       1 enrol, 2 verify
     batch_id         16 bytes UUID (RFC 9562 byte order), version 4 or 7
     capture_start_ms u64      unix epoch milliseconds
@@ -26,6 +26,7 @@ import struct
 import uuid
 from dataclasses import dataclass
 
+from core import factors as registry
 from core.protocol.errors import ProtocolError
 
 MAGIC = b"TENV"
@@ -41,12 +42,6 @@ KEY_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 TENANT_ID_RE = DEVICE_ID_RE
 
 
-class Factor(enum.StrEnum):
-    KEYSTROKE = "keystroke"
-    GAIT = "gait"
-    FACE = "face"
-
-
 class Purpose(enum.StrEnum):
     ENROL = "enrol"
     VERIFY = "verify"
@@ -57,9 +52,7 @@ class Purpose(enum.StrEnum):
         return cls.ENROL if value == "enroll" else None
 
 
-FACTOR_CODES: dict[Factor, int] = {Factor.KEYSTROKE: 1, Factor.GAIT: 2, Factor.FACE: 3}
 PURPOSE_CODES: dict[Purpose, int] = {Purpose.ENROL: 1, Purpose.VERIFY: 2}
-_FACTOR_BY_CODE = {v: k for k, v in FACTOR_CODES.items()}
 _PURPOSE_BY_CODE = {v: k for k, v in PURPOSE_CODES.items()}
 
 
@@ -69,20 +62,14 @@ class EnvelopeHeader:
 
     device_id: str
     batch_id: uuid.UUID
-    factor: Factor
+    factor: str  # an installed factor's name (core/factors.py)
     purpose: Purpose
     capture_start_ms: int
     capture_end_ms: int
     key_id: str
 
     def __post_init__(self) -> None:
-        # Accept plain strings for factor and purpose, store the enum members.
-        try:
-            object.__setattr__(self, "factor", Factor(self.factor))
-        except ValueError:
-            raise ProtocolError(
-                "envelope_unknown_factor", f"unknown factor {self.factor!r}"
-            ) from None
+        # Accept a plain string for the purpose, store the enum member.
         try:
             object.__setattr__(self, "purpose", Purpose(self.purpose))
         except ValueError:
@@ -108,7 +95,7 @@ class Envelope:
         return self.header.batch_id
 
     @property
-    def factor(self) -> Factor:
+    def factor(self) -> str:
         return self.header.factor
 
     @property
@@ -135,8 +122,7 @@ def check_header(h: EnvelopeHeader) -> None:
     if not isinstance(h.batch_id, uuid.UUID):
         raise ProtocolError("envelope_bad_batch_id", "batch id must be a UUID")
     check_batch_id(h.batch_id)
-    if h.factor not in FACTOR_CODES:
-        raise ProtocolError("envelope_unknown_factor", f"unknown factor {h.factor!r}")
+    factor_code(h.factor)
     if h.purpose not in PURPOSE_CODES:
         raise ProtocolError("envelope_bad_purpose", f"unknown purpose {h.purpose!r}")
     for v in (h.capture_start_ms, h.capture_end_ms):
@@ -144,6 +130,22 @@ def check_header(h: EnvelopeHeader) -> None:
             raise ProtocolError("envelope_bad_capture_window", "capture times are u64 epoch ms")
     if h.capture_end_ms < h.capture_start_ms:
         raise ProtocolError("envelope_bad_capture_window", "capture window ends before it starts")
+
+
+def factor_code(factor: object) -> int:
+    """The envelope byte of an installed factor; ProtocolError for any other name."""
+    try:
+        return registry.get(factor).wire_code  # type: ignore[arg-type]
+    except registry.FactorError:
+        raise ProtocolError("envelope_unknown_factor", f"unknown factor {factor!r}") from None
+
+
+def factor_named(code: int) -> str:
+    """The installed factor whose envelope byte is `code`; ProtocolError when none is."""
+    spec = registry.by_code(code)
+    if spec is None:
+        raise ProtocolError("envelope_unknown_factor", "unknown factor code")
+    return spec.name
 
 
 def encode_envelope(header: EnvelopeHeader, enc: bytes, ciphertext: bytes) -> bytes:
@@ -158,7 +160,7 @@ def encode_envelope(header: EnvelopeHeader, enc: bytes, ciphertext: bytes) -> by
             _HEADER.pack(
                 MAGIC,
                 VERSION,
-                FACTOR_CODES[header.factor],
+                factor_code(header.factor),
                 PURPOSE_CODES[header.purpose],
                 header.batch_id.bytes,
                 header.capture_start_ms,
@@ -214,9 +216,7 @@ def parse_envelope(data: bytes, *, max_ciphertext: int = DEFAULT_MAX_CIPHERTEXT)
     version = r.uint("<B")
     if version != VERSION:
         raise ProtocolError("envelope_unsupported_version", f"envelope version {version}")
-    factor = _FACTOR_BY_CODE.get(r.uint("<B"))
-    if factor is None:
-        raise ProtocolError("envelope_unknown_factor", "unknown factor code")
+    factor = factor_named(r.uint("<B"))
     purpose = _PURPOSE_BY_CODE.get(r.uint("<B"))
     if purpose is None:
         raise ProtocolError("envelope_bad_purpose", "unknown purpose code")

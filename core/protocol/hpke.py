@@ -17,12 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from core.protocol.envelope import (
     ENC_LENGTH,
-    FACTOR_CODES,
     PURPOSE_CODES,
     TENANT_ID_RE,
     Envelope,
     EnvelopeHeader,
     encode_envelope,
+    factor_code,
 )
 from core.protocol.errors import ProtocolError
 
@@ -47,7 +47,7 @@ def info_bytes(tenant_id: str, header: EnvelopeHeader) -> bytes:
             struct.pack("<B", len(d)),
             d,
             header.batch_id.bytes,
-            struct.pack("<BB", FACTOR_CODES[header.factor], PURPOSE_CODES[header.purpose]),
+            struct.pack("<BB", factor_code(header.factor), PURPOSE_CODES[header.purpose]),
             struct.pack("<QQ", header.capture_start_ms, header.capture_end_ms),
             struct.pack("<B", len(k)),
             k,

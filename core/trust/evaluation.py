@@ -22,7 +22,15 @@ from typing import Literal
 from core.trust.fusion import FusionParams, ScoreSample, fuse
 
 Kind = Literal["genuine", "takeover"]
-ROTATION: tuple[str, ...] = ("keystroke", "gait", "face")
+
+
+def trust_factors() -> tuple[str, ...]:
+    """The installed factors with a data set (``<module>.dataset``): those `tacit eval trust` fuses."""
+    from core import factors as registry
+
+    return registry.providing("dataset")
+
+
 TRACE_COLUMNS = (
     "session",
     "user",
@@ -68,20 +76,21 @@ class Upload:
 def build_sessions(
     available: Sequence[Mapping[str, int]],
     *,
-    rotation: Sequence[str] = ROTATION,
+    rotation: Sequence[str] | None = None,
     interval_s: float = 60.0,
     genuine_share: float = 1.0 / 3.0,
 ) -> list[Upload]:
     """Every genuine session (one per user), then every takeover (owner, impostor) in order.
 
     `available[u][factor]` is how many full probe batches user u has. A session rotates
-    through the factors, one upload every `interval_s`, taking each source's batches in
+    through the factors (`rotation`, by default in the order `available` names them), one upload every `interval_s`, taking each source's batches in
     recorded order, and ends when the current factor has no batch left. A takeover
     session of owner u by impostor v is as long as u's genuine session at most: the first
     floor(length * genuine_share) uploads (at least one) are u's, the rest v's from v's
     first batches, all factors from v.
     """
     users = len(available)
+    rotation = list(available[0]) if rotation is None and available else list(rotation or ())
     uploads: list[Upload] = []
     session = 0
 

@@ -28,6 +28,13 @@ class ScoreSample:
     at: datetime  # when the evidence counts from
 
 
+def factor_half_lives() -> dict[str, float]:
+    """Each installed factor's own half-life (``HALF_LIFE_S``), where it declares one."""
+    from core import factors as registry
+
+    return {f.name: f.half_life_s for f in registry.installed().values() if f.half_life_s}
+
+
 @dataclass(frozen=True)
 class FusionParams:
     prior_probability: float = 0.5
@@ -43,7 +50,7 @@ class FusionParams:
     def from_settings(cls, s: TrustSettings) -> FusionParams:
         return cls(
             s.prior_probability,
-            dict(s.half_life_s),
+            factor_half_lives() | dict(s.half_life_s),
             s.default_half_life_s,
             s.max_age_s,
             s.max_samples,

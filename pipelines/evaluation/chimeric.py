@@ -21,7 +21,10 @@ from pipelines.evaluation.harness import PipelineScorer, Progress, factor_module
 from pipelines.evaluation.protocol import EvalSubject
 from pipelines.evaluation.run import load_model
 
-DEFAULT_BATCH = {"keystroke": 5, "gait": 8, "face": 1}
+
+def default_batch(factor: str) -> int:
+    """Samples per upload in the trust evaluation: the data set's ``TRUST_BATCH``, else 1."""
+    return int(getattr(factor_module(factor, "dataset"), "TRUST_BATCH", 1))
 
 
 def subjects_of(factor: str, data: Path) -> list[EvalSubject]:

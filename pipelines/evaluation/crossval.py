@@ -8,7 +8,6 @@ nor as an impostor. The baseline is run on the same held-out comparisons.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import tempfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core import factors as registry
 from pipelines.evaluation.harness import Comparison, Progress, factor_module, run_protocol
 from pipelines.evaluation.report import summarise, write_report
 from pipelines.evaluation.run import baseline_scorer, load_model
@@ -41,7 +41,7 @@ def cross_validate(
     """Train and evaluate k times; write one report over all held-out comparisons. Returns the summary."""
     torch.set_num_threads(min(2, torch.get_num_threads()))
     dataset = factor_module(factor, "dataset")
-    trainer = importlib.import_module(f"pipelines.{factor}.train")
+    trainer = registry.get(factor).submodule("train")
     everyone = [s.subject for s in dataset.load_protocol(data)]
     model_runs: list[Comparison] = []
     base_runs: list[Comparison] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from core import factors as registry
 from pipelines.base import FactorPipeline
 from pipelines.evaluation.protocol import EvalSubject, Scorer
 
@@ -31,7 +31,7 @@ class Comparison:
 
 def factor_module(factor: str, module: str) -> ModuleType:
     """Import ``pipelines.<factor>.<module>`` (every factor package follows the same layout)."""
-    return importlib.import_module(f"pipelines.{factor}.{module}")
+    return registry.get(factor).submodule(module)
 
 
 def _stack(probes: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from core import factors as registry
 from pipelines.evaluation.harness import (
     PipelineScorer,
     Progress,
@@ -18,13 +19,11 @@ from pipelines.evaluation.harness import (
 from pipelines.evaluation.protocol import EvalSubject, Scorer
 from pipelines.evaluation.report import summarise, write_report
 
-BASELINES = {"keystroke": "ScaledManhattan", "face": "Eigenfaces", "gait": "WindowStatsBaseline"}
-
 
 def baseline_scorer(factor: str) -> Scorer:
-    """The factor's classic baseline: the class named in BASELINES, else the module's first Scorer."""
+    """The factor's classic baseline: the class its ``BASELINE`` names, else the module's first Scorer."""
     module = factor_module(factor, "baseline")
-    name = BASELINES.get(factor)
+    name = getattr(module, "BASELINE", None)
     if name is None:
         name = next(
             n
@@ -40,7 +39,7 @@ def baseline_scorer(factor: str) -> Scorer:
 
 def load_model(factor: str, *, weights: Path | None, device: str) -> PipelineScorer:
     """The factor's pipeline as a Scorer, from the committed weights or a weights folder."""
-    package = importlib.import_module(f"pipelines.{factor}")
+    package = importlib.import_module(registry.get(factor).module)
     if weights is not None:
         if not (weights / "model.safetensors").is_file():
             raise FileNotFoundError(f"no model.safetensors in {weights}")

@@ -4,10 +4,39 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipelines.face.pipeline import FacePipeline
+if TYPE_CHECKING:
+    from pipelines.face.pipeline import FacePipeline
 
 WEIGHTS = Path(__file__).parent / "weights"
+
+# The factor's registration constants (core/factors.py): kept light, the API reads them.
+WIRE_CODE = 3
+HALF_LIFE_S = 120.0  # chosen on subject folds by `tacit eval trust --folds 3` (docs/trust.md)
+# A GPU pool that scales to zero: it wakes for a handful of jobs or a 30 s old one.
+SCALING = {
+    "list_length": 64,
+    "activation_list_length": 8,
+    "min_replicas": 0,
+    "max_replicas": 16,
+    "latency_objective_s": 120.0,
+    "activation_age_s": 30.0,
+    "jobs_per_s_target": 60.0,
+}
+CAPACITY = {
+    "uploads_per_user_per_day": 6,
+    "jobs_per_s_per_replica": 90,
+    "service_latency_s": 0.2,
+    "cold_start_s": 60,
+    "bytes_per_upload": 60_000,
+}
+# bounds of the TACIT_PLAINTEXT__FACE_<LIMIT> settings (the pipeline's `limits` fields)
+PLAINTEXT_BOUNDS = {
+    "max_frames": (1, 64),
+    "max_pixels": (256, None),
+}  # pixels: all frames of a batch
+BENCH = {"rows_per_job": 4, "max_batch": 64}
 
 
 def load(device: str = "cpu", weights_dir: Path | None = None) -> FacePipeline:
@@ -16,7 +45,7 @@ def load(device: str = "cpu", weights_dir: Path | None = None) -> FacePipeline:
 
     from pipelines.evaluation.calibration import Calibration
     from pipelines.face.model import FaceEncoder
-    from pipelines.face.pipeline import Scoring
+    from pipelines.face.pipeline import FacePipeline, Scoring
 
     wdir = Path(weights_dir) if weights_dir else WEIGHTS
     meta = json.loads((wdir / "calibration.json").read_text())

@@ -18,6 +18,10 @@ from pipelines.face.frames import decode_frames, encode_frames, normalise
 ENROL = (1, 2, 3, 4, 5)
 PROBES = (6, 7, 8, 9, 10)
 
+# `tacit eval trust`: images per upload, and the half-lives `--folds` tries for this factor
+TRUST_BATCH = 1
+HALF_LIFE_GRID = (30.0, 60.0, 120.0, 300.0, 900.0)
+
 
 def read_pgm(path: Path) -> np.ndarray:
     """A binary (P5) 8-bit PGM image -> uint8 [h, w]."""

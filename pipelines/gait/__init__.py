@@ -7,20 +7,48 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipelines.gait.pipeline import GaitPipeline, load_pipeline_from
+if TYPE_CHECKING:
+    from pipelines.gait.pipeline import GaitPipeline
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+# The factor's registration constants (core/factors.py): kept light, the API reads them.
+WIRE_CODE = 2
+HALF_LIFE_S = 900.0  # chosen on subject folds by `tacit eval trust --folds 3` (docs/trust.md)
+# A GPU pool that scales to zero: it wakes for 16 jobs or a minute-old one.
+SCALING = {
+    "list_length": 128,
+    "activation_list_length": 16,
+    "min_replicas": 0,
+    "max_replicas": 8,
+    "latency_objective_s": 300.0,
+    "activation_age_s": 60.0,
+    "jobs_per_s_target": 120.0,
+}
+CAPACITY = {
+    "uploads_per_user_per_day": 24,
+    "jobs_per_s_per_replica": 182,
+    "service_latency_s": 0.15,
+    "cold_start_s": 60,
+    "bytes_per_upload": 110_000,
+}
+# bounds of the TACIT_PLAINTEXT__GAIT_<LIMIT> settings (the pipeline's `limits` fields)
+PLAINTEXT_BOUNDS = {"max_windows": (1, 1024)}  # 1000 Hz: ~70 MB a job
+BENCH = {"rows_per_job": 32, "max_batch": 256}
 
 
 def load(device: str = "cpu", weights_dir: Path | None = None) -> GaitPipeline:
     """The gait pipeline on `device` (``cpu`` or ``cuda:N``), committed weights by default."""
+    from pipelines.gait.pipeline import load_pipeline_from
+
     return load_pipeline_from(weights_dir or WEIGHTS_DIR, device)
 
 
 def load_from(weights_dir: Path, device: str = "cpu") -> GaitPipeline:
     """The gait pipeline with weights from another folder (training, evaluation)."""
-    return load_pipeline_from(weights_dir, device)
+    return load(device, weights_dir)
 
 
-__all__ = ["GaitPipeline", "WEIGHTS_DIR", "load", "load_from"]
+__all__ = ["WEIGHTS_DIR", "WIRE_CODE", "load", "load_from"]

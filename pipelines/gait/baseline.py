@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# the classic method `tacit eval gait` reports beside the model
+BASELINE = "WindowStatsBaseline"
+
 
 def window_features(x: np.ndarray) -> np.ndarray:
     """Model inputs [n, 6, 128] -> per-window statistics [n, 40].

@@ -27,6 +27,10 @@ WALKING = (1, 2, 3)
 IMPOSTOR_PROBES = 20
 _FILE = re.compile(r"^acc_exp(\d+)_user(\d+)\.txt$")
 
+# `tacit eval trust`: windows per upload, and the half-lives `--folds` tries for this factor
+TRUST_BATCH = 8
+HALF_LIFE_GRID = (30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+
 
 @dataclass(frozen=True)
 class Segment:

@@ -4,10 +4,37 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipelines.keystroke.pipeline import KeystrokePipeline
+if TYPE_CHECKING:
+    from pipelines.keystroke.pipeline import KeystrokePipeline
 
 WEIGHTS = Path(__file__).parent / "weights"
+
+# The factor's registration constants (core/factors.py): kept light, the API reads them.
+WIRE_CODE = 1
+# trust: chosen on subject folds by `tacit eval trust --folds 3` (docs/trust.md)
+HALF_LIFE_S = 30.0
+# Cheap scoring on CPUs: one warm replica and a deeper queue per replica.
+SCALING = {
+    "list_length": 256,
+    "activation_list_length": 0,
+    "min_replicas": 1,
+    "max_replicas": 8,
+    "latency_objective_s": 60.0,
+    "activation_age_s": 10.0,
+    "jobs_per_s_target": 150.0,
+}
+CAPACITY = {
+    "uploads_per_user_per_day": 48,
+    "jobs_per_s_per_replica": 214,
+    "service_latency_s": 0.05,
+    "cold_start_s": 5,
+    "bytes_per_upload": 3_000,
+}
+# bounds of the TACIT_PLAINTEXT__KEYSTROKE_<LIMIT> settings (the pipeline's `limits` fields)
+PLAINTEXT_BOUNDS = {"max_events": (1, 100_000)}
+BENCH = {"rows_per_job": 5, "max_batch": 256}
 
 
 def load(device: str = "cpu", weights_dir: Path | None = None) -> KeystrokePipeline:
@@ -16,7 +43,7 @@ def load(device: str = "cpu", weights_dir: Path | None = None) -> KeystrokePipel
 
     from pipelines.evaluation.calibration import Calibration
     from pipelines.keystroke.model import KeystrokeEncoder
-    from pipelines.keystroke.pipeline import Scoring
+    from pipelines.keystroke.pipeline import KeystrokePipeline, Scoring
 
     wdir = Path(weights_dir) if weights_dir else WEIGHTS
     meta = json.loads((wdir / "calibration.json").read_text())

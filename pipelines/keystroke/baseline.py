@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# the classic method `tacit eval keystroke` reports beside the model
+BASELINE = "ScaledManhattan"
+
 
 class ScaledManhattan:
     """Template = per-feature mean and mean absolute deviation; score = -sum |x - mean| / mad."""

@@ -18,6 +18,10 @@ from pipelines.keystroke.events import N_FEATURES, decode_typings, encode_typing
 FILENAME = "DSL-StrongPasswordData.csv"
 ENROL, GENUINE, IMPOSTOR = 200, 200, 5
 
+# `tacit eval trust`: typings per upload, and the half-lives `--folds` tries for this factor
+TRUST_BATCH = 5
+HALF_LIFE_GRID = (30.0, 60.0, 120.0, 300.0, 900.0, 1800.0)
+
 
 def find_csv(data_dir: Path) -> Path:
     """The CSV itself, the folder holding it, or a parent with a keystroke/ folder."""

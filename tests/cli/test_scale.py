@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from core.scaling import POOL_SCALING, PoolScaling
+from core.scaling import PoolScaling, pool_scaling
 from tests.isolated import db, services, settings  # noqa: F401 - this module's own database and queues
 from tests.ops.conftest import make_job
 
@@ -107,7 +107,7 @@ def test_scale_reports_each_factor_and_emits_the_same_keda_figures(settings, db,
     assert factors["gait"]["in_flight"] == running + 2
     assert factors["gait"]["per_s"] > 0
     # and face reports its wait, its objective and both rules: ceil(max(current, 1) * age / target)
-    face, figures = factors["face"], POOL_SCALING["face"]
+    face, figures = factors["face"], pool_scaling()["face"]
     assert (
         1000 <= face["oldest_age_s"] < 1030 and face["objective_s"] == figures.latency_objective_s
     )

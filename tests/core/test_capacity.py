@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.capacity import Pool, default_profile, erlang_c, plan_day, simulate_pool, summary_json
-from core.scaling import POOL_SCALING, PoolScaling
+from core.scaling import PoolScaling, pool_scaling
 
 
 def test_constant_rate_pool_matches_erlang_c() -> None:
@@ -40,7 +40,7 @@ def test_scale_to_zero_sleeps_between_bursts_and_pays_the_cold_start() -> None:
     arrivals = np.zeros(1800, dtype=int)
     arrivals[600:620] = 100
     scaling = dataclasses.replace(
-        POOL_SCALING["gait"], cooldown_s=120, polling_s=15, max_replicas=4
+        pool_scaling()["gait"], cooldown_s=120, polling_s=15, max_replicas=4
     )
     pool = Pool(mu=50.0, cold_start_s=30.0, service_latency_s=0.1, scaling=scaling)
     # when it runs with scale to zero
@@ -62,10 +62,10 @@ def test_age_policy_wakes_a_trickle_that_the_list_rule_leaves_waiting() -> None:
     # given 5 jobs, fewer than the list activation (16), then nothing
     arrivals = np.zeros(2000, dtype=int)
     arrivals[10] = 5
-    pool = Pool(mu=50.0, cold_start_s=20.0, service_latency_s=0.1, scaling=POOL_SCALING["gait"])
+    pool = Pool(mu=50.0, cold_start_s=20.0, service_latency_s=0.1, scaling=pool_scaling()["gait"])
     # when the age rule is on, they are scored after the activation age (60 s) plus the cold start
     aged = simulate_pool(arrivals, pool, dt=1.0, policy="age", drain=False)
-    assert aged.scored == 5 and 60 < aged.p99_s < 60 + 20 + 2 * POOL_SCALING["gait"].polling_s
+    assert aged.scored == 5 and 60 < aged.p99_s < 60 + 20 + 2 * pool_scaling()["gait"].polling_s
     # and on the list rule alone they are never scored
     listed = simulate_pool(arrivals, pool, dt=1.0, policy="zero", drain=False)
     assert listed.scored == 0

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from core.queues import FACTORS
+from core import factors as registry
 
 from .deploy_files import DOCKER, HPKE_ENV
 
-FACTOR_SERVICES = {f"worker-{f}" for f in FACTORS}
+FACTOR_SERVICES = {f"worker-{f}" for f in registry.names()}
 
 
 def _compose(name: str) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def test_every_long_running_service_has_a_healthcheck() -> None:
 
 def test_each_factor_worker_serves_its_own_factor() -> None:
     services = _compose("compose.yaml")["services"]
-    for factor in FACTORS:
+    for factor in registry.names():
         command = services[f"worker-{factor}"]["command"]
         assert command[:3] == ["worker", "--factor", factor]
         # warm shutdown: longer than the longest batch

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.queues import FACTORS
+from core import factors as registry
 from core.scaling import worker_deployment_name
 
 from .deploy_files import (
@@ -24,7 +24,7 @@ ROLES = (
     "tacit-api",
     "tacit-relay",
     "tacit-webhooks",
-    *(worker_deployment_name(f) for f in FACTORS),
+    *(worker_deployment_name(f) for f in registry.names()),
 )
 
 
@@ -43,7 +43,7 @@ def test_every_yaml_in_base_is_listed_in_the_kustomization() -> None:
     assert on_disk == listed
 
 
-@pytest.mark.parametrize("factor", FACTORS)
+@pytest.mark.parametrize("factor", registry.names())
 def test_every_factor_has_deployment_scaledobject_and_pdb(factor: str) -> None:
     # Given the base objects
     docs = base_documents()
@@ -78,7 +78,7 @@ def test_only_factor_pools_mount_the_hpke_private_keys() -> None:
         for d in docs
         if d["kind"] in ("Deployment", "Job") and HPKE_SECRET in json.dumps(d)
     }
-    assert holders == {worker_deployment_name(f) for f in FACTORS}
+    assert holders == {worker_deployment_name(f) for f in registry.names()}
     for name in holders:
         spec = pod_spec(by_kind(docs, "Deployment")[name])
         (volume,) = [
@@ -122,7 +122,7 @@ def test_gpu_overlay_gives_each_factor_pool_one_gpu_and_the_cuda_image() -> None
     for name, deployment in deployments.items():
         (container,) = pod_spec(deployment)["containers"]
         gpus = container["resources"]["limits"].get("nvidia.com/gpu")
-        if name in {worker_deployment_name(f) for f in FACTORS}:
+        if name in {worker_deployment_name(f) for f in registry.names()}:
             # Then factor pools get one GPU, the CUDA image and --device cuda:0
             assert str(gpus) == "1"
             assert container["image"].split(":")[0] == "tacit/worker-cuda"

@@ -7,14 +7,14 @@ import dataclasses
 import pytest
 import yaml
 
-from core.queues import DEFAULT_SCORE_QUEUES, FACTORS
+from core import factors as registry
 from core.scaling import (
-    POOL_SCALING,
     REDIS_ADDRESS_ENV,
     REDIS_PASSWORD_ENV,
     PoolScaling,
     keda_filename,
     main,
+    pool_scaling,
     render_yaml,
     scaled_objects,
 )
@@ -24,22 +24,22 @@ from .deploy_files import DOCKER, K8S_BASE, base_documents, by_kind, load_script
 
 def test_committed_keda_yaml_equals_generator_output() -> None:
     # Given the generator run with the contract's queue names
-    objects = scaled_objects(DEFAULT_SCORE_QUEUES)
+    objects = scaled_objects({f.name: f.queue for f in registry.installed().values()})
     # Then each committed file is exactly what it emits
-    for factor, obj in zip(FACTORS, objects, strict=True):
+    for factor, obj in zip(registry.names(), objects, strict=True):
         committed = (K8S_BASE / keda_filename(factor)).read_text(encoding="utf-8")
         assert committed == render_yaml(obj), (
             f"regenerate: python -m core.scaling --emit-keda {K8S_BASE}"
         )
 
 
-@pytest.mark.parametrize("factor", FACTORS)
+@pytest.mark.parametrize("factor", registry.names())
 def test_list_name_is_the_factor_celery_queue(factor: str) -> None:
     # Given the committed ScaledObject of a factor
     obj = yaml.safe_load((K8S_BASE / keda_filename(factor)).read_text(encoding="utf-8"))
     # Then it watches the Redis list kombu keeps for that factor's queue
     (trigger,) = [t for t in obj["spec"]["triggers"] if t["type"] == "redis"]
-    assert trigger["metadata"]["listName"] == DEFAULT_SCORE_QUEUES[factor]
+    assert trigger["metadata"]["listName"] == registry.get(factor).queue
 
 
 def test_queue_override_changes_only_that_pool() -> None:
@@ -49,7 +49,7 @@ def test_queue_override_changes_only_that_pool() -> None:
     names = {o["metadata"]["labels"]["tacit.dev/factor"]: o["spec"]["triggers"][0] for o in objects}
     # Then face watches the new list and the others keep the defaults
     assert names["face"]["metadata"]["listName"] == "score.face.a100"
-    assert names["gait"]["metadata"]["listName"] == DEFAULT_SCORE_QUEUES["gait"]
+    assert names["gait"]["metadata"]["listName"] == registry.get("gait").queue
 
 
 def test_generator_refuses_min_above_max() -> None:
@@ -71,7 +71,7 @@ def test_scaled_objects_validate_against_the_keda_crd() -> None:
     assert checker.check_custom(broken, validator)
 
 
-@pytest.mark.parametrize("factor", FACTORS)
+@pytest.mark.parametrize("factor", registry.names())
 def test_scale_target_exposes_the_env_keda_reads(factor: str) -> None:
     # Given a factor's ScaledObject and the Deployments of the base
     (obj,) = [o for o in scaled_objects() if o["metadata"]["labels"]["tacit.dev/factor"] == factor]
@@ -98,7 +98,7 @@ def test_emit_keda_writes_one_file_per_factor(tmp_path) -> None:
     # When the module's command writes the manifests
     assert main(["--emit-keda", str(tmp_path)]) == 0
     # Then there is one file per factor, identical to the committed one
-    for factor in FACTORS:
+    for factor in registry.names():
         written = (tmp_path / keda_filename(factor)).read_text(encoding="utf-8")
         assert written == (K8S_BASE / keda_filename(factor)).read_text(encoding="utf-8")
 
@@ -109,15 +109,15 @@ def test_gpu_pools_scale_to_zero_and_validate_against_the_keda_crd() -> None:
     validator = checker.crd_validators()[("keda.sh/v1alpha1", "ScaledObject")]
     objects = {
         f: yaml.safe_load((K8S_BASE / keda_filename(f)).read_text(encoding="utf-8"))
-        for f in FACTORS
+        for f in registry.names()
     }
     # Then the GPU pools may go to zero, the CPU pool keeps a warm replica
     assert objects["gait"]["spec"]["minReplicaCount"] == 0
     assert objects["face"]["spec"]["minReplicaCount"] == 0
     assert objects["keystroke"]["spec"]["minReplicaCount"] == 1
     # and every pool at zero still validates, with its cooldown as KEDA's and the HPA's window
-    for factor in FACTORS:
-        figures = dataclasses.replace(POOL_SCALING[factor], min_replicas=0, cooldown_s=120)
+    for factor in registry.names():
+        figures = dataclasses.replace(pool_scaling()[factor], min_replicas=0, cooldown_s=120)
         (obj,) = [
             o
             for o in scaled_objects(scaling={factor: figures})
@@ -129,11 +129,11 @@ def test_gpu_pools_scale_to_zero_and_validate_against_the_keda_crd() -> None:
         assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 120
 
 
-@pytest.mark.parametrize("factor", FACTORS)
+@pytest.mark.parametrize("factor", registry.names())
 def test_age_trigger_queries_the_factor_age_against_half_its_objective(factor: str) -> None:
     # Given a factor's committed ScaledObject
     obj = yaml.safe_load((K8S_BASE / keda_filename(factor)).read_text(encoding="utf-8"))
-    figures = POOL_SCALING[factor]
+    figures = pool_scaling()[factor]
     # Then beside the list trigger, a Value-type Prometheus trigger follows the oldest job's age
     triggers = {t["name"]: t for t in obj["spec"]["triggers"]}
     age = triggers[f"age-{factor}"]

@@ -64,7 +64,7 @@ def make_job(
 
 def loadable_factors() -> tuple[str, ...]:
     """The factors whose pipeline and committed weights load here (the others have no worker yet)."""
-    from pipelines.registry import load_pipeline
+    from core.factors import load_pipeline
 
     found = []
     for factor in ("keystroke", "gait", "face"):

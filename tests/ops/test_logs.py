@@ -41,9 +41,9 @@ def gait_worker(settings, keyring_file):  # type: ignore[no-untyped-def]
     """This process as a gait pool: the key file, the committed model and a batcher."""
     from cli.stack import KEYRING_ENV
     from core.db import make_pool
+    from core.factors import load_pipeline
     from core.settings import get_settings
     from core.storage import make_store
-    from pipelines.registry import load_pipeline
     from workers import runtime
     from workers.batcher import DynamicBatcher
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from psycopg.rows import dict_row
 
+from core import factors as registry
 from core.backlog import oldest_queued_age
-from core.queues import FACTORS
 from tests.ops.conftest import make_job
 
 
@@ -47,12 +47,12 @@ def test_oldest_queued_age_per_factor(settings, tenant):  # type: ignore[no-unty
                 created_at=now - timedelta(seconds=99),
             )
             # when the ages are read
-            ages = oldest_queued_age(conn, FACTORS)
+            ages = oldest_queued_age(conn, registry.names())
             raise _Rollback
     except _Rollback:
         pass
     # then each is the oldest queued job's wait, zero without one
-    assert set(ages) == set(FACTORS)
+    assert set(ages) == set(registry.names())
     assert 40 <= ages["gait"] < 45
     assert 300 <= ages["face"] < 305
     assert ages["keystroke"] == 0.0

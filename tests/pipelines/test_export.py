@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.base import FACTORS
+from core import factors as registry
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("factor", FACTORS)
+@pytest.mark.parametrize("factor", registry.names())
 def test_onnx_export_matches_the_pipeline(tmp_path, factor):  # type: ignore[no-untyped-def]
     import onnxruntime as ort
 
+    from core.factors import load_pipeline
     from pipelines.export import embed_reference, example_input, export_onnx
-    from pipelines.registry import load_pipeline
 
     # given a factor's pipeline exported to one ONNX file
     pipeline = load_pipeline(factor)
@@ -36,8 +36,8 @@ def test_onnx_export_matches_the_pipeline(tmp_path, factor):  # type: ignore[no-
 
 
 def test_triton_repository_layout(tmp_path):  # type: ignore[no-untyped-def]
+    from core.factors import load_pipeline
     from pipelines.export import TritonModel, write_triton_repo
-    from pipelines.registry import load_pipeline
 
     pipeline = load_pipeline("keystroke")
     folder = write_triton_repo(

@@ -23,7 +23,7 @@ FACTOR = "keystroke"
 
 @pytest.fixture(scope="module")
 def pipeline():  # type: ignore[no-untyped-def]
-    from pipelines.registry import load_pipeline
+    from core.factors import load_pipeline
 
     return load_pipeline(FACTOR)
 

@@ -25,7 +25,7 @@ def test_plaintext_too_large_is_a_failure_never_a_retry():
 
 
 def test_a_keystroke_upload_carrying_60_mib_of_padding_fails_once(api, tenant, worker):  # noqa: F811
-    from pipelines.registry import load_pipeline
+    from core.factors import load_pipeline
     from workers.runtime import apply_plaintext_limits
 
     worker.pipeline = load_pipeline("keystroke")

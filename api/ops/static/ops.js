@@ -4,7 +4,10 @@
 
 (() => {
   const REFRESH_MS = 5000;
-  const FACTOR_COLORS = { keystroke: "#2563eb", gait: "#16a34a", face: "#d97706", webhooks: "#9333ea" };
+  // one colour per installed factor, in the order the API lists them; webhooks keep theirs
+  const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#dc2626", "#0891b2", "#db2777", "#65a30d", "#7c3aed"];
+  const FACTOR_COLORS = { webhooks: "#9333ea" };
+  const colourFactors = (names) => names.forEach((n, i) => { FACTOR_COLORS[n] ??= PALETTE[i % PALETTE.length]; });
   const $ = (id) => document.getElementById(id);
 
   function h(tag, attrs, ...children) {
@@ -30,6 +33,7 @@
   function tiles(data) {
     const root = $("factors");
     root.replaceChildren();
+    colourFactors(Object.keys(data.factors));
     for (const [factor, f] of Object.entries(data.factors)) {
       root.append(h("div", { class: "tile", "data-factor": factor, css: { "border-top-color": FACTOR_COLORS[factor] } },
         h("h3", {}, factor),

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from core.protocol.envelope import EnvelopeHeader, Factor, Purpose
+from core.protocol.envelope import EnvelopeHeader, Purpose
 
 
 @pytest.fixture
@@ -12,7 +12,7 @@ def header() -> EnvelopeHeader:
     return EnvelopeHeader(
         device_id="dev_8f3a2c",
         batch_id=uuid.UUID("0192f3a4-5b6c-7d8e-9f01-23456789abcd"),
-        factor=Factor.GAIT,
+        factor="gait",
         purpose=Purpose.VERIFY,
         capture_start_ms=1_764_240_000_000,
         capture_end_ms=1_764_240_030_000,

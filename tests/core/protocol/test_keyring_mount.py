@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from core import factors as registry
 from core.protocol.errors import ProtocolError
 from core.protocol.keyring import PrivateKeyring, check_permissions, generate_key
-from core.queues import FACTORS
 from tests.docker.deploy_files import K8S_BASE, yaml_documents
 
 REPO = Path(__file__).resolve().parents[3]
@@ -55,7 +55,7 @@ def mounted(factor: str) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize("factor", FACTORS)
+@pytest.mark.parametrize("factor", registry.names())
 def test_the_manifests_key_file_passes_the_loaders_check(factor, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     m = mounted(factor)
     # given the process the manifest runs, and the file the kubelet writes
@@ -84,7 +84,7 @@ def test_the_manifests_key_file_passes_the_loaders_check(factor, monkeypatch) ->
 @pytest.mark.skipif(
     os.geteuid() != 0, reason="needs root to give the file to root and become the pod's user"
 )
-@pytest.mark.parametrize("factor", FACTORS)
+@pytest.mark.parametrize("factor", registry.names())
 def test_a_process_running_as_the_pod_loads_the_file_as_mounted(factor) -> None:  # type: ignore[no-untyped-def]
     m = mounted(factor)
     # given the key file with the manifest's mode, owned by root and the pod's fsGroup

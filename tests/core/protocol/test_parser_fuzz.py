@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.protocol.body import decode_body
-from core.protocol.envelope import EnvelopeHeader, Factor, Purpose, encode_envelope, parse_envelope
+from core.protocol.envelope import EnvelopeHeader, Purpose, encode_envelope, parse_envelope
 from core.protocol.errors import ProtocolError
 from core.protocol.signing import parse_signature_headers
 from pipelines import codec
@@ -37,7 +37,7 @@ FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCh
 HEADER = EnvelopeHeader(
     device_id="dev_8f3a2c",
     batch_id=uuid.UUID("0192f3a4-5b6c-7d8e-9f01-23456789abcd"),
-    factor=Factor.GAIT,
+    factor="gait",
     purpose=Purpose.VERIFY,
     capture_start_ms=1_764_240_000_000,
     capture_end_ms=1_764_240_030_000,

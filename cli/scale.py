@@ -20,12 +20,14 @@ from typing import Any
 
 from core import factors as registry
 from core.scaling import (
-    pool_scaling as contract_scaling,
     PoolScaling,
     desired_replicas,
     replicas_by_age,
     replicas_by_length,
     replicas_by_rate,
+)
+from core.scaling import (
+    pool_scaling as contract_scaling,
 )
 
 

@@ -25,6 +25,7 @@ COMMANDS = (
     "cli.bench",
     "cli.chaos",
     "cli.scale",
+    "cli.deploy",
     "cli.export",
     "cli.templates",
     "cli.capacity",

@@ -21,6 +21,8 @@ level): the API process imports it too. What a factor module holds:
 - ``CAPACITY: dict`` (optional): the factor's figures in the default capacity profile.
 - ``PLAINTEXT_BOUNDS: dict`` (optional): ``{limit: (low, high or None)}``, the fields of
   the pipeline's ``limits`` that ``TACIT_PLAINTEXT__<FACTOR>_<LIMIT>`` may set, and their bounds.
+- ``RESOURCES: dict`` (optional): the pool pod's ``cpu_request``, ``memory_request``,
+  ``cpu_limit``, ``memory_limit`` in the manifests ``tacit deploy`` writes.
 - ``BENCH: dict`` (optional): ``rows_per_job`` and ``max_batch`` for ``tacit bench worker``.
 - Submodules, each optional: ``synthetic`` (``make_person(seed)`` and
   ``capture(person, rng, n) -> bytes``: the factor takes part in ``tacit demo``),
@@ -67,6 +69,7 @@ class FactorSpec:
     capacity: Mapping[str, Any] = field(default_factory=dict)
     bench: Mapping[str, Any] = field(default_factory=dict)
     plaintext_bounds: Mapping[str, tuple[int, int | None]] = field(default_factory=dict)
+    resources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def queue(self) -> str:
@@ -131,6 +134,7 @@ def _describe(name: str, module_path: str, distribution: str) -> FactorSpec:
         capacity=dict(getattr(module, "CAPACITY", {})),
         bench=dict(getattr(module, "BENCH", {})),
         plaintext_bounds=dict(getattr(module, "PLAINTEXT_BOUNDS", {})),
+        resources={k: str(v) for k, v in getattr(module, "RESOURCES", {}).items()},
     )
 
 

@@ -21,8 +21,9 @@ Each factor's worker Deployment scales on two signals:
 A pool with ``min_replicas=0`` sleeps until either signal passes its activation
 threshold, and goes back to zero ``cooldown_s`` after both fell under it.
 
-Run ``python -m core.scaling --emit-keda docker/k8s/base`` after changing a queue name
-or a pool's scaling figures; ``tests/docker`` checks the committed files match.
+Run ``tacit deploy`` (or ``python -m core.scaling --emit-keda docker/k8s/base``) after
+changing a queue name or a pool's scaling figures, or installing a factor; ``tests/docker``
+checks the committed files match.
 """
 
 from __future__ import annotations

@@ -36,6 +36,8 @@ PLAINTEXT_BOUNDS = {
     "max_frames": (1, 64),
     "max_pixels": (256, None),
 }  # pixels: all frames of a batch
+# the pool pod's resources in the manifests `tacit deploy` writes (docker/templates)
+RESOURCES = {"cpu_request": "1", "memory_request": "3Gi", "cpu_limit": "4", "memory_limit": "6Gi"}
 BENCH = {"rows_per_job": 4, "max_batch": 64}
 
 

@@ -36,6 +36,8 @@ CAPACITY = {
 }
 # bounds of the TACIT_PLAINTEXT__GAIT_<LIMIT> settings (the pipeline's `limits` fields)
 PLAINTEXT_BOUNDS = {"max_windows": (1, 1024)}  # 1000 Hz: ~70 MB a job
+# the pool pod's resources in the manifests `tacit deploy` writes (docker/templates)
+RESOURCES = {"cpu_request": "1", "memory_request": "2Gi", "cpu_limit": "2", "memory_limit": "4Gi"}
 BENCH = {"rows_per_job": 32, "max_batch": 256}
 
 

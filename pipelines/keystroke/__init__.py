@@ -34,6 +34,13 @@ CAPACITY = {
 }
 # bounds of the TACIT_PLAINTEXT__KEYSTROKE_<LIMIT> settings (the pipeline's `limits` fields)
 PLAINTEXT_BOUNDS = {"max_events": (1, 100_000)}
+# the pool pod's resources in the manifests `tacit deploy` writes (docker/templates)
+RESOURCES = {
+    "cpu_request": "500m",
+    "memory_request": "1Gi",
+    "cpu_limit": "2",
+    "memory_limit": "2Gi",
+}
 BENCH = {"rows_per_job": 5, "max_batch": 256}
 
 

@@ -3,44 +3,13 @@
 from __future__ import annotations
 
 import sys
-import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from core import factors as registry
 from core.factors import FactorError
-
-
-@pytest.fixture
-def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A folder on sys.path where a test installs distributions (dist-info + module)."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    registry.installed.cache_clear()
-    yield tmp_path
-    registry.installed.cache_clear()
-    for name in [m for m in sys.modules if m.startswith("plugin_")]:
-        del sys.modules[name]
-
-
-def install(root: Path, dist: str, entries: dict[str, str], modules: dict[str, str]) -> None:
-    info = root / f"{dist}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    lines = "".join(f"{name} = {value}\n" for name, value in entries.items())
-    (info / "entry_points.txt").write_text(f"[tacit.factors]\n{lines}")
-    for module, source in modules.items():
-        (root / f"{module}.py").write_text(textwrap.dedent(source))
-
-
-SWIPE = """
-    WIRE_CODE = 200
-    HALF_LIFE_S = 45.0
-    SCALING = {"min_replicas": 2}
-    def load(device="cpu"):
-        raise AssertionError("the registry never loads a model to describe a factor")
-"""
+from tests.fake_factors import install, install_swipe, plugins  # noqa: F401 - a fixture
 
 
 def test_the_built_in_factors_register_through_entry_points_in_wire_code_order() -> None:
@@ -65,7 +34,7 @@ def test_a_plug_in_is_one_more_factor_with_its_queue_code_half_life_and_scaling(
     plugins: Path,
 ) -> None:
     # Given a distribution that declares a factor of its own
-    install(plugins, "tacit_swipe", {"swipe": "plugin_swipe"}, {"plugin_swipe": SWIPE})
+    install_swipe(plugins)
     # When the registry is read
     swipe = registry.get("swipe")
     # Then it comes after the built-ins, by its wire code, with what it declares

@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=2,
         help="genuine and impostor batches per phone and factor",
     )
-    p.add_argument("--factors", nargs="+", choices=registry.names(), default=list(registry.names()))
+    synthetic = registry.providing("synthetic")  # the factors that can make up users
+    p.add_argument("--factors", nargs="+", choices=synthetic, default=list(synthetic))
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=run)

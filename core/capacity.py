@@ -201,118 +201,152 @@ def simulate_pool(
     them is counted, and reported times start after them. With ``drain``, the run goes
     on after the last step until the pool is empty.
     """
-    rng = np.random.default_rng(seed)
-    s = pool.scaling
-    if policy in ("zero", "age"):
-        s = dataclasses.replace(s, min_replicas=0)
-    use_age = policy == "age"
-    queue: deque[list[float]] = deque()  # [arrival time, count], oldest first
-    n = 0
-    ready = fixed_replicas or 0
-    starting: list[float] = []  # ready-at times of replicas still loading
-    stopping: list[float] = []  # exit times of replicas in their warm shutdown
-    wishes: deque[tuple[float, int]] = deque()  # (time, desired) within the cooldown window
-    recent: deque[tuple[float, int]] = deque()  # (time, jobs scored) within the rate window
-    recent_sum = 0
-    next_poll = 0.0
-    next_sample = warmup_s
-    poll_every = max(dt, float(s.polling_s))
-    lat_values: list[float] = []
-    lat_weights: list[int] = []
-    replica_seconds = area_n = busy_time = 0.0
-    max_backlog = jobs = scored = 0
-    replicas_series: list[tuple[float, int]] = []
-    backlog_series: list[tuple[float, int]] = []
-    step = 0
+    run = _PoolRun(pool, policy, fixed_replicas, dt, warmup_s, sample_every_s, seed)
     steps = len(arrivals)
-    while step < steps or (drain and (n > 0 and step < steps * 4 + 1_000_000)):
+    step = 0
+    while step < steps or (drain and (run.n > 0 and step < steps * 4 + 1_000_000)):
         t = step * dt
-        k = int(arrivals[step]) if step < steps else 0
-        counted = t >= warmup_s
-        if k:
-            queue.append([t + dt / 2, k])
-            n += k
-            jobs += k if counted else 0
+        run.arrive(t, int(arrivals[step]) if step < steps else 0)
         if fixed_replicas is None:
-            if starting:
-                now_ready = [x for x in starting if x <= t]
-                if now_ready:
-                    ready += len(now_ready)
-                    starting = [x for x in starting if x > t]
-            if t >= next_poll:
-                next_poll = t + poll_every
-                current = ready + len(starting)
-                held = min(n, ready * pool.threads)
-                depth = n - held
-                age = _age_at(queue, held, t) if depth > 0 else 0.0
-                while recent and recent[0][0] < t - s.rate_window_s:
-                    recent_sum -= recent.popleft()[1]
-                rate = recent_sum / s.rate_window_s
-                want = desired_replicas(depth, age, current, s, jobs_per_s=rate, use_age=use_age)
-                wishes.append((t, want))
-                while wishes and wishes[0][0] < t - s.cooldown_s:
-                    wishes.popleft()
-                target = max(w for _, w in wishes)
-                if target > current:
-                    starting += [t + _cold_start(pool, rng) for _ in range(target - current)]
-                elif target < current:
-                    drop = current - target
-                    while drop and starting:  # cancel loading replicas first
-                        starting.pop()
-                        drop -= 1
-                    ready -= drop
-                    stopping += [t + pool.stop_s] * drop
-        busy = min(n, ready)
-        if n and busy:
-            done = min(n, int(rng.poisson(busy * pool.mu * dt)))
-            if done and fixed_replicas is None:
-                recent.append((t, done))
-                recent_sum += done
-            n -= done
-            end = t + dt / 2
-            while done:
-                head = queue[0]
-                take = min(done, int(head[1]))
-                if head[0] >= warmup_s:
-                    lat_values.append(end - head[0])
-                    lat_weights.append(take)
-                    scored += take
-                head[1] -= take
-                done -= take
-                if head[1] == 0:
-                    queue.popleft()
-        if stopping:
-            stopping = [x for x in stopping if x > t]
-        if counted:
-            replica_seconds += (ready + len(starting) + len(stopping)) * dt
-            area_n += n * dt
-            if ready and n >= ready:
-                busy_time += dt
-            max_backlog = max(max_backlog, n)
-            if t >= next_sample:
-                next_sample = t + sample_every_s
-                replicas_series.append((t - warmup_s, ready + len(starting)))
-                backlog_series.append((t - warmup_s, n))
+            run.autoscale(t)
+        run.serve(t)
+        run.account(t)
         step += 1
         if step >= steps and not drain:
             break
-    horizon = step * dt - warmup_s
-    values = np.asarray(lat_values) + pool.service_latency_s
-    weights = np.asarray(lat_weights, dtype=float)
-    mean = float((values * weights).sum() / weights.sum()) if weights.sum() else 0.0
-    return PoolResult(
-        replica_seconds=replica_seconds,
-        p50_s=_weighted_quantile(values, weights, 0.5),
-        p99_s=_weighted_quantile(values, weights, 0.99),
-        mean_s=mean,
-        max_backlog=max_backlog,
-        jobs=jobs,
-        scored=scored,
-        replicas=replicas_series,
-        backlog=backlog_series,
-        mean_in_system=area_n / horizon if horizon else 0.0,
-        wait_probability=busy_time / horizon if horizon else 0.0,
-    )
+    return run.result(step * dt - warmup_s)
+
+
+class _PoolRun:
+    """One simulated pool's state, advanced one step of ``dt`` at a time."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        policy: str,
+        fixed_replicas: int | None,
+        dt: float,
+        warmup_s: float,
+        sample_every_s: float,
+        seed: int,
+    ) -> None:
+        self.pool, self.dt, self.warmup_s, self.sample_every_s = pool, dt, warmup_s, sample_every_s
+        self.rng = np.random.default_rng(seed)
+        s = pool.scaling
+        self.scaling = dataclasses.replace(s, min_replicas=0) if policy in ("zero", "age") else s
+        self.use_age = policy == "age"
+        self.autoscaled = fixed_replicas is None
+        self.queue: deque[list[float]] = deque()  # [arrival time, count], oldest first
+        self.n = 0
+        self.ready = fixed_replicas or 0
+        self.starting: list[float] = []  # ready-at times of replicas still loading
+        self.stopping: list[float] = []  # exit times of replicas in their warm shutdown
+        self.wishes: deque[tuple[float, int]] = deque()  # (time, desired) in the cooldown window
+        self.recent: deque[tuple[float, int]] = deque()  # (time, jobs scored) in the rate window
+        self.recent_sum = 0
+        self.next_poll = 0.0
+        self.next_sample = warmup_s
+        self.poll_every = max(dt, float(self.scaling.polling_s))
+        self.lat_values: list[float] = []
+        self.lat_weights: list[int] = []
+        self.replica_seconds = self.area_n = self.busy_time = 0.0
+        self.max_backlog = self.jobs = self.scored = 0
+        self.replicas_series: list[tuple[float, int]] = []
+        self.backlog_series: list[tuple[float, int]] = []
+
+    def arrive(self, t: float, k: int) -> None:
+        if k:
+            self.queue.append([t + self.dt / 2, k])
+            self.n += k
+            self.jobs += k if t >= self.warmup_s else 0
+
+    def autoscale(self, t: float) -> None:
+        """Loading replicas that are ready join; on each poll, KEDA's rules set the target."""
+        if self.starting and any(x <= t for x in self.starting):
+            self.ready += sum(1 for x in self.starting if x <= t)
+            self.starting = [x for x in self.starting if x > t]
+        if t < self.next_poll:
+            return
+        s = self.scaling
+        self.next_poll = t + self.poll_every
+        current = self.ready + len(self.starting)
+        held = min(self.n, self.ready * self.pool.threads)
+        depth = self.n - held
+        age = _age_at(self.queue, held, t) if depth > 0 else 0.0
+        while self.recent and self.recent[0][0] < t - s.rate_window_s:
+            self.recent_sum -= self.recent.popleft()[1]
+        rate = self.recent_sum / s.rate_window_s
+        want = desired_replicas(depth, age, current, s, jobs_per_s=rate, use_age=self.use_age)
+        self.wishes.append((t, want))
+        while self.wishes and self.wishes[0][0] < t - s.cooldown_s:
+            self.wishes.popleft()
+        target = max(w for _, w in self.wishes)
+        if target > current:
+            self.starting += [t + _cold_start(self.pool, self.rng) for _ in range(target - current)]
+        elif target < current:
+            drop = current - target
+            while drop and self.starting:  # cancel loading replicas first
+                self.starting.pop()
+                drop -= 1
+            self.ready -= drop
+            self.stopping += [t + self.pool.stop_s] * drop
+
+    def serve(self, t: float) -> None:
+        """The ready replicas score what this step allows, oldest jobs first."""
+        busy = min(self.n, self.ready)
+        if not (self.n and busy):
+            return
+        done = min(self.n, int(self.rng.poisson(busy * self.pool.mu * self.dt)))
+        if done and self.autoscaled:
+            self.recent.append((t, done))
+            self.recent_sum += done
+        self.n -= done
+        end = t + self.dt / 2
+        while done:
+            head = self.queue[0]
+            take = min(done, int(head[1]))
+            if head[0] >= self.warmup_s:
+                self.lat_values.append(end - head[0])
+                self.lat_weights.append(take)
+                self.scored += take
+            head[1] -= take
+            done -= take
+            if head[1] == 0:
+                self.queue.popleft()
+
+    def account(self, t: float) -> None:
+        if self.stopping:
+            self.stopping = [x for x in self.stopping if x > t]
+        if t < self.warmup_s:
+            return
+        dt = self.dt
+        self.replica_seconds += (self.ready + len(self.starting) + len(self.stopping)) * dt
+        self.area_n += self.n * dt
+        if self.ready and self.n >= self.ready:
+            self.busy_time += dt
+        self.max_backlog = max(self.max_backlog, self.n)
+        if t >= self.next_sample:
+            self.next_sample = t + self.sample_every_s
+            self.replicas_series.append((t - self.warmup_s, self.ready + len(self.starting)))
+            self.backlog_series.append((t - self.warmup_s, self.n))
+
+    def result(self, horizon: float) -> PoolResult:
+        values = np.asarray(self.lat_values) + self.pool.service_latency_s
+        weights = np.asarray(self.lat_weights, dtype=float)
+        mean = float((values * weights).sum() / weights.sum()) if weights.sum() else 0.0
+        return PoolResult(
+            replica_seconds=self.replica_seconds,
+            p50_s=_weighted_quantile(values, weights, 0.5),
+            p99_s=_weighted_quantile(values, weights, 0.99),
+            mean_s=mean,
+            max_backlog=self.max_backlog,
+            jobs=self.jobs,
+            scored=self.scored,
+            replicas=self.replicas_series,
+            backlog=self.backlog_series,
+            mean_in_system=self.area_n / horizon if horizon else 0.0,
+            wait_probability=self.busy_time / horizon if horizon else 0.0,
+        )
 
 
 def _cold_start(pool: Pool, rng: np.random.Generator) -> float:

@@ -177,31 +177,6 @@ def scaled_object(
     if scaling.min_replicas > scaling.max_replicas:
         raise ValueError(f"{factor}: min_replicas exceeds max_replicas")
     name = worker_deployment_name(factor)
-    # KEDA's CRD types every trigger metadata value as a string.
-    metadata = {
-        "addressFromEnv": REDIS_ADDRESS_ENV,
-        "passwordFromEnv": REDIS_PASSWORD_ENV,
-        "listName": queue,
-        "listLength": str(scaling.list_length),
-        "activationListLength": str(scaling.activation_list_length),
-        "databaseIndex": str(database_index),
-        "enableTLS": "true" if enable_tls else "false",
-    }
-    age = {
-        "serverAddress": prometheus,
-        # every API process exports the same gauge: take the largest
-        "query": f'max({AGE_METRIC}{{factor="{factor}"}})',
-        "threshold": _number(scaling.age_target_s),
-        "activationThreshold": _number(scaling.activation_age_s),
-        "ignoreNullValues": "true",
-    }
-    rate = {
-        "serverAddress": prometheus,
-        "query": f'sum(rate(tacit_jobs_total{{factor="{factor}"}}[{scaling.rate_window_s}s]))',
-        "threshold": _number(scaling.jobs_per_s_target),
-        "activationThreshold": "0",
-        "ignoreNullValues": "true",
-    }
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
@@ -229,18 +204,50 @@ def scaled_object(
                     "behavior": {"scaleDown": {"stabilizationWindowSeconds": scaling.cooldown_s}}
                 }
             },
-            "triggers": [
-                {"type": "redis", "name": f"queue-{factor}", "metadata": metadata},
-                {
-                    "type": "prometheus",
-                    "name": f"age-{factor}",
-                    "metricType": "Value",
-                    "metadata": age,
-                },
-                {"type": "prometheus", "name": f"rate-{factor}", "metadata": rate},
-            ],
+            "triggers": _triggers(factor, queue, scaling, database_index, enable_tls, prometheus),
         },
     }
+
+
+def _triggers(
+    factor: str,
+    queue: str,
+    scaling: PoolScaling,
+    database_index: int,
+    enable_tls: bool,
+    prometheus: str,
+) -> list[dict[str, Any]]:
+    """The queue-length, oldest-age and scoring-rate triggers of one pool."""
+    # KEDA's CRD types every trigger metadata value as a string.
+    metadata = {
+        "addressFromEnv": REDIS_ADDRESS_ENV,
+        "passwordFromEnv": REDIS_PASSWORD_ENV,
+        "listName": queue,
+        "listLength": str(scaling.list_length),
+        "activationListLength": str(scaling.activation_list_length),
+        "databaseIndex": str(database_index),
+        "enableTLS": "true" if enable_tls else "false",
+    }
+    age = {
+        "serverAddress": prometheus,
+        # every API process exports the same gauge: take the largest
+        "query": f'max({AGE_METRIC}{{factor="{factor}"}})',
+        "threshold": _number(scaling.age_target_s),
+        "activationThreshold": _number(scaling.activation_age_s),
+        "ignoreNullValues": "true",
+    }
+    rate = {
+        "serverAddress": prometheus,
+        "query": f'sum(rate(tacit_jobs_total{{factor="{factor}"}}[{scaling.rate_window_s}s]))',
+        "threshold": _number(scaling.jobs_per_s_target),
+        "activationThreshold": "0",
+        "ignoreNullValues": "true",
+    }
+    return [
+        {"type": "redis", "name": f"queue-{factor}", "metadata": metadata},
+        {"type": "prometheus", "name": f"age-{factor}", "metricType": "Value", "metadata": age},
+        {"type": "prometheus", "name": f"rate-{factor}", "metadata": rate},
+    ]
 
 
 def _number(x: float) -> str:

@@ -83,17 +83,7 @@ def post(
             raw.settimeout(left())
             sock = _tls_context().wrap_socket(raw, server_hostname=tls_host)
         conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
-        request = h11.Request(
-            method="POST",
-            target=target,
-            headers=[
-                ("host", host_header),
-                ("content-length", str(len(body))),
-                ("connection", "close"),
-                *headers.items(),
-            ],
-        )
-        out = conn.send(request) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
+        out = _request_bytes(conn, target, host_header, headers, body)
         sock.settimeout(left())
         sock.sendall(out)  # one timeout for the whole send (Python >= 3.5)
         response = _read_head(conn, sock, left)
@@ -107,6 +97,23 @@ def post(
         watchdog.cancel()
         sock.close()
         guard.close()
+
+
+def _request_bytes(
+    conn: h11.Connection, target: str, host_header: str, headers: dict[str, str], body: bytes
+) -> bytes:
+    """The whole POST as it goes on the wire: head, body and end of message."""
+    request = h11.Request(
+        method="POST",
+        target=target,
+        headers=[
+            ("host", host_header),
+            ("content-length", str(len(body))),
+            ("connection", "close"),
+            *headers.items(),
+        ],
+    )
+    return conn.send(request) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
 
 
 def _shutdown(s: socket.socket) -> None:

@@ -23,13 +23,14 @@ DEFAULT_THRESHOLD = 0.5
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags only `tacit eval trust` reads (it shares --data, --report, --json, --seed, --device)."""
     p.add_argument("--trace-out", help="CSV, one row per upload of every session")
-    p.add_argument(
-        "--batch",
-        action="append",
-        default=[],
-        metavar="FACTOR=N",
-        help="samples per upload of one factor (repeatable; default the data set's TRUST_BATCH)",
-    )
+    for factor in trust_factors():  # --keystroke-batch 5, --gait-batch 8, ...
+        p.add_argument(
+            f"--{factor}-batch",
+            type=int,
+            default=None,
+            metavar="N",
+            help=f"samples per {factor} upload (default the data set's TRUST_BATCH)",
+        )
     p.add_argument("--interval-s", type=float, default=60.0, help="seconds between uploads")
     p.add_argument(
         "--evidence",
@@ -72,14 +73,12 @@ def _per_factor(flag: str, specs: list[str]) -> dict[str, str]:
     return out
 
 
-def _batches(specs: list[str]) -> dict[str, int]:
+def _batches(args: argparse.Namespace) -> dict[str, int]:
+    """Samples per upload of each factor: its ``--<factor>-batch`` flag or its data set's."""
     from pipelines.evaluation.chimeric import default_batch
 
-    given = _per_factor("--batch", specs)
-    try:
-        return {f: int(given[f]) if f in given else default_batch(f) for f in trust_factors()}
-    except ValueError:
-        raise ValueError("--batch wants FACTOR=N with N a whole number") from None
+    given = {f: getattr(args, f"{f}_batch", None) for f in trust_factors()}
+    return {f: default_batch(f) if n is None else n for f, n in given.items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         say("error: --interval-s must be positive")
         return 2
     try:
-        batch = _batches(args.batch)
+        batch = _batches(args)
         weights = {
             f: Path(d) for f, d in _per_factor("--factor-weights", args.factor_weights).items()
         }

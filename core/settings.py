@@ -77,8 +77,9 @@ class QueueSettings(BaseModel):
 
     def score_queue(self, factor: str) -> str:
         """The score queue of an installed factor (FactorError for any other name)."""
-        factors.get(factor)
-        return str(getattr(self, factor))
+        spec = factors.get(factor)
+        # a factor installed after these settings were read takes its default queue
+        return str((self.model_extra or {}).get(factor, spec.queue))
 
     def score_queues(self) -> dict[str, str]:
         """Every installed factor's score queue, by factor."""
@@ -304,7 +305,7 @@ class Settings(BaseSettings):
     # `tacit up --autoscale` and the KEDA ScaledObjects all use the same figures.
     scaling: dict[str, dict[str, int | float]] = Field(default_factory=dict)
     storage: StorageSettings = StorageSettings()
-    queues: QueueSettings = QueueSettings()
+    queues: QueueSettings = Field(default_factory=QueueSettings)
     crypto: CryptoSettings = CryptoSettings()
     pool: PoolSettings = PoolSettings()
     limits: LimitSettings = LimitSettings()

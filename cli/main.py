@@ -26,6 +26,7 @@ COMMANDS = (
     "cli.chaos",
     "cli.scale",
     "cli.deploy",
+    "cli.factors",
     "cli.export",
     "cli.templates",
     "cli.capacity",
@@ -47,13 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    from core.factors import FactorError
+
     try:
+        parser = build_parser()  # the factor choices come from the installed plug-ins
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
+    except FactorError as e:  # a broken or clashing plug-in: say which, not a traceback
+        print(f"tacit: error: {e} ({e.code})", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -4,42 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.services import (
-    TestServices,
-    api_client,
-    connection,
-    services_in_environ,
-    settings_with_bucket,
-)
+from tests.services import TestServices, service_fixtures
 
-
-@pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServices]:
-    with services_in_environ(tmp_path_factory.mktemp("services")) as svc:
-        yield svc
-
-
-@pytest.fixture(scope="session")
-def settings(services: TestServices):  # type: ignore[no-untyped-def]
-    return settings_with_bucket()
-
-
-@pytest.fixture()
-def db(settings):  # type: ignore[no-untyped-def]
-    with connection(settings) as conn:
-        yield conn
-
-
-@pytest.fixture(scope="session")
-def api(settings):  # type: ignore[no-untyped-def]
-    """The FastAPI app in-process, over the real services."""
-    with api_client(settings) as client:
-        yield client
+services, settings, db, api = service_fixtures("session", "services")
 
 
 @pytest.fixture()

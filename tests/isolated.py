@@ -9,38 +9,6 @@ stack sweeps it. Import the fixtures into the module:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from tests.services import service_fixtures
 
-import pytest
-
-from tests.services import (
-    TestServices,
-    api_client,
-    connection,
-    services_in_environ,
-    settings_with_bucket,
-)
-
-
-@pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServices]:
-    with services_in_environ(tmp_path_factory.mktemp("isolated")) as svc:
-        yield svc
-
-
-@pytest.fixture(scope="module")
-def settings(services: TestServices):  # type: ignore[no-untyped-def]
-    return settings_with_bucket()
-
-
-@pytest.fixture()
-def db(settings):  # type: ignore[no-untyped-def]
-    with connection(settings) as conn:
-        yield conn
-
-
-@pytest.fixture(scope="module")
-def api(settings):  # type: ignore[no-untyped-def]
-    """The FastAPI app in-process, over this module's own services."""
-    with api_client(settings) as client:
-        yield client
+services, settings, db, api = service_fixtures("module", "isolated")

@@ -194,3 +194,31 @@ def api_client(settings):  # type: ignore[no-untyped-def]
 
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
+
+
+def service_fixtures(scope: str, folder: str):  # type: ignore[no-untyped-def]
+    """The fixtures ``services``, ``settings``, ``db`` and ``api`` over services started per
+    `scope` ("session": tests/conftest.py; "module": tests/isolated.py)."""
+    import pytest
+
+    @pytest.fixture(scope=scope)  # type: ignore[misc]
+    def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServices]:
+        with services_in_environ(tmp_path_factory.mktemp(folder)) as svc:
+            yield svc
+
+    @pytest.fixture(scope=scope)  # type: ignore[misc]
+    def settings(services: TestServices):  # type: ignore[no-untyped-def]
+        return settings_with_bucket()
+
+    @pytest.fixture()
+    def db(settings):  # type: ignore[no-untyped-def]
+        with connection(settings) as conn:
+            yield conn
+
+    @pytest.fixture(scope=scope)  # type: ignore[misc]
+    def api(settings):  # type: ignore[no-untyped-def]
+        """The FastAPI app in-process, over these services."""
+        with api_client(settings) as client:
+            yield client
+
+    return services, settings, db, api

@@ -86,25 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     queue = settings.queues.score_queue(args.factor)
     try:
-        app.worker_main(
-            [
-                "worker",
-                "-Q",
-                queue,
-                "-P",
-                "threads",
-                "-c",
-                str(threads),
-                "--prefetch-multiplier",
-                "1",
-                "-n",
-                f"{args.factor}@%h",
-                "-l",
-                args.loglevel,
-                "--without-gossip",
-                "--without-mingle",
-            ]
-        )
+        _celery_worker(app, queue, threads, f"{args.factor}@%h", args.loglevel)
     finally:
         rt.close()
     return 0
@@ -126,28 +108,33 @@ def run_webhooks(args: argparse.Namespace) -> int:
     from workers.webhooks.app import app
 
     try:
-        app.worker_main(
-            [
-                "worker",
-                "-Q",
-                settings.queues.webhooks,
-                "-P",
-                "threads",
-                "-c",
-                str(threads),
-                "--prefetch-multiplier",
-                "1",
-                "-n",
-                "webhooks@%h",
-                "-l",
-                args.loglevel,
-                "--without-gossip",
-                "--without-mingle",
-            ]
-        )
+        _celery_worker(app, settings.queues.webhooks, threads, "webhooks@%h", args.loglevel)
     finally:
         rt.close()
     return 0
+
+
+def _celery_worker(app, queue: str, threads: int, name: str, loglevel: str) -> None:  # type: ignore[no-untyped-def]
+    """One Celery worker process on `queue`: a threads pool, one message prefetched per thread."""
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            queue,
+            "-P",
+            "threads",
+            "-c",
+            str(threads),
+            "--prefetch-multiplier",
+            "1",
+            "-n",
+            name,
+            "-l",
+            loglevel,
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
 
 
 def run_relay(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from core.errors import NotFound
 from core.settings import WebhookSettings
 from core.webhooks import endpoints as endpoint_repo
 from core.webhooks import sealing
-from core.webhooks.policy import AttemptResult, Verdict, decide, describe
+from core.webhooks.policy import AttemptResult, DeliveryOutcome, decide, describe
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,9 @@ def record(
     d: ClaimedDelivery,
     result: AttemptResult,
     settings: WebhookSettings,
-) -> Verdict:
+) -> DeliveryOutcome:
     """Log the attempt and move the delivery (and its endpoint) on according to the policy."""
-    verdict = decide(
+    outcome = decide(
         result,
         attempt=d.attempt,
         schedule=settings.retry_schedule_s,
@@ -140,12 +140,12 @@ def record(
             d.message_id,
             d.attempt,
             result.status_code,
-            verdict.kind,
+            outcome.kind,
             (result.error or "")[:500] or None,
             result.latency_ms,
         ),
     )
-    if verdict.kind == "succeeded":
+    if outcome.kind == "succeeded":
         conn.execute(
             "UPDATE webhook_deliveries SET status = 'succeeded', lease_until = NULL, updated_at = now()"
             " WHERE id = %s",
@@ -155,10 +155,10 @@ def record(
             "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = %s AND failing_since IS NOT NULL",
             (d.endpoint_id,),
         )
-        return verdict
-    if verdict.kind == "gone":
-        endpoint_repo.disable(conn, endpoint_id=d.endpoint_id, reason=verdict.reason)
-        return verdict
+        return outcome
+    if outcome.kind == "gone":
+        endpoint_repo.disable(conn, endpoint_id=d.endpoint_id, reason=outcome.reason)
+        return outcome
     row = conn.execute(
         "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()) WHERE id = %s"
         " RETURNING failing_since, now() - failing_since >= make_interval(secs => %s) AS too_long",
@@ -167,16 +167,16 @@ def record(
     if row is not None and row["too_long"]:
         reason = f"failing continuously since {row['failing_since']:%Y-%m-%d %H:%M:%SZ}; last: {describe(result)}"
         endpoint_repo.disable(conn, endpoint_id=d.endpoint_id, reason=reason)
-        return Verdict("dead", reason=reason)
-    if verdict.kind == "dead":
-        abandon(conn, d, reason=verdict.reason)
-        return verdict
+        return DeliveryOutcome("dead", reason=reason)
+    if outcome.kind == "dead":
+        abandon(conn, d, reason=outcome.reason)
+        return outcome
     conn.execute(
         "UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => %s), published_at = NULL,"
         " lease_until = NULL, updated_at = now() WHERE id = %s",
-        (verdict.delay_s, d.id),
+        (outcome.delay_s, d.id),
     )
-    return verdict
+    return outcome
 
 
 def publish_due(

@@ -21,7 +21,7 @@ class AttemptResult:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class DeliveryOutcome:
     kind: Literal["succeeded", "gone", "retry", "dead"]
     delay_s: float = 0.0
     reason: str = ""
@@ -57,19 +57,19 @@ def decide(
     jitter: float = 0.0,
     max_retry_after_s: float = 86_400.0,
     rng: random.Random | None = None,
-) -> Verdict:
+) -> DeliveryOutcome:
     """Only 2xx succeeds; 410 disables; else retry on `schedule` (attempt n+1 waits schedule[n])."""
     code = result.status_code
     if code is not None and 200 <= code < 300:
-        return Verdict("succeeded")
+        return DeliveryOutcome("succeeded")
     if code == 410:
-        return Verdict("gone", reason="the endpoint answered 410 Gone")
+        return DeliveryOutcome("gone", reason="the endpoint answered 410 Gone")
     if attempt >= len(schedule):
-        return Verdict(
+        return DeliveryOutcome(
             "dead", reason=f"no success after {attempt} attempts; last: {describe(result)}"
         )
     delay = float(schedule[attempt])
     delay *= 1.0 + (rng or random).uniform(-jitter, jitter)  # spread a burst of retries out
     if code in THROTTLED and result.retry_after_s is not None:
         delay = max(delay, min(result.retry_after_s, max_retry_after_s))
-    return Verdict("retry", delay_s=max(0.0, delay), reason=describe(result))
+    return DeliveryOutcome("retry", delay_s=max(0.0, delay), reason=describe(result))

@@ -94,7 +94,7 @@ def post(
 
 
 def deliver(rt: WebhookRuntime, delivery_id: uuid.UUID) -> str | None:
-    """Make one attempt of a due delivery; returns the verdict, or None if it was not ours to make."""
+    """Make one attempt of a due delivery; returns the outcome's kind, or None if it was not ours to make."""
     ws = rt.settings.webhooks
     with transaction(rt.pool) as conn:
         if deliveries.endpoint_busy(
@@ -129,10 +129,10 @@ def deliver(rt: WebhookRuntime, delivery_id: uuid.UUID) -> str | None:
             timeout_s=ws.timeout_s,
         )
     with transaction(rt.pool) as conn:
-        verdict = deliveries.record(conn, d, result, ws)
+        outcome = deliveries.record(conn, d, result, ws)
     # the dashboards' and alerts' outcomes: delivered, retry, failed (dead or gone)
     WEBHOOK_DELIVERIES.labels(
-        outcome={"succeeded": "delivered", "retry": "retry"}.get(verdict.kind, "failed")
+        outcome={"succeeded": "delivered", "retry": "retry"}.get(outcome.kind, "failed")
     ).inc()
     log.info(
         json.dumps(
@@ -143,10 +143,10 @@ def deliver(rt: WebhookRuntime, delivery_id: uuid.UUID) -> str | None:
                 "endpoint_id": str(d.endpoint_id),
                 "attempt": d.attempt,
                 "status_code": result.status_code,
-                "outcome": verdict.kind,
+                "outcome": outcome.kind,
                 "latency_ms": round(result.latency_ms, 1),
-                "next_in_s": round(verdict.delay_s, 1),
+                "next_in_s": round(outcome.delay_s, 1),
             }
         )
     )
-    return verdict.kind
+    return outcome.kind

@@ -9,18 +9,21 @@ from contextlib import asynccontextmanager
 import redis
 import redis.asyncio
 from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+from starlette.datastructures import State
 
 from api import errors, openapi, ops
 from api import metrics as api_metrics
 from api.guard import RequestGuard
 from api.routes import batches, devices, enrolment, health, jobs, keys, tenant, users, webhooks
 from core.backlog import BacklogGuard
+from core.batches.uploads import Uploads
 from core.db import make_async_pool, make_pool
 from core.devices.service import SigningKeys
 from core.publisher import JobPublisher
 from core.ratelimit import AddressLimits, UploadGate
 from core.settings import Settings, get_settings
-from core.storage import make_store
+from core.storage import ObjectStore, make_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,50 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = app.state
-        state.settings = settings
-        state.pool = make_pool(settings.database_url, min_size=2, max_size=20, name="api")
-        state.pool.open(wait=False)
-        # the upload path runs on the event loop, one round trip per statement
-        state.db = make_async_pool(
-            settings.database_url, min_size=2, max_size=20, name="api-uploads"
-        )
-        await state.db.open(wait=False)
-        state.signing_keys = SigningKeys(
-            refused_ttl_s=settings.http.unknown_device_ttl_s,
-            refused_max=settings.http.unknown_device_cache,
-        )
-        state.store = make_store(settings.storage)
-        state.publisher = JobPublisher(settings, state.pool)
-        state.redis = redis.Redis.from_url(
-            settings.redis_url, socket_timeout=2, socket_connect_timeout=2
-        )
-        state.aredis = redis.asyncio.Redis.from_url(
-            settings.redis_url, socket_timeout=2, socket_connect_timeout=2
-        )
-        state.backlog = BacklogGuard(state.aredis, limit=settings.limits.backlog_limit)
-        state.upload_gate = UploadGate(
-            state.aredis,
-            device_per_min=settings.limits.device_rate_per_min,
-            tenant_per_min=settings.limits.tenant_rate_per_min,
-        )
-        state.address_limits = AddressLimits(
-            state.aredis,
-            {
-                "redeem": settings.http.redeem_per_min,
-                "keys": settings.http.keys_per_min,
-                "readyz": settings.http.readyz_per_min,
-                "ops_login": settings.ops.login_attempts_per_min,
-            },
-        )
-        try:
+        async with _running(app.state, settings):
             yield
-        finally:
-            await asyncio.to_thread(state.publisher.flush)
-            await state.db.close()
-            state.pool.close()
-            state.redis.close()
-            await state.aredis.aclose()
 
     app = FastAPI(
         title="Tacit",
@@ -92,3 +53,67 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.include_router(bench.router)
     return app
+
+
+@asynccontextmanager
+async def _running(state: State, settings: Settings) -> AsyncIterator[None]:
+    """The clients the routes share, on `app.state` while the app runs, closed after."""
+    state.settings = settings
+    state.pool = make_pool(settings.database_url, min_size=2, max_size=20, name="api")
+    state.pool.open(wait=False)
+    # the upload path runs on the event loop, one round trip per statement
+    uploads_db = make_async_pool(settings.database_url, min_size=2, max_size=20, name="api-uploads")
+    await uploads_db.open(wait=False)
+    state.store = make_store(settings.storage)
+    publisher = JobPublisher(settings, state.pool)
+    state.redis = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+    )
+    aredis = redis.asyncio.Redis.from_url(
+        settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+    )
+    state.uploads = _uploads(settings, uploads_db, state.store, publisher, aredis)
+    state.address_limits = AddressLimits(
+        aredis,
+        {
+            "redeem": settings.http.redeem_per_min,
+            "keys": settings.http.keys_per_min,
+            "readyz": settings.http.readyz_per_min,
+            "ops_login": settings.ops.login_attempts_per_min,
+        },
+    )
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(publisher.flush)
+        await uploads_db.close()
+        state.pool.close()
+        state.redis.close()
+        await aredis.aclose()
+
+
+def _uploads(
+    settings: Settings,
+    db: AsyncConnectionPool,
+    store: ObjectStore,
+    publisher: JobPublisher,
+    aredis: redis.asyncio.Redis,
+) -> Uploads:
+    """The upload use case, with its signing-key cache, rate gate and backlog check."""
+    limits = settings.limits
+    return Uploads(
+        db,
+        store,
+        publisher,
+        settings,
+        keys=SigningKeys(
+            refused_ttl_s=settings.http.unknown_device_ttl_s,
+            refused_max=settings.http.unknown_device_cache,
+        ),
+        gate=UploadGate(
+            aredis,
+            device_per_min=limits.device_rate_per_min,
+            tenant_per_min=limits.tenant_rate_per_min,
+        ),
+        check_backlog=BacklogGuard(aredis, limit=limits.backlog_limit),
+    )

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import Depends, Request
 
+from core.batches.uploads import Uploads
 from core.db import transaction
 from core.errors import Unauthorized
 from core.settings import Settings
@@ -47,5 +48,10 @@ def get_store(request: Request) -> ObjectStore:
     return request.app.state.store
 
 
+async def get_uploads(request: Request) -> Uploads:
+    return request.app.state.uploads  # async: a sync dependency would cost a thread hop
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
+UploadsDep = Annotated[Uploads, Depends(get_uploads)]

@@ -129,8 +129,9 @@ class Bench:
     def create_jobs(self, plaintexts: list[bytes], purpose: str) -> list[tuple[uuid.UUID, str]]:
         """Blob + batch + job + outbox rows, not yet published; round robin over the users' phones
         (enrolment: every phone gets every plaintext)."""
-        from core.batches.service import NewBatch, record_batch, store_blob, utcnow
+        from core.batches.service import NewBatch, accept_statement, utcnow
         from core.db import transaction
+        from core.storage import raw_batch_key
 
         out = []
         queue = self.settings.queues.score_queue(self.factor)
@@ -149,17 +150,19 @@ class Bench:
                 key_id=self.key_id,
             )
             received, row_id = utcnow(), uuid.uuid4()
-            key = store_blob(self.store, device=phone, batch=nb, received=received, batch_id=row_id)
+            key = raw_batch_key(phone.tenant_id, phone.id, received, row_id)
+            self.store.put(key, env)  # durable before the rows that point at it
+            statement = accept_statement(
+                device=phone,
+                batch=nb,
+                object_key=key,
+                queue=queue,
+                received=received,
+                batch_id=row_id,
+            )
             with transaction(self.pool) as conn:
-                acc = record_batch(
-                    conn,
-                    device=phone,
-                    batch=nb,
-                    object_key=key,
-                    queue=queue,
-                    received=received,
-                    batch_id=row_id,
-                )
+                acc = statement.outcome(conn.execute(statement.sql, statement.params).fetchone())
+                assert acc is not None  # fresh batch ids: nothing concurrent
                 conn.execute(
                     "UPDATE outbox SET published_at = now() WHERE job_id = %s", (acc.job_id,)
                 )

@@ -7,10 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from api.deps import UploadsDep
 from api.schemas import Accepted
-from api.upload import check_upload, receive_upload
-from core.batches.ingest import ingest
-from core.errors import DomainError
+from api.upload import receive_upload
 from core.protocol.envelope import CONTENT_TYPE
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -49,32 +48,9 @@ _BODY: dict[str, Any] = {
         )
     },
 )
-async def upload_batch(request: Request) -> Response:
+async def upload_batch(request: Request, uploads: UploadsDep) -> Response:
     """Accept one sensor batch; the same (device, batch id) again returns the same job."""
-    state = request.app.state
-    limits = state.settings.limits
-    signed = await receive_upload(request, limits)
-    upload = await check_upload(signed, state.db, state.signing_keys, state.upload_gate, limits)
-    try:
-        accepted = await ingest(
-            state.db,
-            state.store,
-            state.publisher,
-            state.settings,
-            device=upload.device,
-            batch=upload.batch,
-            check_backlog=state.backlog,
-        )
-    except DomainError as e:
-        if e.code in ("device_revoked", "device_not_found"):
-            # revoked (or erased) since this process cached its key: neither the device nor
-            # its tenant is charged, and the next upload is refused before the signature check
-            device = upload.device
-            await state.upload_gate.refund(
-                tenant_id=device.tenant_id, device_id=device.id, window=upload.window
-            )
-            state.signing_keys.refuse(device.id, e)
-        raise
+    accepted = await uploads.accept(await receive_upload(request, uploads.limits))
     status_url = f"/v1/jobs/{accepted.job_id}"
     # Built by hand: this is the hottest response, and its shape is `Accepted`.
     body = {

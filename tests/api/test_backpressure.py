@@ -27,7 +27,7 @@ def bounded(settings):  # type: ignore[no-untyped-def]
     )
     client = redis.Redis.from_url(settings.redis_url)
     with TestClient(create_app(s), raise_server_exceptions=False) as api:
-        api.app.state.backlog.ttl_s = 0  # read the depth on every upload in this test
+        api.app.state.uploads.check_backlog.ttl_s = 0  # read the depth on every upload in this test
         yield api, client, queue
     client.delete(queue)
 

@@ -60,7 +60,7 @@ def test_a_revoked_device_does_not_spend_the_tenants_budget(limited_api, tenant)
 
 
 def test_an_unknown_device_costs_one_query(api, phone):  # type: ignore[no-untyped-def]
-    keys = api.app.state.signing_keys
+    keys = api.app.state.uploads.keys
     unknown = str(uuid.uuid4())
     before = keys.queries
     for _ in range(5):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 
 from cli.main import main
-from core.batches.service import NewBatch, record_batch, utcnow
+from core.batches.service import NewBatch, utcnow
 from core.devices.service import create_device
+from tests.batches import record_batch_sync
 
 
 def _dead_job(db, tenant, factor: str) -> uuid.UUID:  # type: ignore[no-untyped-def]
     device = create_device(db, tenant_id=tenant["id"], user_external_id=f"u-{uuid.uuid4().hex[:6]}")
-    acc = record_batch(
+    acc = record_batch_sync(
         db,
         device=device,
         batch=NewBatch(uuid.uuid4(), factor, "verify", b"x"),

@@ -14,14 +14,17 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import redis.asyncio
 
-from core.batches.ingest import ingest
-from core.batches.service import NewBatch, record_batch, record_batch_async, utcnow
+from core.batches.service import NewBatch, record_batch, utcnow
+from core.batches.uploads import Uploads
 from core.db import async_connection, connect, make_async_pool, make_pool
-from core.devices.service import create_device, revoke_device
+from core.devices.service import SigningKeys, create_device, revoke_device
 from core.errors import Forbidden, Unavailable
 from core.publisher import JobPublisher
+from core.ratelimit import UploadGate
 from core.storage import make_store
+from tests.batches import record_batch_sync
 from workers import relay
 
 pytestmark = pytest.mark.integration
@@ -50,20 +53,24 @@ def _eventually_empty(store, device, timeout: float = 5.0) -> list[str]:  # type
 
 
 async def _ingest(settings, device, batch: NewBatch, *, on_pool=None):  # type: ignore[no-untyped-def]
+    """The ingest steps of the upload use case, for a device taken as authenticated."""
     db = make_async_pool(settings.database_url, min_size=1, max_size=2, name="test-ingest")
     await db.open(wait=True)
+    aredis = redis.asyncio.Redis.from_url(settings.redis_url)
     try:
         if on_pool is not None:
             on_pool(db)
-        return await ingest(
+        uploads = Uploads(
             db,
             make_store(settings.storage),
             JobPublisher(settings),
             settings,
-            device=device,
-            batch=batch,
+            keys=SigningKeys(),
+            gate=UploadGate(aredis, device_per_min=60, tenant_per_min=600),
         )
+        return await uploads.ingest(device, batch)
     finally:
+        await aredis.aclose()
         await db.close()
 
 
@@ -88,7 +95,7 @@ def test_an_upload_past_its_deadline_inserts_nothing(settings, tenant):  # type:
         await db.open(wait=True)
         try:
             async with async_connection(db) as conn:
-                await record_batch_async(
+                await record_batch(
                     conn,
                     device=device,
                     batch=_batch(),
@@ -119,7 +126,7 @@ def test_postgres_killing_an_upload_mid_statement_leaves_the_blob_to_the_sweep(s
     # given another upload of the same batch holding its row uncommitted, so the
     # upload's statement waits inside Postgres
     holder = connect(settings.database_url)  # one open transaction
-    record_batch(
+    record_batch_sync(
         holder,
         device=device,
         batch=batch,

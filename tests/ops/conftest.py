@@ -43,11 +43,12 @@ def make_job(
     db, tenant, *, factor: str = "keystroke", status: str = "queued", **columns
 ) -> uuid.UUID:  # type: ignore[no-untyped-def]
     """A job (with its batch and outbox row) put straight into ``status``."""
-    from core.batches.service import NewBatch, record_batch, utcnow
+    from core.batches.service import NewBatch, utcnow
     from core.devices.service import create_device
+    from tests.batches import record_batch_sync
 
     device = create_device(db, tenant_id=tenant["id"], user_external_id=f"u-{uuid.uuid4().hex[:6]}")
-    accepted = record_batch(
+    accepted = record_batch_sync(
         db,
         device=device,
         batch=NewBatch(uuid.uuid4(), factor, "verify", b"x"),

@@ -7,10 +7,11 @@ import uuid
 import pytest
 import redis
 
-from core.batches.service import NewBatch, record_batch, utcnow
+from core.batches.service import NewBatch, utcnow
 from core.db import make_pool, transaction
 from core.devices.service import create_device
 from core.publisher import JobPublisher
+from tests.batches import record_batch_sync
 from workers import relay
 
 
@@ -32,7 +33,7 @@ def _job(pool, tenant, settings, queue: str) -> uuid.UUID:  # type: ignore[no-un
         device = create_device(
             conn, tenant_id=tenant["id"], user_external_id=f"u-{uuid.uuid4().hex[:6]}"
         )
-        acc = record_batch(
+        acc = record_batch_sync(
             conn,
             device=device,
             batch=NewBatch(uuid.uuid4(), "keystroke", "verify", b"x"),

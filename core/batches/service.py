@@ -124,6 +124,7 @@ class AcceptStatement:
     benchmark run the same statement inside transactions of their own.
     """
 
+    device: Device
     batch: NewBatch
     params: dict[str, object]
     inserted: AcceptedBatch  # the result when it inserts
@@ -178,7 +179,7 @@ def accept_statement(
         "deadline": deadline,
     }
     inserted = AcceptedBatch(job_id, batch_id, batch.factor, queue, created=True)
-    return AcceptStatement(batch, params, inserted)
+    return AcceptStatement(device, batch, params, inserted)
 
 
 @contextlib.contextmanager
@@ -190,38 +191,22 @@ def device_deleted_is_not_found() -> Iterator[None]:
         raise NotFound("device not found", code="device_not_found") from None
 
 
-async def record_batch(
-    conn: AsyncDictConnection,
-    *,
-    device: Device,
-    batch: NewBatch,
-    object_key: str,
-    queue: str,
-    received: datetime,
-    batch_id: uuid.UUID | None = None,
-    deadline: datetime | None = None,
-) -> AcceptedBatch:
-    """Insert batch, job and outbox rows in one statement, or return the job of an earlier upload.
+async def record_batch(conn: AsyncDictConnection, statement: AcceptStatement) -> AcceptedBatch:
+    """Run the accept statement: the job inserted, or the job of an earlier upload of the batch.
 
     On an autocommit connection the one statement commits by itself. Refuses (see
-    `accept_statement`); past the `deadline` (the orphan sweep may then be collecting the
+    `accept_statement`); past its deadline (the orphan sweep may then be collecting the
     blob) it inserts nothing and raises `upload_timeout`.
     """
-    statement = accept_statement(
-        device=device,
-        batch=batch,
-        object_key=object_key,
-        queue=queue,
-        received=received,
-        batch_id=batch_id,
-        deadline=deadline,
-    )
     with device_deleted_is_not_found():
         row = await (await conn.execute(statement.sql, statement.params)).fetchone()
     accepted = statement.outcome(row)
     if accepted is None:
         found = await lookup(
-            conn, device_id=device.id, client_batch_id=batch.client_batch_id, key_id=None
+            conn,
+            device_id=statement.device.id,
+            client_batch_id=statement.batch.client_batch_id,
+            key_id=None,
         )
         accepted = found.existing
     if accepted is None:  # neither inserted nor found: the deadline had passed

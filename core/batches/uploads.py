@@ -36,7 +36,14 @@ from datetime import UTC, datetime, timedelta
 
 from psycopg_pool import AsyncConnectionPool
 
-from core.batches.service import AcceptedBatch, NewBatch, lookup, record_batch, utcnow
+from core.batches.service import (
+    AcceptedBatch,
+    NewBatch,
+    accept_statement,
+    lookup,
+    record_batch,
+    utcnow,
+)
 from core.db import async_connection
 from core.devices.service import Device, SigningKeys
 from core.enrolment.windows import enrolment_closed, find_open_window
@@ -169,20 +176,20 @@ class Uploads:
         except BaseException:
             await _remove(self.store, key)  # a write interrupted may still have landed
             raise
+        statement = accept_statement(
+            device=device,
+            batch=batch,
+            object_key=key,
+            queue=queue,
+            received=received,
+            batch_id=batch_id,
+            deadline=deadline,
+        )
         sent = False
         try:
             async with async_connection(self.db) as conn:
                 sent = True
-                accepted = await record_batch(
-                    conn,
-                    device=device,
-                    batch=batch,
-                    object_key=key,
-                    queue=queue,
-                    received=received,
-                    batch_id=batch_id,
-                    deadline=deadline,
-                )
+                accepted = await record_batch(conn, statement)
         except BaseException as e:
             # A refusal in the statement's answer, or an error before it was sent, inserted
             # nothing; a broken connection or a cancellation may have committed: the sweep decides.

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 import redis.asyncio
 
-from core.batches.service import NewBatch, record_batch, utcnow
+from core.batches.service import NewBatch, accept_statement, record_batch, utcnow
 from core.batches.uploads import Uploads
 from core.db import async_connection, connect, make_async_pool, make_pool
 from core.devices.service import SigningKeys, create_device, revoke_device
@@ -95,8 +95,7 @@ def test_an_upload_past_its_deadline_inserts_nothing(settings, tenant):  # type:
         await db.open(wait=True)
         try:
             async with async_connection(db) as conn:
-                await record_batch(
-                    conn,
+                statement = accept_statement(
                     device=device,
                     batch=_batch(),
                     object_key="raw/x",
@@ -104,6 +103,7 @@ def test_an_upload_past_its_deadline_inserts_nothing(settings, tenant):  # type:
                     received=utcnow(),
                     deadline=utcnow() - timedelta(seconds=1),
                 )
+                await record_batch(conn, statement)
         finally:
             await db.close()
 

@@ -196,10 +196,8 @@ class Uploads:
             if not (sent and _outcome_unknown(e)):
                 await _remove(self.store, key)
             raise
-        if accepted.created:
-            self.publisher.publish_soon(
-                accepted.job_id, accepted.queue
-            )  # the outbox row is durable
+        if accepted.created:  # the outbox row is the durable enqueue; this is the fast one
+            self.publisher.publish_soon(accepted.job_id, accepted.queue)
         else:
             await _remove(self.store, key)  # the earlier upload's blob is the one
         return accepted

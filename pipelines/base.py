@@ -89,9 +89,11 @@ class TorchPipeline(ABC, Generic[D]):
     """
 
     factor: str
-    model_version: str
     min_enrol_samples: int
-    device: torch.device
+
+    def __init__(self, *, model_version: str, device: str) -> None:
+        self.model_version = model_version
+        self.device = torch.device(device)
 
     @abstractmethod
     def decode(self, plaintext: bytes) -> D:

@@ -63,11 +63,10 @@ class GaitPipeline(TorchPipeline[GaitRecording]):
         *,
         top_k: int,
     ) -> None:
-        self.device = torch.device(device)
+        super().__init__(model_version=model_version, device=device)
         self.model = model.to(self.device).eval()
         self.calibration = calibration
         self.top_k = top_k
-        self.model_version = model_version
         self.limits = GaitLimits()
 
     def decode(self, plaintext: bytes) -> GaitRecording:

@@ -52,11 +52,10 @@ class KeystrokePipeline(TorchPipeline[list[Typing]]):
         model_version: str,
         device: str = "cpu",
     ) -> None:
-        self.device = torch.device(device)
+        super().__init__(model_version=model_version, device=device)
         self.encoder = encoder.to(self.device).eval()
         self.calibration = calibration
         self.scoring = scoring
-        self.model_version = model_version
         self.min_enrol_samples = 20
         self.limits = KeystrokeLimits()
         self.emb_dim = encoder.dim

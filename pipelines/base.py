@@ -4,12 +4,18 @@ A pipeline is pure: bytes or arrays in, typed results out, device passed in.
 Its life follows the model-server pattern: ``load`` once per process, then for
 each batch of jobs ``decode -> preprocess`` (CPU, per job) and one ``embed``
 call (model, batched over all jobs), then ``enrol`` or ``verify`` per job.
+
+``FactorPipeline`` is the contract a pool and a plug-in rely on. ``TorchPipeline``
+is the base the built-in factors share: its ``embed`` is the one place inference
+happens (``inference_mode``, the move to the device), around the subclass's
+``forward``.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
@@ -43,22 +49,26 @@ class Verification:
     per_sample: list[float] = field(default_factory=list)
 
 
+D = TypeVar("D")  # a factor's decoded sample set: what `decode` returns and `preprocess` takes
+
+
 @runtime_checkable
-class FactorPipeline(Protocol):
+class FactorPipeline(Protocol[D]):
     factor: str
     model_version: str
     min_enrol_samples: int  # samples needed before a template can be built
 
-    def decode(self, plaintext: bytes) -> object:
+    def decode(self, plaintext: bytes) -> D:
         """Plaintext frame -> factor-specific decoded sample set (raises PlaintextError/SampleError)."""
         ...
 
-    def preprocess(self, decoded: object) -> np.ndarray:
+    def preprocess(self, decoded: D) -> np.ndarray:
         """Decoded samples -> model input array [n, ...] (float32), CPU only."""
         ...
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Model input batch [N, ...] on the pipeline's device -> embeddings [N, D]."""
+        """Model input batch [N, ...] (any device) -> embeddings [N, D] on the pipeline's device,
+        computed under ``torch.inference_mode``."""
         ...
 
     def enrol(self, embeddings: np.ndarray) -> Template:
@@ -68,6 +78,66 @@ class FactorPipeline(Protocol):
     def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
         """One job's embeddings [n, D] against a template -> calibrated verification."""
         ...
+
+
+class TorchPipeline(ABC, Generic[D]):
+    """A FactorPipeline whose model is a torch module on `device`.
+
+    Subclasses give ``decode``, ``preprocess``, ``forward`` (the model call, tensor in,
+    tensor out), ``enrol`` and ``verify``; ``embed`` wraps ``forward`` with what every
+    model call needs, so callers (the pool, evaluation, export) never do it themselves.
+    """
+
+    factor: str
+    min_enrol_samples: int
+
+    def __init__(self, *, model_version: str, device: str) -> None:
+        self.model_version = model_version
+        self.device = torch.device(device)
+
+    @abstractmethod
+    def decode(self, plaintext: bytes) -> D:
+        """Plaintext frame -> decoded sample set (raises PlaintextError/SampleError)."""
+
+    @abstractmethod
+    def preprocess(self, decoded: D) -> np.ndarray:
+        """Decoded samples -> model input array [n, ...] (float32), CPU only."""
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Model input batch [N, ...], float32 on `device` -> embeddings [N, D]."""
+
+    @abstractmethod
+    def enrol(self, embeddings: np.ndarray) -> Template:
+        """All enrolment embeddings [n, D] of one user -> template."""
+
+    @abstractmethod
+    def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
+        """One job's embeddings [n, D] against a template -> calibrated verification."""
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Model input batch [N, ...] on any device -> embeddings [N, D] on `device`."""
+        with torch.inference_mode():
+            return self.forward(x.to(self.device, torch.float32, non_blocking=x.is_pinned()))
+
+    def embed_numpy(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Numpy model inputs -> numpy embeddings, `batch` rows per model call."""
+        return embed_numpy(self, x, batch=batch)
+
+
+def embed_numpy(pipeline: FactorPipeline[D], x: np.ndarray, *, batch: int = 256) -> np.ndarray:
+    """Any pipeline's ``embed`` on numpy rows, `batch` at a time (evaluation, enrolment, checks).
+
+    An empty input still makes one (empty) model call, so the result has the model's width.
+    """
+    parts = [
+        pipeline.embed(torch.from_numpy(np.ascontiguousarray(x[i : i + batch], dtype=np.float32)))
+        .float()
+        .cpu()
+        .numpy()
+        for i in range(0, max(len(x), 1), batch)
+    ]
+    return np.concatenate(parts, axis=0)
 
 
 def check_template(template: Template, *, factor: str, model_version: str) -> None:

@@ -14,6 +14,7 @@ import torch
 
 from core import factors as registry
 from core.factors import load_pipeline
+from pipelines.base import embed_numpy
 
 ATOL = 1e-3  # embeddings are unit-scale; TF32/cuDNN kernels differ from CPU in the last bits
 
@@ -25,15 +26,10 @@ def check(factor: str, device: str, rows: int = 64) -> dict[str, object]:
     enrol = cpu.preprocess(cpu.decode(synth.capture(synth.make_person(1), rng, 8)))
     probe = cpu.preprocess(cpu.decode(synth.capture(synth.make_person(1), rng, 4)))
     x = np.concatenate([enrol] * (rows // len(enrol) + 1))[:rows]
-    with torch.inference_mode():
-        e_cpu = cpu.embed(torch.from_numpy(x)).numpy()
-        e_gpu = gpu.embed(torch.from_numpy(x).to(device)).float().cpu().numpy()
-        t_cpu = cpu.enrol(cpu.embed(torch.from_numpy(enrol)).numpy())
-        t_gpu = gpu.enrol(gpu.embed(torch.from_numpy(enrol).to(device)).float().cpu().numpy())
-        v_cpu = cpu.verify(t_cpu, cpu.embed(torch.from_numpy(probe)).numpy())
-        v_gpu = gpu.verify(
-            t_gpu, gpu.embed(torch.from_numpy(probe).to(device)).float().cpu().numpy()
-        )
+    e_cpu, e_gpu = embed_numpy(cpu, x), embed_numpy(gpu, x)
+    t_cpu, t_gpu = cpu.enrol(embed_numpy(cpu, enrol)), gpu.enrol(embed_numpy(gpu, enrol))
+    v_cpu = cpu.verify(t_cpu, embed_numpy(cpu, probe))
+    v_gpu = gpu.verify(t_gpu, embed_numpy(gpu, probe))
     diff = float(np.abs(e_cpu - e_gpu).max())
     return {
         "factor": factor,

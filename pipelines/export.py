@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from core import factors as registry
-from pipelines.base import FactorPipeline
+from pipelines.base import FactorPipeline, embed_numpy
 
 INPUT, OUTPUT, VERSION_PARAMETER = "INPUT", "EMBEDDING", "tacit_model_version"
 
@@ -42,8 +42,8 @@ def example_input(pipeline: FactorPipeline, rows: int = 4) -> np.ndarray:
 
 
 def embed_reference(pipeline: FactorPipeline, x: np.ndarray) -> np.ndarray:
-    with torch.inference_mode():
-        return pipeline.embed(torch.from_numpy(x)).float().cpu().numpy()
+    """The in-process embeddings of `x`: what a served model must reproduce."""
+    return embed_numpy(pipeline, x)
 
 
 def export_onnx(pipeline: FactorPipeline, path: Path, *, max_batch: int = 4096) -> Path:

@@ -23,7 +23,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Calibration:
-    """llr = intercept + slope * distance (slope < 0: closer is more genuine)."""
+    """llr = intercept + slope * distance (slope < 0: closer is more genuine).
+
+    The same holds for a similarity with slope > 0 (gait: `distance` names what it is).
+    """
 
     intercept: float
     slope: float

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.base import FactorPipeline, Template, Verification
+from pipelines.base import FactorPipeline, Template, Verification, embed_numpy
 from pipelines.evaluation.harness import PipelineScorer, Progress, factor_module
 from pipelines.evaluation.protocol import EvalSubject
 from pipelines.evaluation.run import load_model
@@ -61,9 +61,9 @@ def prepare_factor(
     scorer: PipelineScorer = load_model(factor, weights=weights, device=device)
     templates, batches = [], []
     for s in subjects:
-        templates.append(scorer.pipeline.enrol(scorer.embed(s.enrol)))
+        templates.append(scorer.pipeline.enrol(embed_numpy(scorer.pipeline, s.enrol)))
         probes = np.concatenate([x for _, x in s.genuine], axis=0).astype(np.float32, copy=False)
-        emb = scorer.embed(probes) if len(probes) else probes
+        emb = embed_numpy(scorer.pipeline, probes) if len(probes) else probes
         full = len(emb) // batch_size
         batches.append([emb[k * batch_size : (k + 1) * batch_size] for k in range(full)])
     return FactorScores(factor, scorer.pipeline, templates, batches, scorer.pipeline.model_version)

@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
-import torch
 
 from core import factors as registry
-from pipelines.base import FactorPipeline
+from pipelines.base import FactorPipeline, Template, embed_numpy
 from pipelines.evaluation.protocol import EvalSubject, Scorer
 
 Progress = Callable[[str], None]
@@ -67,35 +67,35 @@ def run_protocol(
     return out
 
 
+ProbeScores = Callable[[Template, np.ndarray], np.ndarray]
+
+
 class PipelineScorer:
-    """A factor pipeline seen as a Scorer: enrol on embeddings, one verification per probe."""
+    """A factor pipeline seen as a Scorer: enrol on embeddings, then one score per probe row.
+
+    By default each probe row is verified alone and scores its calibrated probability;
+    `score_probes` (template, probe embeddings) -> scores replaces that (gait scores the
+    raw similarity of each window: pipelines/gait/evaluate.py).
+    """
 
     def __init__(
-        self, pipeline: FactorPipeline, *, device: str = "cpu", batch_size: int = 256
+        self, pipeline: FactorPipeline[Any], *, score_probes: ProbeScores | None = None
     ) -> None:
         self.pipeline = pipeline
         self.name = pipeline.model_version
-        self.device = torch.device(device)
-        self.batch_size = batch_size
+        self.score_probes = score_probes or self._verify_each
 
-    def embed(self, x: np.ndarray) -> np.ndarray:
-        parts = []
-        for i in range(0, len(x), self.batch_size):
-            t = torch.from_numpy(np.ascontiguousarray(x[i : i + self.batch_size])).to(self.device)
-            parts.append(self.pipeline.embed(t).float().cpu().numpy())
-        return np.concatenate(parts, axis=0)
+    def _verify_each(self, template: Template, emb: np.ndarray) -> np.ndarray:
+        return np.array(
+            [self.pipeline.verify(template, emb[i : i + 1]).score for i in range(len(emb))]
+        )
 
     def fit(self, enrol: np.ndarray) -> object:
-        return self.pipeline.enrol(self.embed(enrol))
+        return self.pipeline.enrol(embed_numpy(self.pipeline, enrol))
 
     def score(self, state: object, probes: np.ndarray) -> np.ndarray:
-        from pipelines.base import Template
-
         assert isinstance(state, Template)
-        emb = self.embed(probes)
-        return np.array(
-            [self.pipeline.verify(state, emb[i : i + 1]).score for i in range(len(emb))]
-        )
+        return self.score_probes(state, embed_numpy(self.pipeline, probes))
 
 
 def write_scores(path: Path, comparisons: list[Comparison]) -> None:

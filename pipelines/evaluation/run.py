@@ -43,13 +43,10 @@ def load_model(factor: str, *, weights: Path | None, device: str) -> PipelineSco
     if weights is not None:
         if not (weights / "model.safetensors").is_file():
             raise FileNotFoundError(f"no model.safetensors in {weights}")
-        if hasattr(package, "load_from"):  # gait's name for loading other weights
-            pipeline = package.load_from(weights, device=device)
-        else:
-            pipeline = package.load(device=device, weights_dir=weights)
+        pipeline = package.load(device=device, weights_dir=weights)
     else:
         pipeline = package.load(device=device)
-    return PipelineScorer(pipeline, device=device)
+    return PipelineScorer(pipeline)
 
 
 def evaluate(

@@ -7,8 +7,10 @@ Arrays (see docs/plaintext.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
@@ -21,6 +23,8 @@ INPUT_HW = (56, 46)  # half of ORL's 112x92, same aspect
 MIN_SIDE, MAX_SIDE, MAX_FRAMES = 16, 1024, 64
 MAX_PIXELS = 4 * 1024 * 1024  # per batch, all frames together: 64 crops of 256x256
 SLACK_BYTES = 64 * 1024  # room for small arrays a later schema may add
+
+Frames: TypeAlias = npt.NDArray[np.uint8]  # a decoded batch: [n, h, w] or [n, h, w, 3]
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class FaceLimits:
             )
 
 
-def decode_frames(plaintext: bytes, limits: FaceLimits = FaceLimits()) -> np.ndarray:
+def decode_frames(plaintext: bytes, limits: FaceLimits = FaceLimits()) -> Frames:
     """Plaintext frame -> uint8 frames [n, h, w] or [n, h, w, 3]; raises PlaintextError/SampleError."""
     frame = codec.decode(plaintext, limits.frame_limits())
     if frame.factor != FACTOR:
@@ -86,7 +90,7 @@ def decode_frames(plaintext: bytes, limits: FaceLimits = FaceLimits()) -> np.nda
     return x
 
 
-def normalise(frames: np.ndarray) -> np.ndarray:
+def normalise(frames: Frames) -> np.ndarray:
     """uint8 frames -> [n, 1, 56, 46] float32: grayscale, centre crop to 112:92, resize, per-image standardise."""
     x = frames.astype(np.float32)
     if x.ndim == 4:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipelines.base import SampleError, Template, Verification, check_template
+from pipelines.base import SampleError, Template, TorchPipeline, Verification, check_template
 from pipelines.evaluation.calibration import Calibration, posterior
-from pipelines.face.frames import FaceLimits, decode_frames, normalise
+from pipelines.face.frames import FaceLimits, Frames, decode_frames, normalise
 from pipelines.face.lbp import chi_square, lbp_histograms
 from pipelines.face.model import FaceEncoder
 
@@ -28,7 +28,7 @@ class Scoring:
     lbp_scale: float = 1.0
 
 
-class FacePipeline:
+class FacePipeline(TorchPipeline[Frames]):
     factor = "face"
 
     def __init__(
@@ -40,26 +40,22 @@ class FacePipeline:
         model_version: str,
         device: str = "cpu",
     ) -> None:
-        self.device = torch.device(device)
+        super().__init__(model_version=model_version, device=device)
         self.encoder = encoder.to(self.device).eval()
         self.calibration = calibration
         self.scoring = scoring
-        self.model_version = model_version
         self.min_enrol_samples = 3
         self.limits = FaceLimits()
 
-    def decode(self, plaintext: bytes) -> object:
+    def decode(self, plaintext: bytes) -> Frames:
         return decode_frames(plaintext, self.limits)
 
-    def preprocess(self, decoded: object) -> np.ndarray:
-        assert isinstance(decoded, np.ndarray)
+    def preprocess(self, decoded: Frames) -> np.ndarray:
         return normalise(decoded)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[N, 1, 56, 46] -> [N, D + LBP]: unit CNN embedding, then LBP histograms."""
-        with torch.inference_mode():
-            x = x.to(self.device, torch.float32)
-            return torch.cat([self.encoder(x), lbp_histograms(x)], dim=1)
+        return torch.cat([self.encoder(x), lbp_histograms(x)], dim=1)
 
     def _split(self, e: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         t = torch.as_tensor(np.asarray(e, dtype=np.float32))

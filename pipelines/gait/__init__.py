@@ -6,13 +6,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pipelines.gait.pipeline import GaitPipeline
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS = Path(__file__).parent / "weights"
 
 # The factor's registration constants (core/factors.py): kept light, the API reads them.
 WIRE_CODE = 2
@@ -42,15 +44,24 @@ BENCH = {"rows_per_job": 32, "max_batch": 256}
 
 
 def load(device: str = "cpu", weights_dir: Path | None = None) -> GaitPipeline:
-    """The gait pipeline on `device` (``cpu`` or ``cuda:N``), committed weights by default."""
-    from pipelines.gait.pipeline import load_pipeline_from
+    """The gait pipeline with the committed weights (or those in `weights_dir`) on `device`.
 
-    return load_pipeline_from(weights_dir or WEIGHTS_DIR, device)
+    ``calibration.json`` holds the model's shape, the calibration (slope, intercept, rho)
+    and the scoring's ``top_k``.
+    """
+    from safetensors.torch import load_file
 
+    from pipelines.evaluation.calibration import Calibration
+    from pipelines.gait.model import GaitEncoder
+    from pipelines.gait.pipeline import GaitPipeline
 
-def load_from(weights_dir: Path, device: str = "cpu") -> GaitPipeline:
-    """The gait pipeline with weights from another folder (training, evaluation)."""
-    return load(device, weights_dir)
-
-
-__all__ = ["WEIGHTS_DIR", "WIRE_CODE", "load", "load_from"]
+    wdir = Path(weights_dir) if weights_dir else WEIGHTS
+    meta = json.loads((wdir / "calibration.json").read_text())
+    model = GaitEncoder(width=int(meta.get("width", 32)), dim=int(meta.get("embedding_dim", 128)))
+    model.load_state_dict(load_file(str(wdir / "model.safetensors")))
+    calibration = Calibration.load(wdir / "calibration.json")
+    if not math.isfinite(calibration.slope):
+        raise ValueError("calibration slope is not finite")
+    return GaitPipeline(
+        model, calibration, str(meta["model_version"]), device, top_k=int(meta["top_k"])
+    )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipelines.evaluation.calibration import Calibration
 from pipelines.evaluation.protocol import EvalSubject
-from pipelines.gait.pipeline import Calibration, GaitPipeline, window_similarity
+from pipelines.gait.pipeline import LLR_LIMIT, GaitPipeline, window_llr, window_similarity
 
 FUSION_SIZES = (1, 2, 4, 8, 16, 32)
 RHO_GRID = np.linspace(0.0, 1.0, 101)
+SIMILARITY = "window similarity"  # what the calibration's input is (higher = more genuine)
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, iterations: int = 50) -> tuple[float, float]:
@@ -54,20 +56,18 @@ def similarity_runs(
     return genuine, impostor
 
 
-def fit_calibration(
-    genuine: list[np.ndarray], impostor: list[np.ndarray], top_k: int
-) -> Calibration:
+def fit_calibration(genuine: list[np.ndarray], impostor: list[np.ndarray]) -> Calibration:
     """Logistic calibration on windows, then the correlation `rho` that best fuses runs."""
     g, i = np.concatenate(genuine), np.concatenate(impostor)
     x = np.concatenate([g, i])
     y = np.concatenate([np.ones(g.size), np.zeros(i.size)])
     slope, intercept = _logistic(x, y)
-    base = Calibration(slope, intercept, 0.0, top_k)
+    base = Calibration(intercept, slope, SIMILARITY, rho=0.0)
     # mean window llr of consecutive runs of n windows, labelled
     means, sizes, labels = [], [], []
     for label, runs in ((1, genuine), (0, impostor)):
         for run in runs:
-            llr = base.window_llr(run)
+            llr = window_llr(base, run)
             for n in FUSION_SIZES:
                 for start in range(0, llr.size - n + 1, n):
                     means.append(llr[start : start + n].mean())
@@ -75,6 +75,7 @@ def fit_calibration(
                     labels.append(label)
     m, n_arr, y_runs = np.array(means), np.array(sizes, float), np.array(labels)
     losses = [
-        _log_loss(np.clip(m * n_arr / (1 + (n_arr - 1) * r), -30, 30), y_runs) for r in RHO_GRID
+        _log_loss(np.clip(m * n_arr / (1 + (n_arr - 1) * r), -LLR_LIMIT, LLR_LIMIT), y_runs)
+        for r in RHO_GRID
     ]
-    return Calibration(slope, intercept, float(RHO_GRID[int(np.argmin(losses))]), top_k)
+    return Calibration(intercept, slope, SIMILARITY, rho=float(RHO_GRID[int(np.argmin(losses))]))

@@ -15,10 +15,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipelines.evaluation.protocol import EvalSubject, Scorer
+
+if TYPE_CHECKING:
+    from pipelines.gait.pipeline import GaitPipeline
 
 
 def eer(genuine: np.ndarray, impostor: np.ndarray) -> float:
@@ -59,21 +63,21 @@ def probe_batches(subject: EvalSubject, size: int) -> list[np.ndarray]:
 
 
 def batch_subject_eers(
-    subjects: list[EvalSubject], pipeline: object, size: int = 8
+    subjects: list[EvalSubject], pipeline: GaitPipeline, size: int = 8
 ) -> dict[str, float]:
     """Per-subject EER of the product's per-batch score: `size` consecutive windows fused by `verify`.
 
     Genuine: every full batch of the subject's probe windows; impostor: every full batch
     of every other subject's probe windows, against the subject's template.
     """
-    embed = pipeline.embed_numpy  # type: ignore[attr-defined]
+    embed = pipeline.embed_numpy
     batches = {
         s.subject: [embed(b.astype(np.float32)) for b in probe_batches(s, size)] for s in subjects
     }
     out = {}
     for s in subjects:
-        template = pipeline.enrol(embed(s.enrol))  # type: ignore[attr-defined]
-        verify = pipeline.verify  # type: ignore[attr-defined]
+        template = pipeline.enrol(embed(s.enrol))
+        verify = pipeline.verify
         gen = [verify(template, e).llr for e in batches[s.subject]]
         imp = [
             verify(template, e).llr
@@ -107,10 +111,10 @@ def cross_validate(
     """
     import tempfile
 
-    from pipelines.gait import load_from
+    from pipelines.evaluation.harness import PipelineScorer
+    from pipelines.gait import load
     from pipelines.gait.baseline import WindowStatsBaseline
     from pipelines.gait.dataset import load_protocol
-    from pipelines.gait.pipeline import PipelineScorer
     from pipelines.gait.train import train
 
     subjects = load_protocol(data_dir)
@@ -137,9 +141,11 @@ def cross_validate(
                 calibrate=calibrate,
                 all_activities=all_activities,
             )
-            pipeline = load_from(Path(tmp))
+            pipeline = load(weights_dir=Path(tmp))
         held_out = [s for s in subjects if s.subject in test]
-        model_eer |= subject_eers(held_out, PipelineScorer(pipeline))
+        model_eer |= subject_eers(
+            held_out, PipelineScorer(pipeline, score_probes=pipeline.window_scores)
+        )
         if batch:
             batch_eer |= batch_subject_eers(held_out, pipeline, batch)
         base_eer |= subject_eers(held_out, WindowStatsBaseline())

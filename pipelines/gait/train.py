@@ -144,8 +144,9 @@ def train(
     trains the encoder on every labelled segment of the users (sitting, stairs, lying,
     transitions too, labelled by user) instead of walking only; scoring stays on walking.
     """
+    from pipelines.evaluation.calibration import Calibration
     from pipelines.gait.calibrate import fit_calibration, similarity_runs
-    from pipelines.gait.pipeline import Calibration, GaitPipeline
+    from pipelines.gait.pipeline import GaitPipeline
 
     if out_of_fold is not None:
         calibrate = "cross" if out_of_fold else "train"
@@ -158,7 +159,7 @@ def train(
         segments = load_segments(data_dir, subjects, activities=tuple(range(1, 13)))
     model, losses = fit_encoder(segments, seed=seed, steps=steps, progress=progress)
 
-    placeholder = Calibration(1.0, 0.0, 0.0, TOP_K)
+    placeholder = Calibration(intercept=0.0, slope=1.0, rho=0.0)
     if calibrate == "cross" and len(users) >= 4:
         halves = [users[0::2], users[1::2]]
         genuine, impostor = [], []
@@ -170,7 +171,7 @@ def train(
             )
             names = [subject_name(u) for u in score_users]
             g, i = similarity_runs(
-                GaitPipeline(half_model, placeholder, MODEL_VERSION, "cpu"),
+                GaitPipeline(half_model, placeholder, MODEL_VERSION, "cpu", top_k=TOP_K),
                 load_protocol(data_dir, names),
                 TOP_K,
             )
@@ -178,11 +179,11 @@ def train(
             impostor += i
     else:
         genuine, impostor = similarity_runs(
-            GaitPipeline(model, placeholder, MODEL_VERSION, "cpu"),
+            GaitPipeline(model, placeholder, MODEL_VERSION, "cpu", top_k=TOP_K),
             load_protocol(data_dir, [subject_name(u) for u in users]),
             TOP_K,
         )
-    calibration = fit_calibration(genuine, impostor, TOP_K)
+    calibration = fit_calibration(genuine, impostor)
 
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -194,7 +195,7 @@ def train(
         "slope": calibration.slope,
         "intercept": calibration.intercept,
         "rho": calibration.rho,
-        "top_k": calibration.top_k,
+        "top_k": TOP_K,
         "calibrated_on": calibrate if calibrate == "train" or len(users) < 4 else "cross",
         "trained_on": [subject_name(u) for u in users],
         "seed": seed,

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipelines.base import SampleError, Template, Verification, check_template
+from pipelines.base import SampleError, Template, TorchPipeline, Verification, check_template
 from pipelines.evaluation.calibration import Calibration, posterior
 from pipelines.keystroke import detectors
 from pipelines.keystroke.detectors import DETECTORS
-from pipelines.keystroke.events import KeystrokeLimits, decode_typings, features
+from pipelines.keystroke.events import KeystrokeLimits, Typing, decode_typings, features
 from pipelines.keystroke.model import KeystrokeEncoder
 
 
@@ -40,7 +40,7 @@ class Scoring:
         return np.array([getattr(self, k) for k in DETECTORS])
 
 
-class KeystrokePipeline:
+class KeystrokePipeline(TorchPipeline[list[Typing]]):
     factor = "keystroke"
 
     def __init__(
@@ -52,27 +52,23 @@ class KeystrokePipeline:
         model_version: str,
         device: str = "cpu",
     ) -> None:
-        self.device = torch.device(device)
+        super().__init__(model_version=model_version, device=device)
         self.encoder = encoder.to(self.device).eval()
         self.calibration = calibration
         self.scoring = scoring
-        self.model_version = model_version
         self.min_enrol_samples = 20
         self.limits = KeystrokeLimits()
         self.emb_dim = encoder.dim
 
-    def decode(self, plaintext: bytes) -> object:
+    def decode(self, plaintext: bytes) -> list[Typing]:
         return decode_typings(plaintext, self.limits)
 
-    def preprocess(self, decoded: object) -> np.ndarray:
-        assert isinstance(decoded, list)
+    def preprocess(self, decoded: list[Typing]) -> np.ndarray:
         return features(decoded)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[N, 31] timings (s) -> [N, D + 31]: learned embedding, then the timings themselves."""
-        with torch.inference_mode():
-            x = x.to(self.device, torch.float32)
-            return torch.cat([self.encoder(x), x], dim=1)
+        return torch.cat([self.encoder(x), x], dim=1)
 
     def _split(self, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         e = np.asarray(e, dtype=np.float64)

@@ -122,8 +122,7 @@ def protocol_scores(
     """Every subject of `inputs` enrolled and probed by the others, every detector on."""
     scoring = replace(ALL_ON, ahead=ahead)
     pipeline = KeystrokePipeline(encoder, Calibration(0.0, -1.0), scoring, model_version="")
-    with torch.inference_mode():
-        emb = {s: pipeline.embed(torch.from_numpy(v)).double().numpy() for s, v in inputs.items()}
+    emb = {s: pipeline.embed(torch.from_numpy(v)).double().numpy() for s, v in inputs.items()}
     out = {}
     for s, e in emb.items():
         template = pipeline.enrol(e[:ENROL])

@@ -21,7 +21,7 @@ def run_requeue(args: argparse.Namespace) -> int:
     from cli.console import fail
     from core.db import connect
     from core.errors import Unavailable
-    from core.jobs.operations import requeue_dead_job
+    from core.jobs.endings import requeue_dead
     from core.settings import get_settings
 
     settings = get_settings()
@@ -36,7 +36,7 @@ def run_requeue(args: argparse.Namespace) -> int:
                 for r in conn.execute(sql + " ORDER BY finished_at LIMIT %s", [*params, args.limit])
             ]
             for job_id in ids:
-                requeue_dead_job(conn, job_id, queue_for=settings.queues.score_queue)
+                requeue_dead(conn, job_id, queue_for=settings.queues.score_queue)
     except Unavailable as e:
         return fail(f"cannot reach the database: {e.message}")
     print(

@@ -22,10 +22,10 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-import psycopg
 import redis
 from psycopg_pool import ConnectionPool
 
+from core.jobs import endings
 from core.queues import TASK_SCORE
 from core.settings import Settings
 
@@ -238,22 +238,6 @@ class JobPublisher:
             try:
                 assert self.pool is not None
                 with self.pool.connection() as conn, conn.transaction():
-                    _mark(conn, ids)
+                    endings.mark_published(conn, ids)
             except Exception:  # noqa: BLE001 - unmarked rows are republished by the relay
                 pass
-
-
-def _mark(conn: psycopg.Connection, job_ids: list[uuid.UUID]) -> None:
-    """Mark jobs sent. Rows another transaction holds are skipped, never waited for: the
-    marker then takes part in no lock cycle (a user's erasure deletes these rows in its
-    own order). A skipped row stays unpublished and the relay sends that job again."""
-    conn.execute(
-        "UPDATE outbox SET published_at = now() WHERE id IN (SELECT id FROM outbox"
-        " WHERE job_id = ANY(%s) AND published_at IS NULL FOR UPDATE SKIP LOCKED)",
-        (job_ids,),
-    )
-    conn.execute(
-        "UPDATE jobs SET enqueued_at = now() WHERE id IN (SELECT id FROM jobs"
-        " WHERE id = ANY(%s) AND enqueued_at IS NULL FOR UPDATE SKIP LOCKED)",
-        (job_ids,),
-    )

@@ -1,33 +1,32 @@
-"""The one place where worker-side errors become retry, fail or dead."""
+"""The one place where worker-side errors become a retry, a failure or a death."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 from core.errors import DomainError, NotFound, PermanentJobError, TransientJobError, Unavailable
-
-Outcome = Literal["retry", "fail"]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    outcome: Outcome
-    code: str
-    message: str
+from core.jobs.endings import Dead, Fail, Retry
 
 
-def classify(exc: BaseException) -> Verdict:
-    """Transient infrastructure errors are retried; anything about the payload fails at once."""
+def classify(
+    exc: BaseException, *, attempts: int = 1, max_attempts: int | None = None
+) -> Retry | Fail | Dead:
+    """Transient infrastructure errors are retried, and a job that has used ``max_attempts``
+    is dead instead; anything about the payload fails at once."""
+    ending = _kind(exc)
+    if isinstance(ending, Retry) and max_attempts is not None and attempts >= max_attempts:
+        return Dead(ending.code, ending.message)
+    return ending
+
+
+def _kind(exc: BaseException) -> Retry | Fail:
     code = getattr(exc, "code", None)
     if isinstance(exc, (Unavailable, TransientJobError)):
-        return Verdict("retry", code or "transient", str(exc))
+        return Retry(code or "transient", str(exc))
     if isinstance(exc, NotFound):
-        return Verdict("fail", code or "object_missing", str(exc))
+        return Fail(code or "object_missing", str(exc))
     if isinstance(exc, (PermanentJobError, DomainError)):
-        return Verdict("fail", code or "job_failed", str(exc))
+        return Fail(code or "job_failed", str(exc))
     if code:  # codec, pipeline and protocol errors all carry a code and are about the payload
-        return Verdict("fail", str(code), str(exc))
+        return Fail(str(code), str(exc))
     import psycopg
     import redis
 
@@ -36,14 +35,7 @@ def classify(exc: BaseException) -> Verdict:
     if isinstance(
         exc, (psycopg.OperationalError, redis.RedisError, ConnectionError, TimeoutError, OSError)
     ):
-        return Verdict(
-            "retry",
-            "transient_" + exc.__class__.__name__.lower(),
-            "a dependency was unreachable; retried",
+        return Retry(
+            "transient_" + exc.__class__.__name__.lower(), "a dependency was unreachable; retried"
         )
-    return Verdict("fail", "internal_error", "the job failed on an internal error")
-
-
-def backoff_s(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:
-    """Capped exponential backoff before the next attempt (attempt counts from 1)."""
-    return min(cap, base * 2 ** max(0, attempt - 1))
+    return Fail("internal_error", "the job failed on an internal error")

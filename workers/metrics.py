@@ -103,14 +103,9 @@ def observe_done(factor: str, created_at: datetime, stages: dict[str, float]) ->
     stats().note_job(ok=True)
 
 
-def observe_error(factor: str, outcome: str, attempts: int, max_attempts: int) -> None:
-    """A job raised: counted as ``retry``, or ``dead``/``failed`` when this attempt ends it.
-
-    Mirrors the score task's rule: a retryable error past the attempt cap is dead.
-    """
-    status = "failed"
-    if outcome == "retry":
-        status = "retry" if attempts < max_attempts else "dead"
+def observe_error(factor: str, outcome: str) -> None:
+    """A job raised: counted as ``retry``, ``failed`` or ``dead`` (``workers.errors.classify``)."""
+    status = {"fail": "failed"}.get(outcome, outcome)
     m.JOBS.labels(factor=factor, status=status).inc()
     stats().note_job(ok=False)
 

@@ -13,6 +13,7 @@ import uuid
 
 from core.enrolment import templates
 from core.errors import Unavailable
+from core.jobs.endings import Retry
 from core.jobs.repository import ClaimedJob
 from workers import envelope
 from workers.enrolment import pack
@@ -58,12 +59,12 @@ def reembed_samples(rt, user_id: uuid.UUID, factor: str) -> int:  # type: ignore
             plaintext = envelope.open_blob(_as_job(s), rt.store.get(s.object_key))
             emb = rt.batcher.submit(p.preprocess(p.decode(plaintext))).result()
         except Exception as exc:  # noqa: BLE001 - classified: transient ones retry the task
-            verdict = classify(exc)
-            if verdict.outcome == "retry":
-                raise Unavailable(verdict.message, code=verdict.code) from exc
+            ending = classify(exc)
+            if isinstance(ending, Retry):
+                raise Unavailable(ending.message, code=ending.code) from exc
             log.warning(
                 json.dumps(
-                    {"event": "reembed_skipped", "job_id": str(s.job_id), "code": verdict.code}
+                    {"event": "reembed_skipped", "job_id": str(s.job_id), "code": ending.code}
                 )
             )
             continue

@@ -24,10 +24,10 @@ from psycopg_pool import ConnectionPool
 
 from core.db import make_pool, transaction
 from core.errors import Unavailable
+from core.jobs import endings
 from core.publisher import JobPublisher
 from core.settings import Settings
 from core.storage import ObjectStore, make_store
-from core.webhooks import events as webhook_events
 from core.webhooks.endpoints import clear_expired_secrets
 
 log = logging.getLogger("tacit.relay")
@@ -38,7 +38,7 @@ def publish_pending(pool: ConnectionPool, publisher: JobPublisher, *, limit: int
     """Publish due outbox rows; returns how many were sent."""
     with transaction(pool) as conn:
         rows = conn.execute(
-            "SELECT id, job_id, queue FROM outbox WHERE published_at IS NULL AND not_before <= now()"
+            "SELECT job_id, queue FROM outbox WHERE published_at IS NULL AND not_before <= now()"
             " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
             (limit,),
         ).fetchall()
@@ -46,16 +46,11 @@ def publish_pending(pool: ConnectionPool, publisher: JobPublisher, *, limit: int
         if rows:
             try:
                 publisher.send_many([(r["job_id"], r["queue"]) for r in rows])
-                sent = [r["id"] for r in rows]
+                sent = [r["job_id"] for r in rows]
             except Exception:  # noqa: BLE001 - broker down: leave them for the next round
                 pass
         if sent:
-            conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (sent,))
-            conn.execute(  # skip rows held elsewhere (an erasure): waiting could close a lock cycle
-                "UPDATE jobs SET enqueued_at = now() WHERE id IN (SELECT j.id FROM jobs j JOIN outbox o"
-                " ON o.job_id = j.id WHERE o.id = ANY(%s) FOR UPDATE OF j SKIP LOCKED)",
-                (sent,),
-            )
+            endings.mark_published(conn, sent)
     return len(sent)
 
 
@@ -106,45 +101,21 @@ def publish_template_rebuilds(
     return len(sent)
 
 
-def _queue_expr(settings: Settings) -> tuple[str, list[list[str]]]:
-    """SQL for a job's score queue: the installed factor's from settings; a factor no
-    longer installed keeps its default queue, where its jobs wait for its pool."""
-    queues = settings.queues.score_queues()
-    return (
-        "COALESCE((SELECT m.q FROM unnest(%s::text[], %s::text[]) AS m(f, q) WHERE m.f = j.factor),"
-        " 'score.' || j.factor)",
-        [list(queues), list(queues.values())],
-    )
-
-
 def sweep(pool: ConnectionPool, settings: Settings) -> dict[str, int]:
     """Requeue lost jobs through the outbox; mark jobs that exhausted their attempts dead."""
     rel = settings.reliability
     with transaction(pool) as conn:
-        dead_ids = [
-            r["id"]
-            for r in conn.execute(
-                "UPDATE jobs SET status = 'dead', error_code = 'attempts_exhausted',"
-                " error_message = 'the job was interrupted on every attempt', finished_at = now(), updated_at = now()"
-                " WHERE status = 'running' AND started_at < now() - make_interval(secs => %s) AND attempts >= %s"
-                " RETURNING id",
-                (rel.running_deadline_s, rel.max_attempts),
-            ).fetchall()
-        ]
-        for job_id in dead_ids:
-            webhook_events.job_failed(conn, job_id=job_id)
-        dead = len(dead_ids)
-        stuck = conn.execute(
-            "WITH s AS (SELECT id FROM jobs WHERE (status = 'running' AND started_at < now() - make_interval(secs => %s))"
-            " OR (status = 'queued' AND coalesce(enqueued_at, created_at) < now() - make_interval(secs => %s))"
-            " FOR UPDATE SKIP LOCKED)"
-            " UPDATE jobs j SET status = 'queued', enqueued_at = now(), updated_at = now() FROM s WHERE j.id = s.id"
-            " RETURNING j.id, j.factor",
-            (rel.running_deadline_s, rel.queued_deadline_s),
-        ).fetchall()
-        _enqueue_again(conn, settings, [r["id"] for r in stuck])
+        dead = endings.bury_interrupted(
+            conn, running_deadline_s=rel.running_deadline_s, max_attempts=rel.max_attempts
+        )
+        requeued = endings.requeue_lost(
+            conn,
+            running_deadline_s=rel.running_deadline_s,
+            queued_deadline_s=rel.queued_deadline_s,
+            queues=settings.queues.score_queues(),
+        )
         forgotten = clear_expired_secrets(conn)
-    return {"requeued": len(stuck), "dead": dead, "secrets_forgotten": forgotten}
+    return {"requeued": requeued, "dead": len(dead), "secrets_forgotten": forgotten}
 
 
 def sweep_orphan_blobs(
@@ -181,16 +152,6 @@ def sweep_orphan_blobs(
     return removed
 
 
-def _enqueue_again(conn, settings: Settings, job_ids: list) -> None:  # type: ignore[no-untyped-def]
-    if not job_ids:
-        return
-    expr, qparams = _queue_expr(settings)
-    conn.execute(
-        f"INSERT INTO outbox (job_id, queue, not_before) SELECT j.id, {expr}, now() FROM jobs j WHERE j.id = ANY(%s)",
-        [*qparams, job_ids],
-    )
-
-
 def republish_open_jobs(pool: ConnectionPool, settings: Settings) -> int:
     """After the broker lost its memory: every queued or running job goes back on its queue."""
     with transaction(pool) as conn:
@@ -200,7 +161,7 @@ def republish_open_jobs(pool: ConnectionPool, settings: Settings) -> int:
                 "SELECT id FROM jobs WHERE status IN ('queued', 'running')"
             ).fetchall()
         ]
-        _enqueue_again(conn, settings, ids)
+        endings.enqueue_again(conn, ids, queues=settings.queues.score_queues())
     return len(ids)
 
 

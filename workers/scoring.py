@@ -10,12 +10,13 @@ import uuid
 import numpy as np
 
 from core.enrolment import templates
+from core.errors import PermanentJobError, TransientJobError
+from core.jobs import endings
 from core.jobs import repository as jobs
 from core.scores import repository as scores
-from core.webhooks import events as webhook_events
 from workers import enrolment, envelope
 from workers import metrics as observe
-from workers.errors import Verdict, classify
+from workers.errors import classify
 from workers.runtime import Runtime
 
 log = logging.getLogger("tacit.worker")
@@ -29,8 +30,6 @@ def _enrol(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  #
 
 
 def _verify(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  # type: ignore[no-untyped-def]
-    from core.errors import PermanentJobError, TransientJobError
-
     p = rt.pipeline
     stored = templates.load_template(conn, user_id=job.user_id, factor=job.factor)
     if (
@@ -51,10 +50,7 @@ def _verify(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None:  
         raise TransientJobError(
             "the template is being re-embedded for the new model", code="template_rebuilding"
         )
-    if version != p.model_version:
-        raise PermanentJobError(
-            f"template built by {version}, model is {p.model_version}", code="template_outdated"
-        )
+    # the pipeline refuses a template of another model version (`template_model_mismatch`)
     result = p.verify(enrolment.unpack_template(job.factor, version, data), emb)
     scores.insert_score(
         conn,
@@ -80,69 +76,73 @@ def _persist(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None: 
         _enrol(conn, rt, job, emb)
     else:
         _verify(conn, rt, job, emb)
-    if jobs.finish(conn, job.id):
-        webhook_events.job_completed(conn, job_id=job.id, trust=rt.settings.trust)
+    endings.done(conn, job.id, trust=rt.settings.trust)
 
 
-def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, Verdict | None]:
-    """Run one job to its end; returns the job and, on error, what to do about it."""
-    job = rt.db.run(lambda conn: jobs.claim(conn, job_id), key=str(job_id))
+def _run(rt: Runtime, job: jobs.ClaimedJob) -> tuple[int, dict[str, float]]:
+    """Fetch, open, decode, embed and persist one claimed job; its rows and stage seconds."""
+    t0 = time.monotonic()
+    blob = rt.store.get(job.object_key)
+    t_fetch = time.monotonic()
+    plaintext = envelope.open_blob(job, blob)
+    t_open = time.monotonic()
+    x = rt.pipeline.preprocess(rt.pipeline.decode(plaintext))
+    t_pre = time.monotonic()
+    emb = rt.batcher.submit(x).result()
+    t_model = time.monotonic()
+    rt.db.run(lambda conn: _persist(conn, rt, job, emb), key=str(job.user_id))
+    stages = {
+        "fetch": t_fetch - t0,
+        "decrypt": t_open - t_fetch,
+        "preprocess": t_pre - t_open,
+        "model": t_model - t_pre,
+        "write": time.monotonic() - t_model,
+    }
+    return int(len(x)), stages
+
+
+def _log(level: int, event: str, job: jobs.ClaimedJob, **fields: object) -> None:
+    log.log(level, json.dumps({"event": event, "job_id": str(job.id), **fields}))
+
+
+def score_job(
+    rt: Runtime, job_id: uuid.UUID
+) -> tuple[jobs.ClaimedJob | None, endings.Ending | None]:
+    """Run one job; returns the job and, unless it succeeded, how it ended."""
+    job = rt.db.run(lambda conn: endings.claim(conn, job_id), key=str(job_id))
     if job is None:
         return None, None  # finished before (a redelivery) or unknown
     observe.observe_claim(job.factor, job.queue_wait_s)
     if job.device_status != "active":  # revoked while its job waited: never scored
-        return job, Verdict(
-            "fail", "device_revoked", "the device was revoked before its batch was scored"
+        return job, endings.Fail(
+            "device_revoked", "the device was revoked before its batch was scored"
         )
-    t0 = time.monotonic()
     try:
-        blob = rt.store.get(job.object_key)
-        t_fetch = time.monotonic()
-        plaintext = envelope.open_blob(job, blob)
-        t_open = time.monotonic()
-        x = rt.pipeline.preprocess(rt.pipeline.decode(plaintext))
-        t_pre = time.monotonic()
-        emb = rt.batcher.submit(x).result()
-        t_model = time.monotonic()
-        rt.db.run(lambda conn: _persist(conn, rt, job, emb), key=str(job.user_id))
-        t_end = time.monotonic()
-        stages = {
-            "fetch": t_fetch - t0,
-            "decrypt": t_open - t_fetch,
-            "preprocess": t_pre - t_open,
-            "model": t_model - t_pre,
-            "write": t_end - t_model,
-        }
-        log.info(
-            json.dumps(
-                {
-                    "event": "job_done",
-                    "job_id": str(job.id),
-                    "tenant_id": str(job.tenant_id),
-                    "factor": job.factor,
-                    "purpose": job.purpose,
-                    "rows": int(len(x)),
-                    **{f"{k}_ms": round(v * 1e3, 2) for k, v in stages.items()},
-                }
-            )
+        rows, stages = _run(rt, job)
+    except Exception as exc:  # noqa: BLE001 - every error is classified
+        ending = classify(
+            exc, attempts=job.attempts, max_attempts=rt.settings.reliability.max_attempts
         )
-        observe.observe_done(job.factor, job.created_at, stages)
-        return job, None
-    except Exception as exc:  # noqa: BLE001 - every error is classified below
-        verdict = classify(exc)
-        log.warning(
-            json.dumps(
-                {
-                    "event": "job_error",
-                    "job_id": str(job.id),
-                    "factor": job.factor,
-                    "outcome": verdict.outcome,
-                    "code": verdict.code,
-                    "error_class": exc.__class__.__name__,
-                }
-            )
+        _log(
+            logging.WARNING,
+            "job_error",
+            job,
+            factor=job.factor,
+            outcome=ending.outcome,
+            code=ending.code,
+            error_class=exc.__class__.__name__,
         )
-        observe.observe_error(
-            job.factor, verdict.outcome, job.attempts, rt.settings.reliability.max_attempts
-        )
-        return job, verdict
+        observe.observe_error(job.factor, ending.outcome)
+        return job, ending
+    _log(
+        logging.INFO,
+        "job_done",
+        job,
+        tenant_id=str(job.tenant_id),
+        factor=job.factor,
+        purpose=job.purpose,
+        rows=rows,
+        **{f"{k}_ms": round(v * 1e3, 2) for k, v in stages.items()},
+    )
+    observe.observe_done(job.factor, job.created_at, stages)
+    return job, None

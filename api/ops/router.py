@@ -18,7 +18,7 @@ from api.ops import auth, data
 from core import factors as registry
 from core.db import transaction
 from core.errors import NotFound
-from core.jobs import operations
+from core.jobs import endings
 
 log = logging.getLogger("tacit.ops")
 router = APIRouter(prefix="/ops", include_in_schema=False)
@@ -112,7 +112,7 @@ def requeue(request: Request, job_id: uuid.UUID, via: auth.OperatorDep) -> dict[
     """Put a dead job back in its queue with fresh attempts (the relay publishes it)."""
     settings = request.app.state.settings
     with transaction(request.app.state.pool) as conn:
-        job = operations.requeue_dead_job(conn, job_id, queue_for=settings.queues.score_queue)
+        job = endings.requeue_dead(conn, job_id, queue_for=settings.queues.score_queue)
     log.info(
         json.dumps(
             {"event": "job_requeued", "job_id": str(job_id), "factor": job["factor"], "by": via}

@@ -1,4 +1,4 @@
-"""What operators read and do across tenants: backlog, throughput, latency, dead jobs, requeue.
+"""What operators read across tenants: backlog, throughput, latency, dead jobs.
 
 Used by the operator dashboard (``/ops``), ``tacit scale`` and the API's scrape-time
 metrics. Never reached from a tenant-facing route: nothing here is scoped by tenant.
@@ -6,14 +6,11 @@ metrics. Never reached from a tenant-facing route: nothing here is scoped by ten
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
 from core import factors as registry
-from core.errors import Conflict, NotFound
 
 
 def dead_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
@@ -91,30 +88,3 @@ def dead_jobs(conn: psycopg.Connection[Any], *, limit: int = 50) -> list[dict[st
         (limit,),
     ).fetchall()
     return [dict(r) for r in rows]
-
-
-def requeue_dead_job(
-    conn: psycopg.Connection[Any], job_id: uuid.UUID, *, queue_for: Callable[[str], str]
-) -> dict[str, Any]:
-    """Give a dead job a fresh set of attempts: back to queued, plus an outbox row due now.
-
-    The relay publishes the outbox row (``not_before = now()``), so the requeue commits
-    with the caller's transaction and survives a broker that is down at that moment.
-    ``enqueued_at`` is set now so the sweeper does not see an overdue queued job.
-    """
-    row = conn.execute(
-        "UPDATE jobs SET status = 'queued', attempts = 0, error_code = NULL, error_message = NULL,"
-        " started_at = NULL, finished_at = NULL, enqueued_at = now(), updated_at = now()"
-        " WHERE id = %s AND status = 'dead' RETURNING id, factor",
-        (job_id,),
-    ).fetchone()
-    if row is None:
-        found = conn.execute("SELECT status FROM jobs WHERE id = %s", (job_id,)).fetchone()
-        if found is None:
-            raise NotFound("job not found", code="job_not_found")
-        raise Conflict(f"job is {found['status']}, not dead", code="job_not_dead")
-    queue = queue_for(row["factor"])
-    conn.execute(
-        "INSERT INTO outbox (job_id, queue, not_before) VALUES (%s, %s, now())", (job_id, queue)
-    )
-    return {"id": row["id"], "factor": row["factor"], "queue": queue, "status": "queued"}

@@ -1,7 +1,7 @@
-"""Jobs: what tenants read, and the state transitions workers and the relay make.
+"""Jobs as tenants read them, and the job a worker claimed.
 
-Every transition is a guarded UPDATE, so a message delivered twice cannot move a
-finished job or write a second result.
+The state transitions (claim, done, retry, failed, dead, requeue) are in
+``core/jobs/endings.py``.
 """
 
 from __future__ import annotations
@@ -86,72 +86,3 @@ def list_job_views(
     sql += " ORDER BY j.created_at DESC, j.id DESC LIMIT %s"
     params.append(limit)
     return [dict(r) for r in conn.execute(sql, params).fetchall()]
-
-
-def claim(conn: DictConnection, job_id: uuid.UUID) -> ClaimedJob | None:
-    """Mark an open job running and count the attempt; None if it is finished or unknown."""
-    row = conn.execute(
-        "UPDATE jobs j SET status = 'running', attempts = j.attempts + 1,"
-        " started_at = now(), updated_at = now()"
-        " FROM batches b, tenants t, devices d"
-        " WHERE j.id = %s AND j.status IN ('queued', 'running') AND b.id = j.batch_id AND t.id = j.tenant_id"
-        " AND d.id = b.device_id"
-        " RETURNING j.id, j.tenant_id, j.user_id, b.device_id, j.factor, j.purpose, j.attempts,"
-        " b.object_key, b.key_id, b.client_batch_id, j.created_at, b.captured_to, t.decision_threshold,"
-        " extract(epoch FROM now() - coalesce(j.enqueued_at, j.created_at))::float8 AS queue_wait_s,"
-        " d.status AS device_status, b.enrolment_id, b.id AS batch_id,"
-        " coalesce((SELECT w.replace FROM enrolment_windows w WHERE w.id = b.enrolment_id), false) AS replace",
-        (job_id,),
-    ).fetchone()
-    if row is None:
-        return None
-    return ClaimedJob(
-        row["id"],
-        row["tenant_id"],
-        row["user_id"],
-        row["device_id"],
-        row["factor"],
-        row["purpose"],
-        row["attempts"],
-        row["object_key"],
-        row["key_id"],
-        row["client_batch_id"],
-        row["created_at"],
-        row["captured_to"],
-        float(row["decision_threshold"]),
-        max(0.0, float(row["queue_wait_s"])),
-        row["device_status"],
-        row["enrolment_id"],
-        bool(row["replace"]),
-        row["batch_id"],
-    )
-
-
-def finish(conn: DictConnection, job_id: uuid.UUID) -> bool:
-    cur = conn.execute(
-        "UPDATE jobs SET status = 'done', finished_at = now(), updated_at = now(),"
-        " error_code = NULL, error_message = NULL WHERE id = %s AND status = 'running'",
-        (job_id,),
-    )
-    return cur.rowcount == 1
-
-
-def fail(
-    conn: DictConnection, job_id: uuid.UUID, *, code: str, message: str, dead: bool = False
-) -> bool:
-    """End a job as failed (permanent error) or dead (attempts exhausted), with its reason."""
-    cur = conn.execute(
-        "UPDATE jobs SET status = %s, error_code = %s, error_message = %s, finished_at = now(),"
-        " updated_at = now() WHERE id = %s AND status IN ('queued', 'running')",
-        ("dead" if dead else "failed", code, message[:500], job_id),
-    )
-    return cur.rowcount == 1
-
-
-def note_retry(conn: DictConnection, job_id: uuid.UUID, *, code: str, message: str) -> None:
-    """Back to queued after a transient error; the reason stays visible until it succeeds."""
-    conn.execute(
-        "UPDATE jobs SET status = 'queued', error_code = %s, error_message = %s, updated_at = now()"
-        " WHERE id = %s AND status = 'running'",
-        (code, message[:500], job_id),
-    )

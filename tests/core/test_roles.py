@@ -118,7 +118,7 @@ def test_the_relay_role_hands_out_due_deliveries(settings, api, tenant, db, rece
 
 def test_the_workers_role_claims_a_job_and_reads_its_batch(settings, api, tenant, db) -> None:  # type: ignore[no-untyped-def]
     from core.db import transaction
-    from core.jobs import repository as jobs
+    from core.jobs import endings
     from tests.api.conftest import enrol_phone, post_envelope
 
     phone = enrol_phone(api, tenant)
@@ -130,7 +130,7 @@ def test_the_workers_role_claims_a_job_and_reads_its_batch(settings, api, tenant
     pool.open(wait=True)
     try:
         with transaction(pool) as conn:
-            job = jobs.claim(conn, uuid.UUID(r.json()["job_id"]))
+            job = endings.claim(conn, uuid.UUID(r.json()["job_id"]))
             assert job is not None and job.object_key
     finally:
         pool.close()

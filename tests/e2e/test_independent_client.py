@@ -27,7 +27,7 @@ def _token(http: httpx.Client, headers: dict[str, str], user: str) -> str:
 
 def test_independent_envelope_is_accepted_and_opens_in_a_worker(api, tenant, worker):  # type: ignore[no-untyped-def]  # noqa: F811
     from core.db import transaction
-    from core.jobs import repository as jobs
+    from core.jobs import endings
     from workers.envelope import open_blob
 
     # given a phone that knows only the document
@@ -38,7 +38,7 @@ def test_independent_envelope_is_accepted_and_opens_in_a_worker(api, tenant, wor
     # then the API accepts it and the worker opens exactly that frame
     assert r.status_code == 202, r.text
     with transaction(worker.pool) as conn:
-        job = jobs.claim(conn, uuid.UUID(r.json()["job_id"]))
+        job = endings.claim(conn, uuid.UUID(r.json()["job_id"]))
     assert open_blob(job, worker.store.get(job.object_key)) == b"independent frame"
 
 

@@ -63,7 +63,7 @@ def test_worker_metrics_server_exports_job_observations(settings):  # type: igno
             datetime.now(UTC) - timedelta(seconds=3),
             {"fetch": 0.01, "decrypt": 0.001, "preprocess": 0.02, "model": 0.05, "write": 0.004},
         )
-        metrics.observe_error("face", "retry", attempts=5, max_attempts=5)
+        metrics.observe_error("face", "dead")  # a retryable error on its last attempt
         # when Prometheus scrapes the worker
         page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)

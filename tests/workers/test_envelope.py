@@ -14,7 +14,7 @@ import pytest
 
 from cli.stack import KEYRING_ENV
 from core.db import make_pool, transaction
-from core.jobs import repository as jobs
+from core.jobs import endings
 from core.protocol import hpke
 from core.protocol.envelope import parse_envelope
 from core.protocol.errors import ProtocolError
@@ -104,7 +104,7 @@ def test_a_sealed_batch_opens_to_its_plaintext(api, tenant, worker, settings):  
     _, env = phone.envelope(frame=b"the plaintext frame")
     job_id = post_envelope(api, phone, env).json()["job_id"]
     with transaction(worker.pool) as conn:
-        job = jobs.claim(conn, uuid.UUID(job_id))
+        job = endings.claim(conn, uuid.UUID(job_id))
     assert job is not None
     assert (
         worker_envelope.open_blob(job, worker.store.get(job.object_key)) == b"the plaintext frame"
@@ -202,14 +202,14 @@ def test_rotation_keeps_in_flight_batches_and_retirement_refuses_them(
     # then it is accepted and the running worker (which loaded the file before) still opens it
     assert r.status_code == 202, r.text
     with transaction(worker.pool) as conn:
-        job = jobs.claim(conn, uuid.UUID(r.json()["job_id"]))
+        job = endings.claim(conn, uuid.UUID(r.json()["job_id"]))
     assert worker_envelope.open_blob(job, worker.store.get(job.object_key)) == b"in flight"
     # and a new phone seals to K2, which the worker learns from the file without a restart
     fresh = enrol_phone(api, tenant, "bob")
     _, sealed_to_k2 = fresh.envelope(frame=b"new key")
     r2 = post_envelope(api, fresh, sealed_to_k2)
     with transaction(worker.pool) as conn:
-        job2 = jobs.claim(conn, uuid.UUID(r2.json()["job_id"]))
+        job2 = endings.claim(conn, uuid.UUID(r2.json()["job_id"]))
     assert worker_envelope.open_blob(job2, worker.store.get(job2.object_key)) == b"new key"
     # when K1 is retired, the API refuses batches sealed to it and the worker can no longer open one
     retire(keyring_file, k1, settings.database_url)

@@ -115,7 +115,7 @@ def test_empty_redis_means_every_open_job_is_republished(pool, broker, settings,
 
 def test_marking_skips_rows_another_transaction_holds(pool, settings, tenant, db):  # type: ignore[no-untyped-def]
     from core.db import connect
-    from core.publisher import _mark
+    from core.jobs.endings import mark_published
 
     # given a job whose outbox row is held by another transaction (an erasure, say)
     job_id = _job(pool, tenant, settings, f"score.test-{uuid.uuid4().hex[:6]}")
@@ -124,7 +124,7 @@ def test_marking_skips_rows_another_transaction_holds(pool, settings, tenant, db
         # when the publisher marks it, with a short lock timeout to catch any wait
         with connect(settings.database_url) as conn, conn.transaction():
             conn.execute("SET LOCAL lock_timeout = '2s'")
-            _mark(conn, [job_id])
+            mark_published(conn, [job_id])
         holder.rollback()
     # then it did not wait: the row stays unpublished, for the relay
     row = db.execute("SELECT published_at FROM outbox WHERE job_id = %s", (job_id,)).fetchone()

@@ -11,6 +11,7 @@ import pytest
 
 from core.db import make_pool, transaction
 from core.errors import PermanentJobError
+from core.jobs import endings
 from core.jobs import repository as jobs
 from tests.api.conftest import enrol_phone, post_envelope
 from tests.isolated import api, db, services, settings  # noqa: F401 - no running stack claims these jobs
@@ -35,7 +36,7 @@ def pool(settings):  # type: ignore[no-untyped-def]
 def _claimed(api, tenant, pool, phone) -> jobs.ClaimedJob:  # type: ignore[no-untyped-def]
     job_id = post_envelope(api, phone, phone.envelope(purpose="enrol")[1]).json()["job_id"]
     with transaction(pool) as conn:
-        job = jobs.claim(conn, uuid.UUID(job_id))
+        job = endings.claim(conn, uuid.UUID(job_id))
     assert job is not None and job.batch_id is not None and job.enrolment_id is not None
     return job
 

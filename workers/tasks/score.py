@@ -6,46 +6,33 @@ import uuid
 
 from core.db import transaction
 from core.errors import Unavailable
-from core.jobs import repository as jobs
+from core.jobs import endings
 from core.queues import TASK_SCORE
-from core.webhooks import events as webhook_events
 from workers import runtime
 from workers.app import app
-from workers.errors import backoff_s
 from workers.scoring import score_job
 
 
-@app.task(name=TASK_SCORE, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def score(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
+@app.task(
+    name=TASK_SCORE,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(Unavailable,),  # transient only; the job's attempts cap its retries
+    retry_backoff=True,  # 1 s, 2 s, 4 s, ... capped at 60 s
+    retry_backoff_max=60,
+    retry_jitter=False,
+    max_retries=None,
+)
+def score(job_id: str) -> None:
+    """Run the job; record how it ended unless it succeeded; a retry goes back to Celery."""
     rt = runtime.get()
-    try:
-        job, verdict = score_job(rt, uuid.UUID(job_id))
-    except Unavailable:
-        # The database was unreachable before the job was claimed: no attempt was counted.
-        raise self.retry(countdown=2) from None
-    if job is None or verdict is None:
-        return
-    max_attempts = rt.settings.reliability.max_attempts
-    if verdict.outcome == "retry" and job.attempts < max_attempts:
-        try:
-            with transaction(rt.pool) as conn:
-                jobs.note_retry(conn, job.id, code=verdict.code, message=verdict.message)
-        except Unavailable:
-            pass  # the sweeper requeues it if this message is lost too
-        raise self.retry(countdown=backoff_s(job.attempts))
-    try:
-        with transaction(rt.pool) as conn:
-            failed = jobs.fail(
-                conn,
-                job.id,
-                code=verdict.code,
-                message=verdict.message,
-                dead=verdict.outcome == "retry",
-            )
-            if failed:
-                webhook_events.job_failed(conn, job_id=job.id)
-    except Unavailable:
-        raise self.retry(countdown=2) from None
+    job, ending = score_job(rt, uuid.UUID(job_id))
+    if job is None or ending is None:
+        return  # scored, or finished before (a redelivery)
+    with transaction(rt.pool) as conn:
+        endings.record(conn, job.id, ending)
+    if isinstance(ending, endings.Retry):
+        raise Unavailable(ending.message, code=ending.code)
 
 
 from workers.tasks import templates as _templates  # noqa: E402, F401 - registers the rebuild task on the same pools

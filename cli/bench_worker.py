@@ -343,10 +343,12 @@ def run(args: argparse.Namespace) -> int:
             return fail(str(e))
 
     factor, device = args.factor, args.device
-    bench = registry.get(factor).bench
-    rows = args.rows_per_job or int(bench.get("rows_per_job", 8))
-    max_batch = args.max_batch or int(bench.get("max_batch", 64))
-    synth = __import__(f"pipelines.{factor}.synthetic", fromlist=["capture"])
+    spec = registry.get(factor)
+    if not spec.provides("synthetic"):
+        return fail(f"factor {factor!r} ships no synthetic generator to make the bench's captures")
+    rows = args.rows_per_job or int(spec.bench.get("rows_per_job", 8))
+    max_batch = args.max_batch or int(spec.bench.get("max_batch", 64))
+    synth = spec.submodule("synthetic")
     rng = np.random.default_rng(0)
     person = synth.make_person(1)
     pipeline = load_pipeline(factor, device=device)

@@ -13,7 +13,7 @@ from core.enrolment import templates
 from core.jobs import repository as jobs
 from core.scores import repository as scores
 from core.webhooks import events as webhook_events
-from workers import enrolment, envelope
+from workers import enrolment, opening
 from workers import metrics as observe
 from workers.errors import Verdict, classify
 from workers.runtime import Runtime
@@ -86,7 +86,7 @@ def _persist(conn, rt: Runtime, job: jobs.ClaimedJob, emb: np.ndarray) -> None: 
 
 def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, Verdict | None]:
     """Run one job to its end; returns the job and, on error, what to do about it."""
-    job = rt.db.run(lambda conn: jobs.claim(conn, job_id), key=str(job_id))
+    job = rt.commits.run(lambda conn: jobs.claim(conn, job_id), key=str(job_id))
     if job is None:
         return None, None  # finished before (a redelivery) or unknown
     observe.observe_claim(job.factor, job.queue_wait_s)
@@ -98,13 +98,13 @@ def score_job(rt: Runtime, job_id: uuid.UUID) -> tuple[jobs.ClaimedJob | None, V
     try:
         blob = rt.store.get(job.object_key)
         t_fetch = time.monotonic()
-        plaintext = envelope.open_blob(job, blob)
+        plaintext = opening.open_blob(job, blob, rt.keys)
         t_open = time.monotonic()
         x = rt.pipeline.preprocess(rt.pipeline.decode(plaintext))
         t_pre = time.monotonic()
-        emb = rt.batcher.submit(x).result()
+        emb = rt.embedder.submit(x).result()
         t_model = time.monotonic()
-        rt.db.run(lambda conn: _persist(conn, rt, job, emb), key=str(job.user_id))
+        rt.commits.run(lambda conn: _persist(conn, rt, job, emb), key=str(job.user_id))
         t_end = time.monotonic()
         stages = {
             "fetch": t_fetch - t0,

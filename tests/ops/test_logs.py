@@ -46,6 +46,8 @@ def gait_worker(settings, keyring_file):  # type: ignore[no-untyped-def]
     from core.storage import make_store
     from workers import runtime
     from workers.batcher import DynamicBatcher
+    from workers.embedding import log_batch, make_embed
+    from workers.opening import KeyFile
 
     try:
         pipeline = load_pipeline("gait", device="cpu")
@@ -57,16 +59,23 @@ def gait_worker(settings, keyring_file):  # type: ignore[no-untyped-def]
     pool = make_pool(settings.database_url, name="test-log-worker")
     pool.open()
     batcher = DynamicBatcher(
-        runtime.make_embed(pipeline, "cpu"),
+        make_embed(pipeline, "cpu"),
         max_batch=32,
         max_wait_s=0.002,
-        on_batch=lambda s: runtime.log_batch("gait", s),
+        on_batch=lambda s: log_batch("gait", s),
     )
     from workers.group_commit import GroupCommit
 
-    db = GroupCommit(pool, name="test-log-commit")
+    commits = GroupCommit(pool, name="test-log-commit")
     rt = runtime.Runtime(
-        "gait", get_settings(), pool, make_store(settings.storage), pipeline, batcher, db
+        "gait",
+        get_settings(),
+        pool,
+        make_store(settings.storage),
+        pipeline,
+        embedder=batcher,
+        commits=commits,
+        keys=KeyFile(get_settings().crypto.private_keys_file),
     )
     runtime._runtime = rt
     try:
@@ -74,7 +83,7 @@ def gait_worker(settings, keyring_file):  # type: ignore[no-untyped-def]
     finally:
         runtime._runtime = None
         batcher.close()
-        db.close()
+        commits.close()
         pool.close()
         if saved is None:
             os.environ.pop(KEYRING_ENV, None)

@@ -189,6 +189,7 @@ class Bench:
         ready = []
         for i in range(processes):
             rf = self.root / f"ready-{max_batch}-{i}"
+            rf.unlink(missing_ok=True)  # left by an earlier start: wait for this one
             log = open(self.root / f"worker-{max_batch}-{i}.log", "ab")  # noqa: SIM115 - lives with the process
             self.workers.append(
                 subprocess.Popen(

@@ -277,6 +277,20 @@ class Bench:
             )
         )
 
+    def wait_done(self, ids: list[uuid.UUID], timeout: float) -> list[dict]:
+        """Each job's status and number of scores, once all are done or `timeout` seconds passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.pool.connection() as conn:
+                rows = conn.execute(
+                    "SELECT j.status, (SELECT count(*) FROM scores s WHERE s.job_id = j.id) AS scores"
+                    " FROM jobs j WHERE j.id = ANY(%s)",
+                    (ids,),
+                ).fetchall()
+            if all(r["status"] == "done" for r in rows) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.5)
+
     def stop_workers(self) -> None:
         for w in self.workers:
             w.terminate()

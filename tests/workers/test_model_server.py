@@ -89,20 +89,6 @@ def _cpu_processes(pool_pid: int) -> list[psutil.Process]:
     return [p for p in psutil.Process(pool_pid).children() if "model-server" not in p.cmdline()]
 
 
-def _wait_done(bench: Bench, ids: list[uuid.UUID], timeout: float) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        with bench.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT j.status, (SELECT count(*) FROM scores s WHERE s.job_id = j.id) AS scores"
-                " FROM jobs j WHERE j.id = ANY(%s)",
-                (ids,),
-            ).fetchall()
-        if all(r["status"] == "done" for r in rows) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.5)
-
-
 def test_several_cpu_processes_score_as_one_process_does(bench):  # type: ignore[no-untyped-def]
     # given a user enrolled by a single-process pool, and the scores it gives 12 captures
     _start(bench, cpu_processes=1)
@@ -151,7 +137,7 @@ def test_a_killed_cpu_process_stops_the_pool_and_its_jobs_are_scored_once_later(
     assert "a pool process exited; stopping the pool" in log
     # and when the pool comes back, every job ends done with exactly one score
     _start(bench, cpu_processes=2)
-    rows = _wait_done(bench, ids, timeout=180)
+    rows = bench.wait_done(ids, timeout=180)
     with bench.pool.connection() as conn:
         attempts = conn.execute("SELECT attempts FROM jobs WHERE id = ANY(%s)", (held,)).fetchall()
     assert all(r["attempts"] == 2 for r in attempts)  # redelivered, claimed once more

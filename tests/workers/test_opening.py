@@ -12,14 +12,13 @@ import uuid
 
 import pytest
 
-from cli.stack import KEYRING_ENV
 from core.db import make_pool, transaction
 from core.jobs import repository as jobs
 from core.protocol import hpke
 from core.protocol.envelope import parse_envelope
 from core.protocol.errors import ProtocolError
-from core.storage import make_store
 from tests.api.conftest import enrol_phone, post_envelope
+from tests.workers.in_process import pool_process
 from workers import opening
 from workers.errors import classify
 
@@ -43,41 +42,11 @@ def api(settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture()
 def worker(settings, keyring_file):  # type: ignore[no-untyped-def]
-    """This process as a worker: it knows the key file (the in-process API does not look)."""
-    from core.settings import get_settings
-    from workers import runtime
+    """This process as a worker: it knows the key file (the in-process API does not look).
 
-    saved = os.environ.get(KEYRING_ENV)
-    os.environ[KEYRING_ENV] = str(keyring_file)
-    get_settings.cache_clear()
-    pool = make_pool(settings.database_url, name="test-worker")
-    pool.open()
-    # No pipeline: every case here ends before a model would run.
-    from workers.group_commit import GroupCommit
-
-    commits = GroupCommit(pool, name="test-commit")
-    rt = runtime.Runtime(
-        "keystroke",
-        get_settings(),
-        pool,
-        make_store(settings.storage),
-        pipeline=None,  # type: ignore[arg-type]
-        embedder=None,  # type: ignore[arg-type]
-        commits=commits,
-        keys=opening.KeyFile(get_settings().crypto.private_keys_file),
-    )
-    runtime._runtime = rt
-    try:
+    No pipeline: every case here ends before a model would run."""
+    with pool_process(settings, keyring_file, "keystroke") as rt:
         yield rt
-    finally:
-        runtime._runtime = None
-        commits.close()
-        pool.close()
-        if saved is None:
-            os.environ.pop(KEYRING_ENV, None)
-        else:
-            os.environ[KEYRING_ENV] = saved
-        get_settings.cache_clear()
 
 
 def _run_task(job_id: str) -> dict:

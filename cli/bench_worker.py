@@ -191,6 +191,7 @@ class Bench:
         ready = []
         for i in range(processes):
             rf = self.root / f"ready-{max_batch}-{i}"
+            rf.unlink(missing_ok=True)  # left by an earlier start: wait for this one
             log = open(self.root / f"worker-{max_batch}-{i}.log", "ab")  # noqa: SIM115 - lives with the process
             self.workers.append(
                 subprocess.Popen(
@@ -278,6 +279,20 @@ class Bench:
             )
         )
 
+    def wait_done(self, ids: list[uuid.UUID], timeout: float) -> list[dict]:
+        """Each job's status and number of scores, once all are done or `timeout` seconds passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.pool.connection() as conn:
+                rows = conn.execute(
+                    "SELECT j.status, (SELECT count(*) FROM scores s WHERE s.job_id = j.id) AS scores"
+                    " FROM jobs j WHERE j.id = ANY(%s)",
+                    (ids,),
+                ).fetchall()
+            if all(r["status"] == "done" for r in rows) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.5)
+
     def stop_workers(self) -> None:
         for w in self.workers:
             w.terminate()
@@ -345,10 +360,12 @@ def run(args: argparse.Namespace) -> int:
             return fail(str(e))
 
     factor, device = args.factor, args.device
-    bench = registry.get(factor).bench
-    rows = args.rows_per_job or int(bench.get("rows_per_job", 8))
-    max_batch = args.max_batch or int(bench.get("max_batch", 64))
-    synth = __import__(f"pipelines.{factor}.synthetic", fromlist=["capture"])
+    spec = registry.get(factor)
+    if not spec.provides("synthetic"):
+        return fail(f"factor {factor!r} ships no synthetic generator to make the bench's captures")
+    rows = args.rows_per_job or int(spec.bench.get("rows_per_job", 8))
+    max_batch = args.max_batch or int(spec.bench.get("max_batch", 64))
+    synth = spec.submodule("synthetic")
     rng = np.random.default_rng(0)
     person = synth.make_person(1)
     pipeline = load_pipeline(factor, device=device)

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from core.settings import Settings
+from workers.model_server import AUTHKEY_ENV, MODEL_SOCKET_ENV
 
 
 def run_pool(args: argparse.Namespace, settings: Settings) -> int:
@@ -24,7 +25,7 @@ def run_pool(args: argparse.Namespace, settings: Settings) -> int:
 
     device = args.device or settings.pool.device
     sock = Path(tempfile.gettempdir()) / f"tacit-model-{args.factor}-{os.getpid()}.sock"
-    env = dict(os.environ, TACIT_MODEL_AUTHKEY=secrets.token_hex(16))
+    env = dict(os.environ, **{AUTHKEY_ENV: secrets.token_hex(16)})
     base = [sys.executable, "-m", "cli.main"]
     ready_file = env.pop("TACIT_READY_FILE", None)
     model = subprocess.Popen(
@@ -38,7 +39,7 @@ def run_pool(args: argparse.Namespace, settings: Settings) -> int:
     cpu: list[subprocess.Popen] = []
     try:
         wait_for(lambda: model.poll() is None and sock.exists(), 300, "model process")
-        cpu_env = dict(env, TACIT_MODEL_SOCKET=str(sock), CUDA_VISIBLE_DEVICES="")
+        cpu_env = dict(env, **{MODEL_SOCKET_ENV: str(sock)}, CUDA_VISIBLE_DEVICES="")
         readies = []
         for i in range(args.cpu_processes):
             rf = Path(tempfile.gettempdir()) / f"tacit-cpu-{os.getpid()}-{i}.ready"

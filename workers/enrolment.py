@@ -207,7 +207,7 @@ def run_owed(rt, user_id: uuid.UUID, factor: str) -> bool:  # type: ignore[no-un
     one sample per transaction, so an interrupted run resumes where it stopped.
     """
     max_samples = rt.settings.enrolment.max_samples
-    owed = rt.db.run(
+    owed = rt.commits.run(
         lambda conn: templates.owed_rebuild(conn, user_id=user_id, factor=factor), key=str(user_id)
     )
     if owed is None:
@@ -218,7 +218,7 @@ def run_owed(rt, user_id: uuid.UUID, factor: str) -> bool:  # type: ignore[no-un
 
         reembedded = reembed_samples(rt, user_id, factor)
     return bool(
-        rt.db.run(
+        rt.commits.run(
             lambda conn: rebuild_owed(
                 conn,
                 rt.pipeline,

@@ -24,10 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core.factors import load_pipeline
 from workers.batcher import DynamicBatcher
+from workers.embedding import local_batcher
 
 log = logging.getLogger("tacit.model")
-AUTHKEY_ENV = "TACIT_MODEL_AUTHKEY"
+AUTHKEY_ENV = "TACIT_MODEL_AUTHKEY"  # the socket's shared secret, hex
+# set in a CPU worker process: where its model process listens
+MODEL_SOCKET_ENV = "TACIT_MODEL_SOCKET"
 
 
 class ModelServer:
@@ -79,7 +83,7 @@ class ModelServer:
 
 
 class RemoteModel:
-    """The CPU worker's side: `submit(x) -> Future`, like a local DynamicBatcher."""
+    """The CPU worker's side: `submit(x) -> Future`, an ``Embedder`` like a local DynamicBatcher."""
 
     def __init__(self, path: Path, authkey: bytes) -> None:
         self.conn = Client(str(path), family="AF_UNIX", authkey=authkey)
@@ -130,18 +134,9 @@ def serve(
     stop: threading.Event,
 ) -> None:
     """Load the model on `device` (the only process that touches CUDA), warm it, serve until `stop`."""
-    from core.factors import load_pipeline
-    from workers.runtime import log_batch, make_embed, warm_up
-
     pipeline = load_pipeline(factor, device=device)
-    embed = make_embed(pipeline, device)
-    warm_up(pipeline, embed, max_batch)
-    batcher = DynamicBatcher(
-        embed,
-        max_batch=max_batch,
-        max_wait_s=max_wait_s,
-        on_batch=lambda s: log_batch(factor, s),
-        name=f"model-{factor}",
+    batcher = local_batcher(
+        pipeline, device, max_batch=max_batch, max_wait_s=max_wait_s, name=f"model-{factor}"
     )
     server = ModelServer(batcher, path, authkey)
     threading.Thread(target=server.serve_forever, daemon=True, name="model-accept").start()

@@ -35,8 +35,8 @@ VERSION_PARAMETER = "tacit_model_version"
 _HEADER_LENGTH = "Inference-Header-Content-Length"
 
 
-class ModelServerUnavailable(TransientJobError):
-    """The inference server did not answer in time, or answered with a server error."""
+class InferenceServerUnavailable(TransientJobError):
+    """The inference server did not answer in time, or answered with a server error (retried)."""
 
     code = "model_server_unavailable"
 
@@ -84,7 +84,7 @@ def check_model(client: InferenceClient, *, model_version: str) -> ServerModel:
     """Refuse (ModelMismatch) unless the server's model is ready and is the pipeline's version."""
     try:
         info = client.describe()
-    except ModelServerUnavailable as e:
+    except InferenceServerUnavailable as e:
         raise ModelMismatch(f"inference server {client.url} is unreachable: {e}") from None
     where = f"model {client.model!r} on {client.url}"
     if not info.ready:
@@ -128,11 +128,11 @@ class HttpClient:
         try:
             r = self._http.request(method, path, **kw)
         except self._httpx.HTTPError as e:
-            raise ModelServerUnavailable(
+            raise InferenceServerUnavailable(
                 f"{e.__class__.__name__} calling {self.url}{path}"
             ) from None
         if r.status_code >= 500:
-            raise ModelServerUnavailable(f"{self.url}{path} answered {r.status_code}")
+            raise InferenceServerUnavailable(f"{self.url}{path} answered {r.status_code}")
         return r
 
     def describe(self) -> ServerModel:
@@ -184,7 +184,7 @@ class HttpClient:
             tensor["data"] = x.reshape(-1).tolist()
             r = self._call("POST", path, json={"inputs": [tensor], "outputs": [output]})
         if r.status_code != 200:
-            raise ModelServerUnavailable(
+            raise InferenceServerUnavailable(
                 f"{self.url}{path} answered {r.status_code}: {r.text[:200]}"
             )
         return _decode_reply(r.content, r.headers.get(_HEADER_LENGTH))
@@ -198,7 +198,7 @@ def _decode_reply(content: bytes, header_length: str | None) -> np.ndarray:
     body = json.loads(content[:n])
     out = next((o for o in body.get("outputs", []) if o.get("name") == OUTPUT), None)
     if out is None:
-        raise ModelServerUnavailable(f"reply has no {OUTPUT} output")
+        raise InferenceServerUnavailable(f"reply has no {OUTPUT} output")
     shape = [int(d) for d in out["shape"]]
     if "data" in out:
         return np.asarray(out["data"], dtype=np.float32).reshape(shape)
@@ -224,7 +224,7 @@ class GrpcClient:
         try:
             return fn(*args, **kw)
         except InferenceServerException as e:
-            raise ModelServerUnavailable(f"{self.url}: {e.status() or 'error'}") from None
+            raise InferenceServerUnavailable(f"{self.url}: {e.status() or 'error'}") from None
 
     def describe(self) -> ServerModel:
         ready = self._guard(self._client.is_model_ready, self.model, client_timeout=self._timeout_s)
@@ -243,7 +243,7 @@ class GrpcClient:
                 as_json=True,
                 client_timeout=self._timeout_s,
             )
-        except ModelServerUnavailable:
+        except InferenceServerUnavailable:
             config = {}
         params = config.get("config", {}).get("parameters", {})
         version = params.get(VERSION_PARAMETER, {}).get("string_value")

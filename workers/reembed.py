@@ -15,7 +15,7 @@ from core.enrolment import templates
 from core.errors import Unavailable
 from core.jobs.endings import Retry
 from core.jobs.repository import ClaimedJob
-from workers import envelope
+from workers import opening
 from workers.enrolment import pack
 from workers.errors import classify
 
@@ -47,7 +47,7 @@ def reembed_samples(rt, user_id: uuid.UUID, factor: str) -> int:  # type: ignore
     (the task retries and resumes); a batch that can no longer be opened is skipped and its
     sample no longer counts (it stays of the old model version)."""
     p = rt.pipeline
-    stale = rt.db.run(
+    stale = rt.commits.run(
         lambda conn: templates.outdated_samples(
             conn, user_id=user_id, factor=factor, model_version=p.model_version
         ),
@@ -56,8 +56,8 @@ def reembed_samples(rt, user_id: uuid.UUID, factor: str) -> int:  # type: ignore
     done = 0
     for s in stale:
         try:
-            plaintext = envelope.open_blob(_as_job(s), rt.store.get(s.object_key))
-            emb = rt.batcher.submit(p.preprocess(p.decode(plaintext))).result()
+            plaintext = opening.open_blob(_as_job(s), rt.store.get(s.object_key), rt.keys)
+            emb = rt.embedder.submit(p.preprocess(p.decode(plaintext))).result()
         except Exception as exc:  # noqa: BLE001 - classified: transient ones retry the task
             ending = classify(exc)
             if isinstance(ending, Retry):
@@ -69,7 +69,7 @@ def reembed_samples(rt, user_id: uuid.UUID, factor: str) -> int:  # type: ignore
             )
             continue
         packed, n = pack(factor, {"embeddings": emb}), len(emb)
-        rt.db.run(
+        rt.commits.run(
             lambda conn, s=s, packed=packed, n=n: templates.replace_embeddings(
                 conn,
                 job_id=s.job_id,

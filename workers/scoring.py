@@ -14,7 +14,7 @@ from core.errors import PermanentJobError, TransientJobError
 from core.jobs import endings
 from core.jobs import repository as jobs
 from core.scores import repository as scores
-from workers import enrolment, envelope
+from workers import enrolment, opening
 from workers import metrics as observe
 from workers.errors import classify
 from workers.runtime import Runtime
@@ -84,13 +84,13 @@ def _run(rt: Runtime, job: jobs.ClaimedJob) -> tuple[int, dict[str, float]]:
     t0 = time.monotonic()
     blob = rt.store.get(job.object_key)
     t_fetch = time.monotonic()
-    plaintext = envelope.open_blob(job, blob)
+    plaintext = opening.open_blob(job, blob, rt.keys)
     t_open = time.monotonic()
     x = rt.pipeline.preprocess(rt.pipeline.decode(plaintext))
     t_pre = time.monotonic()
-    emb = rt.batcher.submit(x).result()
+    emb = rt.embedder.submit(x).result()
     t_model = time.monotonic()
-    rt.db.run(lambda conn: _persist(conn, rt, job, emb), key=str(job.user_id))
+    rt.commits.run(lambda conn: _persist(conn, rt, job, emb), key=str(job.user_id))
     stages = {
         "fetch": t_fetch - t0,
         "decrypt": t_open - t_fetch,
@@ -109,7 +109,7 @@ def score_job(
     rt: Runtime, job_id: uuid.UUID
 ) -> tuple[jobs.ClaimedJob | None, endings.Ending | None]:
     """Run one job; returns the job and, unless it succeeded, how it ended."""
-    job = rt.db.run(lambda conn: endings.claim(conn, job_id), key=str(job_id))
+    job = rt.commits.run(lambda conn: endings.claim(conn, job_id), key=str(job_id))
     if job is None:
         return None, None  # finished before (a redelivery) or unknown
     observe.observe_claim(job.factor, job.queue_wait_s)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e import flow
 from tests.e2e.independent_client import IndependentPhone
-from tests.workers.test_envelope import worker  # noqa: F401 - fixture
+from tests.workers.test_opening import worker  # noqa: F401 - fixture
 
 
 def _token(http: httpx.Client, headers: dict[str, str], user: str) -> str:
@@ -28,7 +28,7 @@ def _token(http: httpx.Client, headers: dict[str, str], user: str) -> str:
 def test_independent_envelope_is_accepted_and_opens_in_a_worker(api, tenant, worker):  # type: ignore[no-untyped-def]  # noqa: F811
     from core.db import transaction
     from core.jobs import endings
-    from workers.envelope import open_blob
+    from workers.opening import open_blob
 
     # given a phone that knows only the document
     phone = IndependentPhone.enrol(api, _token(api, tenant["headers"], "ada"))
@@ -39,7 +39,7 @@ def test_independent_envelope_is_accepted_and_opens_in_a_worker(api, tenant, wor
     assert r.status_code == 202, r.text
     with transaction(worker.pool) as conn:
         job = endings.claim(conn, uuid.UUID(r.json()["job_id"]))
-    assert open_blob(job, worker.store.get(job.object_key)) == b"independent frame"
+    assert open_blob(job, worker.store.get(job.object_key), worker.keys) == b"independent frame"
 
 
 @pytest.mark.integration

@@ -11,12 +11,12 @@ import base64
 import io
 import json
 import logging
-import os
 
 import numpy as np
 import pytest
 
 from tests.api.conftest import enrol_phone, post_envelope
+from tests.workers.in_process import pool_process
 
 
 @pytest.fixture()
@@ -39,48 +39,22 @@ def captured_logs():  # type: ignore[no-untyped-def]
 @pytest.fixture()
 def gait_worker(settings, keyring_file):  # type: ignore[no-untyped-def]
     """This process as a gait pool: the key file, the committed model and a batcher."""
-    from cli.stack import KEYRING_ENV
-    from core.db import make_pool
     from core.factors import load_pipeline
-    from core.settings import get_settings
-    from core.storage import make_store
-    from workers import runtime
     from workers.batcher import DynamicBatcher
+    from workers.embedding import log_batch, make_embed
 
     try:
         pipeline = load_pipeline("gait", device="cpu")
     except Exception as e:  # noqa: BLE001
         pytest.skip(f"the gait pipeline does not load here: {e}")
-    saved = os.environ.get(KEYRING_ENV)
-    os.environ[KEYRING_ENV] = str(keyring_file)
-    get_settings.cache_clear()
-    pool = make_pool(settings.database_url, name="test-log-worker")
-    pool.open()
     batcher = DynamicBatcher(
-        runtime.make_embed(pipeline, "cpu"),
+        make_embed(pipeline, "cpu"),
         max_batch=32,
         max_wait_s=0.002,
-        on_batch=lambda s: runtime.log_batch("gait", s),
+        on_batch=lambda s: log_batch("gait", s),
     )
-    from workers.group_commit import GroupCommit
-
-    db = GroupCommit(pool, name="test-log-commit")
-    rt = runtime.Runtime(
-        "gait", get_settings(), pool, make_store(settings.storage), pipeline, batcher, db
-    )
-    runtime._runtime = rt
-    try:
+    with pool_process(settings, keyring_file, "gait", pipeline=pipeline, embedder=batcher) as rt:
         yield rt
-    finally:
-        runtime._runtime = None
-        batcher.close()
-        db.close()
-        pool.close()
-        if saved is None:
-            os.environ.pop(KEYRING_ENV, None)
-        else:
-            os.environ[KEYRING_ENV] = saved
-        get_settings.cache_clear()
 
 
 def test_scoring_run_logs_correlate_and_leak_nothing(api, tenant, gait_worker, captured_logs):  # type: ignore[no-untyped-def]

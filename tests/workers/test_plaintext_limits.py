@@ -2,7 +2,7 @@
 the maxima come from settings.
 
 The upload goes through the real API (Postgres, Redis, S3); the score task runs in this
-process with the real key file and the keystroke pipeline, as in test_envelope.
+process with the real key file and the keystroke pipeline, as in test_opening.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from pipelines import codec
 from pipelines.face.frames import FaceLimits
 from tests.api.conftest import enrol_phone, post_envelope
-from tests.workers.test_envelope import _run_task, api, worker  # noqa: F401 - fixtures
+from tests.workers.test_opening import _run_task, api, worker  # noqa: F401 - fixtures
 from workers.errors import classify
 
 MiB = 1024 * 1024

@@ -111,15 +111,5 @@ def test_sigterm_to_a_busy_pool_finishes_held_jobs_and_leaves_the_rest_queued(be
     assert left > 0 and bench.queue_depth() >= left - 16  # the rest waits in the queue
     # when the pool comes back, every job ends done with exactly one score
     bench.start_workers(max_batch=64, threads=16, processes=1)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with bench.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT j.status, (SELECT count(*) FROM scores s WHERE s.job_id = j.id) AS scores"
-                " FROM jobs j WHERE j.id = ANY(%s)",
-                (ids,),
-            ).fetchall()
-        if all(r["status"] == "done" for r in rows):
-            break
-        time.sleep(0.5)
+    rows = bench.wait_done(ids, timeout=120)
     assert all(r["status"] == "done" and r["scores"] == 1 for r in rows)

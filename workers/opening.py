@@ -1,8 +1,9 @@
 """Opening a stored envelope in a worker: parse, match it to its job, decrypt with the server key.
 
-The private keyring is read from ``settings.crypto.private_keys_file`` once per process
-and read again only when the file changes (``tacit keys rotate`` / ``retire``), so a
-running worker opens batches sealed to a key added after it started, and forgets a
+The worker runtime builds one ``KeyFile`` from ``settings.crypto.private_keys_file`` when
+it starts and hands it to ``open_blob``. The private keyring is read from the file on
+first use and read again only when the file changes (``tacit keys rotate`` / ``retire``),
+so a running worker opens batches sealed to a key added after it started, and forgets a
 retired one. Every defect of the stored batch is a ``ProtocolError`` with a code, which
 ``workers.errors.classify`` fails at once (no retry); the blob stays for audit.
 """
@@ -18,19 +19,20 @@ from core.protocol import hpke
 from core.protocol.envelope import Envelope, parse_envelope
 from core.protocol.errors import ProtocolError
 from core.protocol.keyring import PrivateKeyring
-from core.settings import get_settings
 
 
-class _KeyringFile:
-    """The worker's view of the key file: loaded lazily, reloaded when its stat changes."""
+class KeyFile:
+    """The worker's private key file: loaded on first use, reloaded when its stat changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
         self._lock = threading.Lock()
-        self._path: Path | None = None
         self._stamp: tuple[int, int, int] | None = None
         self._ring: PrivateKeyring | None = None
 
-    def get(self, path: Path | None) -> PrivateKeyring:
+    def keyring(self) -> PrivateKeyring:
+        """The private keyring as of the key file's last change."""
+        path = self.path
         if path is None:
             # An operator error, not the batch's fault: retry (and end dead) rather than fail.
             raise TransientJobError(
@@ -45,21 +47,13 @@ class _KeyringFile:
             ) from None
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         with self._lock:
-            if self._ring is None or path != self._path or stamp != self._stamp:
+            if self._ring is None or stamp != self._stamp:
                 try:
                     ring = PrivateKeyring.load(path)
                 except ProtocolError as e:
                     raise TransientJobError(e.message, code=e.code) from None
-                self._path, self._stamp, self._ring = path, stamp, ring
+                self._stamp, self._ring = stamp, ring
             return self._ring
-
-
-_keyring = _KeyringFile()
-
-
-def keyring() -> PrivateKeyring:
-    """This process's private keyring (current as of the key file's last change)."""
-    return _keyring.get(get_settings().crypto.private_keys_file)
 
 
 def check_matches_job(envelope: Envelope, job: ClaimedJob) -> None:
@@ -75,9 +69,9 @@ def check_matches_job(envelope: Envelope, job: ClaimedJob) -> None:
         raise ProtocolError("envelope_job_mismatch", "stored envelope does not match its job")
 
 
-def open_blob(job: ClaimedJob, blob: bytes) -> bytes:
+def open_blob(job: ClaimedJob, blob: bytes, keys: KeyFile) -> bytes:
     """The plaintext frame of a job's stored envelope (bound to the device's tenant)."""
     envelope = parse_envelope(blob)
     check_matches_job(envelope, job)
-    private_key = keyring().private_key(envelope.key_id)
+    private_key = keys.keyring().private_key(envelope.key_id)
     return hpke.open_envelope(private_key, str(job.tenant_id), envelope)

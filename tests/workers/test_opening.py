@@ -12,15 +12,14 @@ import uuid
 
 import pytest
 
-from cli.stack import KEYRING_ENV
 from core.db import make_pool, transaction
 from core.jobs import endings
 from core.protocol import hpke
 from core.protocol.envelope import parse_envelope
 from core.protocol.errors import ProtocolError
-from core.storage import make_store
 from tests.api.conftest import enrol_phone, post_envelope
-from workers import envelope as worker_envelope
+from tests.workers.in_process import pool_process
+from workers import opening
 from workers.errors import classify
 
 
@@ -43,34 +42,11 @@ def api(settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture()
 def worker(settings, keyring_file):  # type: ignore[no-untyped-def]
-    """This process as a worker: it knows the key file (the in-process API does not look)."""
-    from core.settings import get_settings
-    from workers import runtime
+    """This process as a worker: it knows the key file (the in-process API does not look).
 
-    saved = os.environ.get(KEYRING_ENV)
-    os.environ[KEYRING_ENV] = str(keyring_file)
-    get_settings.cache_clear()
-    pool = make_pool(settings.database_url, name="test-worker")
-    pool.open()
-    # No pipeline: every case here ends before a model would run.
-    from workers.group_commit import GroupCommit
-
-    db = GroupCommit(pool, name="test-commit")
-    rt = runtime.Runtime(
-        "keystroke", get_settings(), pool, make_store(settings.storage), None, None, db
-    )  # type: ignore[arg-type]
-    runtime._runtime = rt
-    try:
+    No pipeline: every case here ends before a model would run."""
+    with pool_process(settings, keyring_file, "keystroke") as rt:
         yield rt
-    finally:
-        runtime._runtime = None
-        db.close()
-        pool.close()
-        if saved is None:
-            os.environ.pop(KEYRING_ENV, None)
-        else:
-            os.environ[KEYRING_ENV] = saved
-        get_settings.cache_clear()
 
 
 def _run_task(job_id: str) -> dict:
@@ -107,7 +83,8 @@ def test_a_sealed_batch_opens_to_its_plaintext(api, tenant, worker, settings):  
         job = endings.claim(conn, uuid.UUID(job_id))
     assert job is not None
     assert (
-        worker_envelope.open_blob(job, worker.store.get(job.object_key)) == b"the plaintext frame"
+        opening.open_blob(job, worker.store.get(job.object_key), worker.keys)
+        == b"the plaintext frame"
     )
 
 
@@ -148,7 +125,7 @@ def test_ciphertext_moved_to_another_device_fails(api, tenant, worker):  # type:
 def test_ciphertext_moved_to_another_tenant_does_not_open(worker, tenant, api):  # type: ignore[no-untyped-def]
     phone = enrol_phone(api, tenant)
     env = parse_envelope(phone.envelope(frame=b"x")[1])
-    sk = worker_envelope.keyring().private_key(env.key_id)
+    sk = worker.keys.keyring().private_key(env.key_id)
     assert hpke.open_envelope(sk, phone.device.tenant_id, env) == b"x"
     with pytest.raises(ProtocolError) as e:
         hpke.open_envelope(sk, str(uuid.uuid4()), env)
@@ -203,20 +180,20 @@ def test_rotation_keeps_in_flight_batches_and_retirement_refuses_them(
     assert r.status_code == 202, r.text
     with transaction(worker.pool) as conn:
         job = endings.claim(conn, uuid.UUID(r.json()["job_id"]))
-    assert worker_envelope.open_blob(job, worker.store.get(job.object_key)) == b"in flight"
+    assert opening.open_blob(job, worker.store.get(job.object_key), worker.keys) == b"in flight"
     # and a new phone seals to K2, which the worker learns from the file without a restart
     fresh = enrol_phone(api, tenant, "bob")
     _, sealed_to_k2 = fresh.envelope(frame=b"new key")
     r2 = post_envelope(api, fresh, sealed_to_k2)
     with transaction(worker.pool) as conn:
         job2 = endings.claim(conn, uuid.UUID(r2.json()["job_id"]))
-    assert worker_envelope.open_blob(job2, worker.store.get(job2.object_key)) == b"new key"
+    assert opening.open_blob(job2, worker.store.get(job2.object_key), worker.keys) == b"new key"
     # when K1 is retired, the API refuses batches sealed to it and the worker can no longer open one
     retire(keyring_file, k1, settings.database_url)
     late = post_envelope(api, phone, phone.envelope()[1])
     assert late.status_code == 422 and late.json()["error"]["code"] == "retired_key"
     with pytest.raises(ProtocolError) as e:
-        worker_envelope.open_blob(job, worker.store.get(job.object_key))
+        opening.open_blob(job, worker.store.get(job.object_key), worker.keys)
     assert e.value.code == "retired_key"
     # and the current key cannot be retired
     with pytest.raises(ProtocolError) as cur:

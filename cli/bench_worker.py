@@ -346,7 +346,9 @@ def run(args: argparse.Namespace) -> int:
     bench = registry.get(factor).bench
     rows = args.rows_per_job or int(bench.get("rows_per_job", 8))
     max_batch = args.max_batch or int(bench.get("max_batch", 64))
-    synth = __import__(f"pipelines.{factor}.synthetic", fromlist=["capture"])
+    if factor not in registry.providing("synthetic"):
+        return fail(f"factor {factor!r} ships no synthetic module to benchmark with")
+    synth = registry.get(factor).submodule("synthetic")
     rng = np.random.default_rng(0)
     person = synth.make_person(1)
     pipeline = load_pipeline(factor, device=device)

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 from psycopg_pool import ConnectionPool
 
+from core import factors
 from core.db import make_pool
 from core.settings import Settings
 from core.storage import ObjectStore, make_store
@@ -106,10 +107,14 @@ def make_embed(pipeline: FactorPipeline, device: str):  # type: ignore[no-untype
 
 
 def warm_up(pipeline: FactorPipeline, embed, max_batch: int) -> None:  # type: ignore[no-untyped-def]
-    """Run the model once at batch 1 and once full, so the first jobs pay no start-up cost."""
-    import importlib
+    """Run the model once at batch 1 and once full, so the first jobs pay no start-up cost.
 
-    synth = importlib.import_module(f"pipelines.{pipeline.factor}.synthetic")
+    The inputs come from the factor's ``synthetic`` module; a factor without one starts cold.
+    """
+    if pipeline.factor not in factors.providing("synthetic"):
+        log.info("%s ships no synthetic module: the pool starts without a warm-up", pipeline.factor)
+        return
+    synth = factors.get(pipeline.factor).submodule("synthetic")
     rng = np.random.default_rng(0)
     x = pipeline.preprocess(pipeline.decode(synth.capture(synth.make_person(0), rng, 2)))
     embed(x[:1])

@@ -49,7 +49,8 @@ def start_pool(stack: Stack, timeout: float = 120) -> None:
 
 def run(data_dir: Path) -> dict[str, object]:
     settings = Settings()
-    stack = Stack(data_dir, dict(os.environ), free_port(), autoscaled=(FACTOR,))
+    # the API, the relay and the webhook pool; the swipe pool is started by hand below
+    stack = Stack(data_dir, dict(os.environ), free_port(), factors=(FACTOR,), autoscaled=(FACTOR,))
     receiver = Receiver().start()
     stack.start(timeout=120)
     try:

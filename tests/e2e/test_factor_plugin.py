@@ -23,6 +23,10 @@ import pytest
 from cli.stack import KEYRING_ENV
 from core import factors as registry
 
+# services of this module's own: the swipe jobs it scores stay out of the session's database
+# (the /ops dashboard's tests chart every factor found there)
+from tests.isolated import services, settings  # noqa: F401 - fixtures
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,6 +10,7 @@ after, so no batch is accepted that can no longer be opened.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -76,7 +77,8 @@ def retire(path: Path, key_id: str, database_url: str | None = None) -> None:
     ring.write(path)
 
 
-def run_rotate(args: argparse.Namespace) -> int:
+def _change_keys(args: argparse.Namespace, change: Callable[[Path], str]) -> int:
+    """Apply `change` to the key file and print the line it returns; any refusal in one line."""
     from cli.console import fail
     from core.errors import DomainError
     from core.protocol.errors import ProtocolError
@@ -85,27 +87,27 @@ def run_rotate(args: argparse.Namespace) -> int:
     if path is None:
         return fail("no key file: set TACIT_CRYPTO__PRIVATE_KEYS_FILE or pass --file")
     try:
-        key_id = rotate(path)
+        done = change(path)
     except (ProtocolError, DomainError) as e:
         return fail(f"{e.code}: {e.message}")
-    print(f"current key {key_id}   (file {path}; older keys stay active until retired)")
+    print(done)
     return 0
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    def change(path: Path) -> str:
+        key_id = rotate(path)
+        return f"current key {key_id}   (file {path}; older keys stay active until retired)"
+
+    return _change_keys(args, change)
 
 
 def run_retire(args: argparse.Namespace) -> int:
-    from cli.console import fail
-    from core.errors import DomainError
-    from core.protocol.errors import ProtocolError
-
-    path = key_file(args)
-    if path is None:
-        return fail("no key file: set TACIT_CRYPTO__PRIVATE_KEYS_FILE or pass --file")
-    try:
+    def change(path: Path) -> str:
         retire(path, args.key_id)
-    except (ProtocolError, DomainError) as e:
-        return fail(f"{e.code}: {e.message}")
-    print(f"retired {args.key_id}")
-    return 0
+        return f"retired {args.key_id}"
+
+    return _change_keys(args, change)
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -17,9 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import factors as registry
-from core.trust.evaluation import Upload, build_sessions, trust_factors
+from core.trust.evaluation import (
+    UPLOAD_COLUMNS,
+    Upload,
+    build_sessions,
+    read_rows,
+    trust_factors,
+    upload_cells,
+    upload_fields,
+)
 
-COLUMNS = ("fold", "session", "user", "kind", "step", "t_s", "factor", "impostor", "score", "llr")
+COLUMNS = ("fold", *UPLOAD_COLUMNS, "score", "llr")
 
 
 @dataclass(frozen=True)
@@ -120,44 +128,16 @@ def write_evidence(path: Path, evidence: list[Evidence]) -> None:
         w = csv.writer(f)
         w.writerow(COLUMNS)
         for e in evidence:
-            u = e.upload
-            w.writerow(
-                [
-                    e.fold,
-                    u.session,
-                    u.user,
-                    u.kind,
-                    u.step,
-                    repr(u.t_s),
-                    u.factor,
-                    int(u.impostor),
-                    repr(e.score),
-                    repr(e.llr),
-                ]
-            )
+            w.writerow([e.fold, *upload_cells(e.upload), repr(e.score), repr(e.llr)])
 
 
 def read_evidence(path: Path) -> list[Evidence]:
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise ValueError(f"{path} is not a fold-evidence file (columns {','.join(COLUMNS)})")
-        return [
-            Evidence(
-                int(r["fold"]),
-                Upload(
-                    int(r["session"]),
-                    int(r["user"]),
-                    r["kind"],  # type: ignore[arg-type]
-                    int(r["step"]),
-                    float(r["t_s"]),
-                    r["factor"],
-                    r["impostor"] == "1",
-                    -1,
-                    -1,
-                ),
-                float(r["score"]),
-                float(r["llr"]),
-            )
-            for r in reader
-        ]
+    return [
+        Evidence(
+            int(r["fold"]),
+            Upload(*upload_fields(r), -1, -1),
+            float(r["score"]),
+            float(r["llr"]),
+        )
+        for r in read_rows(path, COLUMNS, "a fold-evidence file")
+    ]

@@ -31,18 +31,8 @@ def trust_factors() -> tuple[str, ...]:
     return registry.providing("dataset")
 
 
-TRACE_COLUMNS = (
-    "session",
-    "user",
-    "kind",
-    "step",
-    "t_s",
-    "factor",
-    "impostor",
-    "score",
-    "trust",
-    "locked",
-)
+UPLOAD_COLUMNS = ("session", "user", "kind", "step", "t_s", "factor", "impostor")
+TRACE_COLUMNS = (*UPLOAD_COLUMNS, "score", "trust", "locked")
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)  # sessions start here; only differences matter
 
 
@@ -308,6 +298,34 @@ def uploads_from_trace(rows: Iterable[TraceRow]) -> tuple[list[Upload], dict[Upl
     return uploads, scores
 
 
+def upload_cells(u: Upload | TraceRow) -> list[object]:
+    """The UPLOAD_COLUMNS cells of an upload or a trace row; floats at full precision."""
+    return [u.session, u.user, u.kind, u.step, repr(u.t_s), u.factor, int(u.impostor)]
+
+
+def upload_fields(r: Mapping[str, str]) -> tuple[int, int, Kind, int, float, str, bool]:
+    """The fields `upload_cells` wrote, read back from a CSV row."""
+    kind: Kind = r["kind"]  # type: ignore[assignment]
+    return (
+        int(r["session"]),
+        int(r["user"]),
+        kind,
+        int(r["step"]),
+        float(r["t_s"]),
+        r["factor"],
+        r["impostor"] == "1",
+    )
+
+
+def read_rows(path: Path, columns: tuple[str, ...], what: str) -> list[dict[str, str]]:
+    """The rows of a CSV file whose header is exactly `columns` (ValueError naming `what` if not)."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != columns:
+            raise ValueError(f"{path} is not {what} (columns {','.join(columns)})")
+        return list(reader)
+
+
 def write_trace(path: Path, rows: Iterable[TraceRow]) -> int:
     """One CSV row per upload (TRACE_COLUMNS); floats at full precision. Returns the row count."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -316,45 +334,17 @@ def write_trace(path: Path, rows: Iterable[TraceRow]) -> int:
         w = csv.writer(f)
         w.writerow(TRACE_COLUMNS)
         for r in rows:
-            w.writerow(
-                [
-                    r.session,
-                    r.user,
-                    r.kind,
-                    r.step,
-                    repr(r.t_s),
-                    r.factor,
-                    int(r.impostor),
-                    repr(r.score),
-                    repr(r.trust),
-                    int(r.locked),
-                ]
-            )
+            w.writerow([*upload_cells(r), repr(r.score), repr(r.trust), int(r.locked)])
             n += 1
     return n
 
 
 def read_trace(path: Path) -> list[TraceRow]:
     """The rows `write_trace` wrote."""
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != TRACE_COLUMNS:
-            raise ValueError(f"{path} is not a trust trace (columns {','.join(TRACE_COLUMNS)})")
-        return [
-            TraceRow(
-                int(r["session"]),
-                int(r["user"]),
-                r["kind"],  # type: ignore[arg-type]
-                int(r["step"]),
-                float(r["t_s"]),
-                r["factor"],
-                r["impostor"] == "1",
-                float(r["score"]),
-                float(r["trust"]),
-                r["locked"] == "1",
-            )
-            for r in reader
-        ]
+    return [
+        TraceRow(*upload_fields(r), float(r["score"]), float(r["trust"]), r["locked"] == "1")
+        for r in read_rows(path, TRACE_COLUMNS, "a trust trace")
+    ]
 
 
 def trace_figures(

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cli.console import say
-from core.trust.evaluation import trust_factors
+from core.trust.evaluation import LockoutFigures, TraceRow, Upload, trust_factors
+from core.trust.fusion import FusionParams
 
 # tenants.decision_threshold's default (core/migrations/0001_init.sql): a new tenant's operating point
 DEFAULT_THRESHOLD = 0.5
@@ -139,6 +140,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replayed(
+    uploads: list[Upload],
+    evidence: dict[Upload, tuple[float, float]],
+    *,
+    params: FusionParams,
+    threshold: float,
+    users: int,
+) -> tuple[list[TraceRow], dict[str, Any], dict[str, LockoutFigures]]:
+    """The fused replay's rows, the `--json` summary, and the fused and each factor's figures."""
+    from core.trust import evaluation as te
+
+    rows = te.replay(uploads, evidence, params=params, threshold=threshold)
+    per_factor = {
+        f: te.figures(te.replay(uploads, evidence, params=params, threshold=threshold, factors=[f]))
+        for f in trust_factors()
+    }
+    fused = te.figures(rows)
+    result = {
+        "users": users,
+        "sessions": len({u.session for u in uploads}),
+        "uploads": len(uploads),
+        "fused": fused.summary(),
+        "factors": {f: per_factor[f].summary() for f in trust_factors()},
+    }
+    return rows, result, {"fused": fused, **per_factor}
+
+
 def evaluate_trust(
     data: Path,
     *,
@@ -189,22 +217,12 @@ def evaluate_trust(
             v = prepared[u.factor].verify(u.user, u.source, u.batch)
             cache[key] = (float(v.score), float(v.llr))
         evidence[u] = cache[key]
-    rows = te.replay(uploads, evidence, params=params, threshold=threshold)
-    per_factor = {
-        f: te.figures(te.replay(uploads, evidence, params=params, threshold=threshold, factors=[f]))
-        for f in trust_factors()
-    }
-    fused = te.figures(rows)
+    rows, result, details = _replayed(
+        uploads, evidence, params=params, threshold=threshold, users=len(pairs)
+    )
     if trace_out is not None:
         n = te.write_trace(trace_out, rows)
         say(f"wrote {n} rows to {trace_out}")
-    result = {
-        "users": len(pairs),
-        "sessions": len({u.session for u in uploads}),
-        "uploads": len(uploads),
-        "fused": fused.summary(),
-        "factors": {f: per_factor[f].summary() for f in trust_factors()},
-    }
     if report is not None:
         from cli.trust_report import write_trust_report
 
@@ -212,7 +230,7 @@ def evaluate_trust(
             report,
             rows,
             result,
-            details={"fused": fused, **per_factor},
+            details=details,
             setup={
                 "data": str(data),
                 "pairs": pairs,
@@ -310,27 +328,19 @@ def _report_chosen(
     params = params_of(tuning["chosen"])
     uploads = [e.upload for e in evidence]
     ev = {e.upload: (e.score, e.llr) for e in evidence}
-    rows = te.replay(uploads, ev, params=params, threshold=DEFAULT_THRESHOLD)
-    per_factor = {
-        f: te.figures(
-            te.replay(uploads, ev, params=params, threshold=DEFAULT_THRESHOLD, factors=[f])
-        )
-        for f in trust_factors()
-    }
-    fused = te.figures(rows)
+    rows, result, details = _replayed(
+        uploads,
+        ev,
+        params=params,
+        threshold=DEFAULT_THRESHOLD,
+        users=len({u.user for u in uploads}),
+    )
     te.write_trace(report / "trace.csv", rows)
-    result = {
-        "users": len({u.user for u in uploads}),
-        "sessions": len({u.session for u in uploads}),
-        "uploads": len(uploads),
-        "fused": fused.summary(),
-        "factors": {f: per_factor[f].summary() for f in trust_factors()},
-    }
     write_trust_report(
         report,
         rows,
         result,
-        details={"fused": fused, **per_factor},
+        details=details,
         setup={
             "data": str(data),
             "evaluation": (

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from cli.console import Progress
-from cli.up import DEFAULT_API_PROCESSES
+from cli.up import add_api_processes_argument, add_running_stack_argument
 
 FACTOR = "keystroke"
 PHONES_PER_CONNECTION = 4
@@ -77,15 +77,8 @@ def register(bsub: argparse._SubParsersAction) -> None:
         default=1500.0,
         help="uploads/s the pre-signed request file has room for (wrk)",
     )
-    p.add_argument(
-        "--data-dir", type=Path, default=None, help="use the stack `tacit up` runs there"
-    )
-    p.add_argument(
-        "--api-processes",
-        type=int,
-        default=DEFAULT_API_PROCESSES,
-        help="API processes of the embedded stack (as `tacit up`)",
-    )
+    add_running_stack_argument(p)
+    add_api_processes_argument(p)
     p.add_argument(
         "--scoring",
         choices=("after", "during"),

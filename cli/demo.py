@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from cli.up import add_running_stack_argument
 from core import factors as registry
 
 
@@ -19,12 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--phones", type=int, default=5, help="simulated people, one phone each (default 5)"
     )
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="use the stack `tacit up` runs on this data dir; by default start a temporary one",
-    )
+    add_running_stack_argument(p)
     p.add_argument("--enrol-batches", type=int, default=3)
     p.add_argument(
         "--verify-batches",

@@ -20,6 +20,26 @@ DEFAULT_DATA_DIR = Path(".tacit")
 DEFAULT_API_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 
 
+def add_running_stack_argument(p: argparse.ArgumentParser) -> None:
+    """``--data-dir`` of a command that runs against `running_stack` (cli/stack.py)."""
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="use the stack `tacit up` runs on this data dir; by default start a temporary one",
+    )
+
+
+def add_api_processes_argument(p: argparse.ArgumentParser) -> None:
+    """``--api-processes`` of the embedded stack (`tacit up`, or one a command starts itself)."""
+    p.add_argument(
+        "--api-processes",
+        type=int,
+        default=DEFAULT_API_PROCESSES,
+        help=f"API processes of the embedded stack, sharing its port (default {DEFAULT_API_PROCESSES}: one per core, at most 4)",
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="run the embedded stack (Postgres, Redis, API, workers, relay)")
     p.add_argument(
@@ -31,12 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--port", type=int, default=8000, help="API port (a free one is chosen if taken)"
     )
-    p.add_argument(
-        "--api-processes",
-        type=int,
-        default=DEFAULT_API_PROCESSES,
-        help=f"API processes sharing the port (default {DEFAULT_API_PROCESSES}: one per core, at most 4)",
-    )
+    add_api_processes_argument(p)
     p.add_argument(
         "--autoscale",
         action="store_true",

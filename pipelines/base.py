@@ -21,15 +21,12 @@ from typing import Generic, Protocol, TypeVar, runtime_checkable
 import numpy as np
 import torch
 
+from pipelines.codec import CodedError
 from pipelines.evaluation.calibration import Calibration, posterior
 
 
-class SampleError(ValueError):
+class SampleError(CodedError):
     """The decoded plaintext holds no usable sample; `code` is machine-readable."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)

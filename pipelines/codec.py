@@ -32,12 +32,16 @@ MAX_NDIM = 4
 MAX_DECODED_BYTES = 64 * 1024 * 1024
 
 
-class PlaintextError(ValueError):
-    """The plaintext is not a well-formed frame; `code` is machine-readable."""
+class CodedError(ValueError):
+    """A refused input whose `code` is machine-readable (the job fails with it)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class PlaintextError(CodedError):
+    """The plaintext is not a well-formed frame; `code` is machine-readable."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ call (model, batched over all jobs), then ``enrol`` or ``verify`` per job.
 ``FactorPipeline`` is the contract a pool and a plug-in rely on. ``TorchPipeline``
 is the base the built-in factors share: its ``embed`` is the one place inference
 happens (``inference_mode``, the move to the device), around the subclass's
-``forward``.
+``forward``. ``DistancePipeline`` adds the verification of factors that score a job
+by per-sample distances to the template.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ from typing import Generic, Protocol, TypeVar, runtime_checkable
 import numpy as np
 import torch
 
+from pipelines.codec import CodedError
+from pipelines.evaluation.calibration import Calibration, posterior
 
-class SampleError(ValueError):
+
+class SampleError(CodedError):
     """The decoded plaintext holds no usable sample; `code` is machine-readable."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,47 @@ class TorchPipeline(ABC, Generic[D]):
     def embed_numpy(self, x: np.ndarray, batch: int = 256) -> np.ndarray:
         """Numpy model inputs -> numpy embeddings, `batch` rows per model call."""
         return embed_numpy(self, x, batch=batch)
+
+
+E = TypeVar("E", bound=torch.nn.Module)  # a DistancePipeline's encoder
+
+
+class DistancePipeline(TorchPipeline[D], Generic[D, E]):
+    """A TorchPipeline with an `encoder` that verifies a job by its per-sample distances.
+
+    Subclasses give ``distances`` (lower = closer) and `samples`, what a sample is called
+    in messages; the job's llr adds the samples' llrs with the fitted correlation discount.
+    """
+
+    samples: str  # "frames", "typings": the empty job's message
+
+    def __init__(
+        self, encoder: E, calibration: Calibration, *, model_version: str, device: str
+    ) -> None:
+        super().__init__(model_version=model_version, device=device)
+        self.encoder: E = encoder.to(self.device).eval()
+        self.calibration = calibration
+
+    @abstractmethod
+    def distances(self, template: Template, embeddings: np.ndarray) -> np.ndarray:
+        """Per-sample distance of embeddings [n, D] to the template (lower = closer)."""
+
+    def job_distance(self, distances: np.ndarray) -> float:
+        """The job's distance shown in its verification: the mean of its samples'."""
+        return float(distances.mean())
+
+    def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
+        check_template(template, factor=self.factor, model_version=self.model_version)
+        if len(embeddings) == 0:
+            raise SampleError(f"{self.factor}_empty", f"no {self.samples} to verify")
+        d = self.distances(template, embeddings)
+        llr = self.calibration.job_llr(d)
+        return Verification(
+            score=float(posterior(llr)),
+            distance=self.job_distance(d),
+            llr=llr,
+            per_sample=[float(v) for v in self.calibration.score(d)],
+        )
 
 
 def embed_numpy(pipeline: FactorPipeline[D], x: np.ndarray, *, batch: int = 256) -> np.ndarray:

@@ -32,12 +32,16 @@ MAX_NDIM = 4
 MAX_DECODED_BYTES = 64 * 1024 * 1024
 
 
-class PlaintextError(ValueError):
-    """The plaintext is not a well-formed frame; `code` is machine-readable."""
+class CodedError(ValueError):
+    """A refused input whose `code` is machine-readable (the job fails with it)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class PlaintextError(CodedError):
+    """The plaintext is not a well-formed frame; `code` is machine-readable."""
 
 
 @dataclass(frozen=True)
@@ -226,3 +230,19 @@ def decode(data: bytes, limits: FrameLimits = DEFAULT_LIMITS) -> Plaintext:
     if not br.at_end():
         raise PlaintextError("plaintext_trailing_bytes", "bytes after the last array")
     return Plaintext(factor=factor, schema=schema, arrays=arrays)
+
+
+def decode_factor(
+    data: bytes, factor: str, schema: int, limits: FrameLimits = DEFAULT_LIMITS
+) -> Plaintext:
+    """Decode a frame that must be `factor`'s plaintext schema `schema` (else PlaintextError)."""
+    frame = decode(data, limits)
+    if frame.factor != factor:
+        raise PlaintextError(
+            "plaintext_wrong_factor", f"frame is for {frame.factor!r}, not {factor!r}"
+        )
+    if frame.schema != schema:
+        raise PlaintextError(
+            "plaintext_bad_schema", f"{factor} schema {frame.schema} is not supported"
+        )
+    return frame

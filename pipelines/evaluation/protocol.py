@@ -10,9 +10,11 @@ every other subject (``impostor`` holds the probes S lends as an impostor).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -31,3 +33,14 @@ class Scorer(Protocol):
     def fit(self, enrol: np.ndarray) -> object: ...
 
     def score(self, state: object, probes: np.ndarray) -> np.ndarray: ...
+
+
+def select_subjects(table: dict[str, T], subjects: list[str] | None) -> dict[str, T]:
+    """`table`'s entries of `subjects` in the table's order (all when None); a subject not in
+    the table is a ValueError."""
+    if subjects is None:
+        return table
+    missing = [s for s in subjects if s not in table]
+    if missing:
+        raise ValueError(f"subjects not in the data: {', '.join(missing)}")
+    return {s: v for s, v in table.items() if s in subjects}

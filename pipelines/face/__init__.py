@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,19 +42,16 @@ BENCH = {"rows_per_job": 4, "max_batch": 64}
 
 def load(device: str = "cpu", weights_dir: Path | None = None) -> FacePipeline:
     """The face pipeline with the committed weights (or those in `weights_dir`) on `device`."""
-    from safetensors.torch import load_file
-
-    from pipelines.evaluation.calibration import Calibration
     from pipelines.face.model import FaceEncoder
     from pipelines.face.pipeline import FacePipeline, Scoring
+    from pipelines.weights import load_weights
 
-    wdir = Path(weights_dir) if weights_dir else WEIGHTS
-    meta = json.loads((wdir / "calibration.json").read_text())
-    encoder = FaceEncoder(width=meta["encoder"]["width"], dim=meta["encoder"]["dim"])
-    encoder.load_state_dict(load_file(str(wdir / "model.safetensors")))
+    encoder, calibration, meta = load_weights(
+        weights_dir or WEIGHTS, lambda m: FaceEncoder(**m["encoder"])
+    )
     return FacePipeline(
         encoder,
-        Calibration.load(wdir / "calibration.json"),
+        calibration,
         Scoring(**meta["scoring"]),
         model_version=meta["model_version"],
         device=device,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.evaluation.protocol import EvalSubject
+from pipelines.evaluation.protocol import EvalSubject, select_subjects
 from pipelines.face.frames import decode_frames, encode_frames, normalise
 
 ENROL = (1, 2, 3, 4, 5)
@@ -76,15 +76,8 @@ def model_inputs(images: np.ndarray) -> np.ndarray:
 
 def load_protocol(data_dir: Path, subjects: list[str] | None = None) -> list[EvalSubject]:
     """One EvalSubject per ORL subject (numeric order), optionally only `subjects`."""
-    table = read_subjects(data_dir)
-    if subjects is not None:
-        missing = [s for s in subjects if s not in table]
-        if missing:
-            raise ValueError(f"subjects not in the data: {', '.join(missing)}")
     out = []
-    for s, images in table.items():
-        if subjects is not None and s not in subjects:
-            continue
+    for s, images in select_subjects(read_subjects(data_dir), subjects).items():
         x = model_inputs(images)
         probes = [(f"{s}/{k}", x[k - 1 : k]) for k in PROBES]
         out.append(

@@ -62,15 +62,7 @@ class FaceLimits:
 
 def decode_frames(plaintext: bytes, limits: FaceLimits = FaceLimits()) -> Frames:
     """Plaintext frame -> uint8 frames [n, h, w] or [n, h, w, 3]; raises PlaintextError/SampleError."""
-    frame = codec.decode(plaintext, limits.frame_limits())
-    if frame.factor != FACTOR:
-        raise codec.PlaintextError(
-            "plaintext_wrong_factor", f"frame is for {frame.factor!r}, not {FACTOR!r}"
-        )
-    if frame.schema != SCHEMA:
-        raise codec.PlaintextError(
-            "plaintext_bad_schema", f"face schema {frame.schema} is not supported"
-        )
+    frame = codec.decode_factor(plaintext, FACTOR, SCHEMA, limits.frame_limits())
     x = frame.require("frames")
     if x.dtype != np.uint8:
         raise SampleError("face_bad_dtype", "frames must be uint8")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipelines.base import SampleError, Template, TorchPipeline, Verification, check_template
-from pipelines.evaluation.calibration import Calibration, posterior
+from pipelines.base import DistancePipeline, SampleError, Template
+from pipelines.evaluation.calibration import Calibration
 from pipelines.face.frames import FaceLimits, Frames, decode_frames, normalise
 from pipelines.face.lbp import chi_square, lbp_histograms
 from pipelines.face.model import FaceEncoder
@@ -28,8 +28,9 @@ class Scoring:
     lbp_scale: float = 1.0
 
 
-class FacePipeline(TorchPipeline[Frames]):
+class FacePipeline(DistancePipeline[Frames, FaceEncoder]):
     factor = "face"
+    samples = "frames"
 
     def __init__(
         self,
@@ -40,9 +41,7 @@ class FacePipeline(TorchPipeline[Frames]):
         model_version: str,
         device: str = "cpu",
     ) -> None:
-        super().__init__(model_version=model_version, device=device)
-        self.encoder = encoder.to(self.device).eval()
-        self.calibration = calibration
+        super().__init__(encoder, calibration, model_version=model_version, device=device)
         self.scoring = scoring
         self.min_enrol_samples = 3
         self.limits = FaceLimits()
@@ -87,16 +86,6 @@ class FacePipeline(TorchPipeline[Frames]):
         d_lbp = chi_square(lbp, t_lbp).min(dim=1).values / s.lbp_scale
         return (s.cnn_weight * d_cnn + s.lbp_weight * d_lbp).double().numpy()
 
-    def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
-        check_template(template, factor=self.factor, model_version=self.model_version)
-        if len(embeddings) == 0:
-            raise SampleError("face_empty", "no frames to verify")
-        d = self.distances(template, embeddings)
-        # frames of one job are strongly correlated: their llrs add with the fitted discount
-        llr = self.calibration.job_llr(d)
-        return Verification(
-            score=float(posterior(llr)),
-            distance=float(np.median(d)),
-            llr=llr,
-            per_sample=[float(v) for v in self.calibration.score(d)],
-        )
+    def job_distance(self, distances: np.ndarray) -> float:
+        """The median frame's distance."""
+        return float(np.median(distances))

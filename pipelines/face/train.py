@@ -10,7 +10,6 @@ on new faces.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -19,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
 from pipelines.evaluation.calibration import Calibration, fit_calibration, fit_job_fusion
 from pipelines.face.augment import augment
 from pipelines.face.dataset import ENROL, PROBES, model_inputs, read_subjects
 from pipelines.face.model import FaceEncoder
 from pipelines.face.pipeline import FacePipeline, Scoring
+from pipelines.weights import save_trained
 
 MODEL_VERSION = "face-cnn-lbp-2"
 HPARAMS = {
@@ -152,30 +151,17 @@ def train(
         g, i = _protocol_runs(pipeline, images)
         calibrated_on = "training subjects"
     calibration = _calibrate(g, i)
-    out.mkdir(parents=True, exist_ok=True)
-    config = {"width": encoder.width, "dim": encoder.dim}
-    tensors = {k: v.detach().contiguous() for k, v in encoder.state_dict().items()}
-    save_file(
-        tensors,
-        str(out / "model.safetensors"),
-        metadata={"model_version": MODEL_VERSION, "config": json.dumps(config)},
-    )
-    calibration.save(
-        out / "calibration.json",
+    return save_trained(
+        out,
+        encoder,
+        calibration,
         model_version=MODEL_VERSION,
+        config={"width": encoder.width, "dim": encoder.dim},
+        data="ORL / AT&T Database of Faces",
+        subjects=names,
+        seed=seed,
+        hparams=HPARAMS,
+        started=t0,
         scoring=asdict(replace(scoring)),
-        encoder=config,
         calibrated_on=calibrated_on,
-        trained_on={
-            "data": "ORL / AT&T Database of Faces",
-            "subjects": names,
-            "seed": seed,
-            "hparams": HPARAMS,
-        },
     )
-    return {
-        "model_version": MODEL_VERSION,
-        "subjects": len(names),
-        "seconds": round(time.monotonic() - t0, 1),
-        **asdict(calibration),
-    }

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,17 +48,14 @@ def load(device: str = "cpu", weights_dir: Path | None = None) -> GaitPipeline:
     ``calibration.json`` holds the model's shape, the calibration (slope, intercept, rho)
     and the scoring's ``top_k``.
     """
-    from safetensors.torch import load_file
-
-    from pipelines.evaluation.calibration import Calibration
     from pipelines.gait.model import GaitEncoder
     from pipelines.gait.pipeline import GaitPipeline
+    from pipelines.weights import load_weights
 
-    wdir = Path(weights_dir) if weights_dir else WEIGHTS
-    meta = json.loads((wdir / "calibration.json").read_text())
-    model = GaitEncoder(width=int(meta.get("width", 32)), dim=int(meta.get("embedding_dim", 128)))
-    model.load_state_dict(load_file(str(wdir / "model.safetensors")))
-    calibration = Calibration.load(wdir / "calibration.json")
+    model, calibration, meta = load_weights(
+        weights_dir or WEIGHTS,
+        lambda m: GaitEncoder(width=int(m.get("width", 32)), dim=int(m.get("embedding_dim", 128))),
+    )
     if not math.isfinite(calibration.slope):
         raise ValueError("calibration slope is not finite")
     return GaitPipeline(

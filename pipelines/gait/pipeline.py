@@ -8,8 +8,7 @@ import numpy as np
 import torch
 
 from pipelines.base import SampleError, Template, TorchPipeline, Verification, check_template
-from pipelines.codec import Plaintext, PlaintextError
-from pipelines.codec import decode as decode_frame
+from pipelines.codec import decode_factor
 from pipelines.evaluation.calibration import Calibration
 from pipelines.gait.model import GaitEncoder
 from pipelines.gait.signal import GaitLimits, GaitRecording, recording_from_arrays, windows
@@ -71,11 +70,7 @@ class GaitPipeline(TorchPipeline[GaitRecording]):
 
     def decode(self, plaintext: bytes) -> GaitRecording:
         """Plaintext frame -> validated 50 Hz recording (acc in g, gyro in rad/s)."""
-        frame: Plaintext = decode_frame(plaintext, self.limits.frame_limits())
-        if frame.factor != FACTOR:
-            raise PlaintextError("plaintext_wrong_factor", f"factor {frame.factor!r}, not gait")
-        if frame.schema != SCHEMA:
-            raise PlaintextError("plaintext_bad_schema", f"gait schema {frame.schema} unknown")
+        frame = decode_factor(plaintext, FACTOR, SCHEMA, self.limits.frame_limits())
         rate = frame.require("rate_hz")
         if rate.size != 1 or not np.issubdtype(rate.dtype, np.number):
             raise SampleError("gait_bad_rate", "rate_hz must be one number")

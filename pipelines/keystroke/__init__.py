@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,20 +45,16 @@ BENCH = {"rows_per_job": 5, "max_batch": 256}
 
 def load(device: str = "cpu", weights_dir: Path | None = None) -> KeystrokePipeline:
     """The keystroke pipeline with the committed weights (or those in `weights_dir`) on `device`."""
-    from safetensors.torch import load_file
-
-    from pipelines.evaluation.calibration import Calibration
     from pipelines.keystroke.model import KeystrokeEncoder
     from pipelines.keystroke.pipeline import KeystrokePipeline, Scoring
+    from pipelines.weights import load_weights
 
-    wdir = Path(weights_dir) if weights_dir else WEIGHTS
-    meta = json.loads((wdir / "calibration.json").read_text())
-    cfg = meta["encoder"]
-    encoder = KeystrokeEncoder(n_features=cfg["n_features"], hidden=cfg["hidden"], dim=cfg["dim"])
-    encoder.load_state_dict(load_file(str(wdir / "model.safetensors")))
+    encoder, calibration, meta = load_weights(
+        weights_dir or WEIGHTS, lambda m: KeystrokeEncoder(**m["encoder"])
+    )
     return KeystrokePipeline(
         encoder,
-        Calibration.load(wdir / "calibration.json"),
+        calibration,
         Scoring(**meta["scoring"]),
         model_version=meta["model_version"],
         device=device,

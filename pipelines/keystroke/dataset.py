@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.evaluation.protocol import EvalSubject
+from pipelines.evaluation.protocol import EvalSubject, select_subjects
 from pipelines.keystroke.events import N_FEATURES, decode_typings, encode_typings, features
 
 FILENAME = "DSL-StrongPasswordData.csv"
@@ -61,15 +61,8 @@ def model_inputs(timings: np.ndarray) -> np.ndarray:
 
 def load_protocol(data_dir: Path, subjects: list[str] | None = None) -> list[EvalSubject]:
     """One EvalSubject per subject (file order), optionally only `subjects`."""
-    table = read_subjects(data_dir)
-    if subjects is not None:
-        missing = [s for s in subjects if s not in table]
-        if missing:
-            raise ValueError(f"subjects not in the data: {', '.join(missing)}")
     out = []
-    for s, (ids, timings) in table.items():
-        if subjects is not None and s not in subjects:
-            continue
+    for s, (ids, timings) in select_subjects(read_subjects(data_dir), subjects).items():
         if len(ids) < ENROL + GENUINE:
             raise ValueError(
                 f"subject {s} has {len(ids)} reps; the protocol needs {ENROL + GENUINE}"

@@ -67,15 +67,7 @@ class KeystrokeLimits:
 
 def decode_typings(plaintext: bytes, limits: KeystrokeLimits = KeystrokeLimits()) -> list[Typing]:
     """Plaintext frame -> typings; raises PlaintextError or SampleError with a code."""
-    frame = codec.decode(plaintext, limits.frame_limits())
-    if frame.factor != FACTOR:
-        raise codec.PlaintextError(
-            "plaintext_wrong_factor", f"frame is for {frame.factor!r}, not {FACTOR!r}"
-        )
-    if frame.schema != SCHEMA:
-        raise codec.PlaintextError(
-            "plaintext_bad_schema", f"keystroke schema {frame.schema} is not supported"
-        )
+    frame = codec.decode_factor(plaintext, FACTOR, SCHEMA, limits.frame_limits())
     key, down, up, sample = (frame.require(n) for n in ("key", "down", "up", "sample"))
     if any(a.ndim != 1 for a in (key, down, up, sample)) or not (
         len(key) == len(down) == len(up) == len(sample)

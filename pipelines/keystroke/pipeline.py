@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipelines.base import SampleError, Template, TorchPipeline, Verification, check_template
-from pipelines.evaluation.calibration import Calibration, posterior
+from pipelines.base import DistancePipeline, SampleError, Template
+from pipelines.evaluation.calibration import Calibration
 from pipelines.keystroke import detectors
 from pipelines.keystroke.detectors import DETECTORS
 from pipelines.keystroke.events import KeystrokeLimits, Typing, decode_typings, features
@@ -40,8 +40,9 @@ class Scoring:
         return np.array([getattr(self, k) for k in DETECTORS])
 
 
-class KeystrokePipeline(TorchPipeline[list[Typing]]):
+class KeystrokePipeline(DistancePipeline[list[Typing], KeystrokeEncoder]):
     factor = "keystroke"
+    samples = "typings"
 
     def __init__(
         self,
@@ -52,9 +53,7 @@ class KeystrokePipeline(TorchPipeline[list[Typing]]):
         model_version: str,
         device: str = "cpu",
     ) -> None:
-        super().__init__(model_version=model_version, device=device)
-        self.encoder = encoder.to(self.device).eval()
-        self.calibration = calibration
+        super().__init__(encoder, calibration, model_version=model_version, device=device)
         self.scoring = scoring
         self.min_enrol_samples = 20
         self.limits = KeystrokeLimits()
@@ -136,17 +135,3 @@ class KeystrokePipeline(TorchPipeline[list[Typing]]):
     def distances(self, template: Template, embeddings: np.ndarray) -> np.ndarray:
         """Per-typing fused distance to the template (lower = closer)."""
         return np.asarray(self.detector_scores(template, embeddings) @ self.scoring.weights())
-
-    def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
-        check_template(template, factor=self.factor, model_version=self.model_version)
-        if len(embeddings) == 0:
-            raise SampleError("keystroke_empty", "no typings to verify")
-        d = self.distances(template, embeddings)
-        # each typing is evidence; the job's llr adds them, discounted for their correlation
-        llr = self.calibration.job_llr(d)
-        return Verification(
-            score=float(posterior(llr)),
-            distance=float(d.mean()),
-            llr=llr,
-            per_sample=[float(v) for v in self.calibration.score(d)],
-        )

@@ -18,7 +18,6 @@ shipped encoder is then trained on every training subject.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -26,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from pipelines.evaluation.calibration import Calibration, fit_calibration, fit_job_fusion
 from pipelines.evaluation.metrics import eer
@@ -34,6 +32,7 @@ from pipelines.keystroke.dataset import ENROL, GENUINE, IMPOSTOR, model_inputs, 
 from pipelines.keystroke.detectors import DETECTORS, LOG_OFFSET
 from pipelines.keystroke.model import KeystrokeEncoder, timing_scale
 from pipelines.keystroke.pipeline import KeystrokePipeline, Scoring
+from pipelines.weights import save_trained
 
 MODEL_VERSION = "keystroke-enc-3"
 HPARAMS = {
@@ -208,31 +207,18 @@ def train(
         progress(f"template ahead {scoring.ahead}, weights {weights}")
     encoder = fit_encoder(inputs, seed=seed, progress=progress)
     calibration = calibrate(oof or protocol_scores(encoder, inputs, ahead=scoring.ahead), scoring)
-    out.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous() for k, v in encoder.state_dict().items()}
-    config = {"hidden": encoder.hidden, "dim": encoder.dim, "n_features": encoder.n_features}
-    save_file(
-        tensors,
-        str(out / "model.safetensors"),
-        metadata={"model_version": MODEL_VERSION, "config": json.dumps(config)},
-    )
-    calibration.save(
-        out / "calibration.json",
+    return save_trained(
+        out,
+        encoder,
+        calibration,
         model_version=MODEL_VERSION,
+        config={"hidden": encoder.hidden, "dim": encoder.dim, "n_features": encoder.n_features},
+        data="CMU DSL-StrongPasswordData.csv",
+        subjects=names,
+        seed=seed,
+        hparams=HPARAMS,
+        started=t0,
+        summary={"scoring": asdict(scoring)},
         scoring=asdict(scoring),
-        encoder=config,
         calibrated_on=calibrated_on,
-        trained_on={
-            "data": "CMU DSL-StrongPasswordData.csv",
-            "subjects": names,
-            "seed": seed,
-            "hparams": HPARAMS,
-        },
     )
-    return {
-        "model_version": MODEL_VERSION,
-        "subjects": len(names),
-        "seconds": round(time.monotonic() - t0, 1),
-        "scoring": asdict(scoring),
-        **asdict(calibration),
-    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
@@ -11,13 +10,7 @@ import pytest
 
 from cli import eval as eval_command
 from cli import train as train_command
-
-
-def _run(module: object, argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    module.register(parser.add_subparsers())  # type: ignore[attr-defined]
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+from tests.pipelines.commands import run_command
 
 
 def test_eval_writes_scores_report_and_a_json_last_line(
@@ -26,7 +19,7 @@ def test_eval_writes_scores_report_and_a_json_last_line(
     # given a CMU-format file with 3 subjects
     scores, report = tmp_path / "scores.csv", tmp_path / "report"
     # when the committed keystroke model is evaluated on it
-    rc = _run(
+    rc = run_command(
         eval_command,
         [
             "eval",
@@ -62,7 +55,7 @@ def test_eval_of_a_missing_folder_or_wrong_format_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (
-        _run(
+        run_command(
             eval_command,
             [
                 "eval",
@@ -77,7 +70,7 @@ def test_eval_of_a_missing_folder_or_wrong_format_exits_2(
     )
     (tmp_path / "DSL-StrongPasswordData.csv").write_text("not,the,format\n")
     assert (
-        _run(
+        run_command(
             eval_command,
             ["eval", "keystroke", "--data", str(tmp_path), "--scores-out", str(tmp_path / "s.csv")],
         )
@@ -90,7 +83,7 @@ def test_eval_of_a_missing_folder_or_wrong_format_exits_2(
 def test_face_eval_on_a_tiny_orl_tree(
     orl_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = _run(
+    rc = run_command(
         eval_command,
         [
             "eval",
@@ -119,13 +112,19 @@ def test_train_writes_weights_that_load(
     out = tmp_path / "w"
     # when
     assert (
-        _run(train_command, ["train", "keystroke", "--data", str(cmu_dir), "--out", str(out)]) == 0
+        run_command(
+            train_command, ["train", "keystroke", "--data", str(cmu_dir), "--out", str(out)]
+        )
+        == 0
     )
     # then the weights load and a second run with the same seed writes the same calibration
     assert load(weights_dir=out).model_version == "keystroke-enc-3"
     first = (out / "calibration.json").read_text()
     assert (
-        _run(train_command, ["train", "keystroke", "--data", str(cmu_dir), "--out", str(out)]) == 0
+        run_command(
+            train_command, ["train", "keystroke", "--data", str(cmu_dir), "--out", str(out)]
+        )
+        == 0
     )
     assert (out / "calibration.json").read_text() == first
 
@@ -143,7 +142,7 @@ def test_eval_with_folds_trains_on_the_other_folds_and_says_who_was_held_out(
     monkeypatch.setitem(trainer.HPARAMS, "steps", 3)
     report = tmp_path / "report"
     # when it is evaluated with 2 folds by subject
-    rc = _run(
+    rc = run_command(
         eval_command,
         [
             "eval",

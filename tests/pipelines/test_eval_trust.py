@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from cli.eval_trust import DEFAULT_THRESHOLD
 from core.settings import get_settings
 from core.trust.evaluation import read_trace, trace_figures
 from core.trust.fusion import FusionParams
+from tests.pipelines.commands import run_command
 from tests.pipelines.conftest import write_cmu_csv, write_orl
 
 # per HAPT user: a first experiment of 1600 walking samples (24 windows: enrolment) and a
@@ -52,20 +52,14 @@ def trust_data(tmp_path: Path) -> Path:
     return data
 
 
-def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    eval_command.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
 def test_eval_trust_builds_the_sessions_and_its_trace_reproduces_the_json(
     trust_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # given 4 keystroke subjects, 3 gait users (2 batches each) and 3 face subjects
     trace, report = tmp_path / "trace.csv", tmp_path / "report"
     # when the trust evaluation runs with the default batch sizes and interval
-    rc = _run(
+    rc = run_command(
+        eval_command,
         [
             "eval",
             "trust",
@@ -76,7 +70,7 @@ def test_eval_trust_builds_the_sessions_and_its_trace_reproduces_the_json(
             "--report",
             str(report),
             "--json",
-        ]
+        ],
     )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -119,7 +113,7 @@ def test_eval_trust_builds_the_sessions_and_its_trace_reproduces_the_json(
 def test_eval_trust_of_a_missing_folder_or_factor_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _run(["eval", "trust", "--data", str(tmp_path / "nope")]) == 2
+    assert run_command(eval_command, ["eval", "trust", "--data", str(tmp_path / "nope")]) == 2
     write_cmu_csv(tmp_path / "d" / "keystroke", ["s002", "s003"])
-    assert _run(["eval", "trust", "--data", str(tmp_path / "d")]) == 2
+    assert run_command(eval_command, ["eval", "trust", "--data", str(tmp_path / "d")]) == 2
     assert "error:" in capsys.readouterr().err

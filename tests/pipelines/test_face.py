@@ -16,6 +16,7 @@ from pipelines.face.baseline import Eigenfaces
 from pipelines.face.dataset import load_protocol, read_pgm
 from pipelines.face.frames import INPUT_HW, decode_frames, encode_frames, normalise
 from pipelines.face.synthetic import capture, make_person
+from tests.pipelines.simulated import genuine_and_impostor
 
 
 def test_pgm_with_a_comment_is_read(tmp_path: Path) -> None:
@@ -70,24 +71,16 @@ def test_unusable_frames_raise_sample_errors_with_codes(frames: np.ndarray, code
     assert e.value.code == code
 
 
-def _embed(p: FactorPipeline, plaintext: bytes) -> np.ndarray:
-    return p.embed(torch.from_numpy(p.preprocess(p.decode(plaintext)))).numpy()
-
-
 def test_committed_model_scores_simulated_genuine_faces_above_impostors() -> None:
     # given the committed pipeline and five simulated people enrolled with two captures of 3 frames
     p = face.load()
     assert isinstance(p, FactorPipeline)
     rng = np.random.default_rng(3)
     people = [make_person(200 + k) for k in range(5)]
-    templates = [
-        p.enrol(np.concatenate([_embed(p, capture(q, rng, 3)) for _ in range(2)])) for q in people
-    ]
     # when each verifies a genuine capture and another person's capture
-    genuine = [p.verify(templates[k], _embed(p, capture(people[k], rng, 2))) for k in range(5)]
-    impostor = [
-        p.verify(templates[k], _embed(p, capture(people[(k + 1) % 5], rng, 2))) for k in range(5)
-    ]
+    templates, genuine, impostor = genuine_and_impostor(
+        p, people, capture, rng, enrol=(2, 3), probe=2
+    )
     # then genuine captures are closer and score higher
     assert max(v.distance for v in genuine) < min(v.distance for v in impostor)
     assert np.mean([v.score for v in genuine]) > np.mean([v.score for v in impostor])

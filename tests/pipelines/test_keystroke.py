@@ -20,6 +20,7 @@ from pipelines.keystroke.detectors import practice_trend
 from pipelines.keystroke.events import decode_typings, encode_typings, features
 from pipelines.keystroke.pipeline import KeystrokePipeline
 from pipelines.keystroke.synthetic import capture, make_person, timings
+from tests.pipelines.simulated import embed, genuine_and_impostor
 
 
 def test_cmu_timings_survive_the_trip_through_key_events() -> None:
@@ -134,24 +135,14 @@ def test_free_text_and_other_lengths_are_refused_by_the_phrase_model() -> None:
     assert e.value.code == "keystroke_free_text_unsupported"
 
 
-def _embed(p: FactorPipeline, plaintext: bytes) -> np.ndarray:
-    return p.embed(torch.from_numpy(p.preprocess(p.decode(plaintext)))).numpy()
-
-
 def test_committed_model_scores_simulated_genuine_typists_above_impostors() -> None:
     # given the committed pipeline and six simulated typists enrolled with three captures each
     p = keystroke.load()
     assert isinstance(p, FactorPipeline)
     rng = np.random.default_rng(7)
     people = [make_person(100 + k) for k in range(6)]
-    templates = [
-        p.enrol(np.concatenate([_embed(p, capture(q, rng, 10)) for _ in range(3)])) for q in people
-    ]
     # when each verifies a genuine capture and another person's capture
-    genuine = [p.verify(templates[k], _embed(p, capture(people[k], rng, 5))) for k in range(6)]
-    impostor = [
-        p.verify(templates[k], _embed(p, capture(people[(k + 1) % 6], rng, 5))) for k in range(6)
-    ]
+    _, genuine, impostor = genuine_and_impostor(p, people, capture, rng, enrol=(3, 10), probe=5)
     # then genuine captures score clearly higher, and scores are probabilities with matching llr
     assert np.mean([v.score for v in genuine]) > np.mean([v.score for v in impostor]) + 0.5
     for v in genuine + impostor:
@@ -161,7 +152,7 @@ def test_committed_model_scores_simulated_genuine_typists_above_impostors() -> N
 
 def test_templates_hold_only_numpy_arrays_that_the_codec_can_carry() -> None:
     p = keystroke.load()
-    t = p.enrol(_embed(p, capture(make_person(3), np.random.default_rng(0), 25)))
+    t = p.enrol(embed(p, capture(make_person(3), np.random.default_rng(0), 25)))
     back = codec.decode(codec.encode("keystroke", t.arrays)).arrays
     assert back.keys() == t.arrays.keys() and t.model_version == "keystroke-enc-3"
 
@@ -169,7 +160,7 @@ def test_templates_hold_only_numpy_arrays_that_the_codec_can_carry() -> None:
 def test_enrolment_needs_enough_typings() -> None:
     p = keystroke.load()
     with pytest.raises(SampleError) as e:
-        p.enrol(_embed(p, capture(make_person(3), np.random.default_rng(0), 5)))
+        p.enrol(embed(p, capture(make_person(3), np.random.default_rng(0), 5)))
     assert e.value.code == "enrolment_too_small"
 
 
@@ -186,10 +177,10 @@ def test_detectors_are_on_the_users_own_scale() -> None:
     p = keystroke.load()
     rng = np.random.default_rng(11)
     person = make_person(21)
-    t = p.enrol(_embed(p, capture(person, rng, 75)))
+    t = p.enrol(embed(p, capture(person, rng, 75)))
     # when that typist's new typings and another typist's are scored per detector
-    own = p.detector_scores(t, _embed(p, capture(person, rng, 50)))
-    other = p.detector_scores(t, _embed(p, capture(make_person(22), rng, 50)))
+    own = p.detector_scores(t, embed(p, capture(person, rng, 50)))
+    other = p.detector_scores(t, embed(p, capture(make_person(22), rng, 50)))
     # then the typist's own typings sit near 0 (a typical enrolment typing) on every detector in use,
     # and the other typist's lie far out
     used = p.scoring.weights() != 0

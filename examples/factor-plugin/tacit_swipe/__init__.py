@@ -6,7 +6,6 @@ below, so it stays light: no torch, no weights until a pool calls `load`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,20 +50,12 @@ BENCH = {"rows_per_job": 4, "max_batch": 256}
 
 def load(device: str = "cpu", weights_dir: Path | None = None) -> SwipePipeline:
     """The swipe pipeline with the committed weights (or those in `weights_dir`) on `device`."""
-    from pipelines.evaluation.calibration import Calibration
-    from safetensors.torch import load_file
+    from pipelines.weights import load_weights
 
     from tacit_swipe.model import SwipeEncoder
     from tacit_swipe.pipeline import SwipePipeline
 
-    wdir = Path(weights_dir) if weights_dir else WEIGHTS
-    meta = json.loads((wdir / "calibration.json").read_text())
-    cfg = meta["encoder"]
-    encoder = SwipeEncoder(n_features=cfg["n_features"], hidden=cfg["hidden"], dim=cfg["dim"])
-    encoder.load_state_dict(load_file(str(wdir / "model.safetensors")))
-    return SwipePipeline(
-        encoder,
-        Calibration.load(wdir / "calibration.json"),
-        model_version=meta["model_version"],
-        device=device,
+    encoder, calibration, meta = load_weights(
+        weights_dir or WEIGHTS, lambda m: SwipeEncoder(**m["encoder"])
     )
+    return SwipePipeline(encoder, calibration, model_version=meta["model_version"], device=device)

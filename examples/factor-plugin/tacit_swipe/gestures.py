@@ -70,15 +70,7 @@ def encode_swipes(points: np.ndarray, screen: tuple[float, float]) -> bytes:
 
 def decode_swipes(plaintext: bytes, limits: SwipeLimits = SwipeLimits()) -> Swipes:
     """Plaintext frame -> swipes; raises PlaintextError or SampleError with a code."""
-    frame = codec.decode(plaintext, limits.frame_limits())
-    if frame.factor != FACTOR:
-        raise codec.PlaintextError(
-            "plaintext_wrong_factor", f"frame is for {frame.factor!r}, not {FACTOR!r}"
-        )
-    if frame.schema != SCHEMA:
-        raise codec.PlaintextError(
-            "plaintext_bad_schema", f"swipe schema {frame.schema} is not supported"
-        )
+    frame = codec.decode_factor(plaintext, FACTOR, SCHEMA, limits.frame_limits())
     points, screen = frame.require("points"), frame.require("screen")
     if points.ndim != 3 or points.shape[0] == 0:
         raise SampleError("swipe_empty", "no swipes in the batch")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pipelines.base import SampleError, Template, Verification, check_template
-from pipelines.evaluation.calibration import Calibration, posterior
+from pipelines.base import DistancePipeline, SampleError, Template
+from pipelines.evaluation.calibration import Calibration
 
 from tacit_swipe.gestures import SwipeLimits, Swipes, decode_swipes, features
 from tacit_swipe.model import SwipeEncoder
@@ -13,8 +13,9 @@ from tacit_swipe.model import SwipeEncoder
 SPREAD_FLOOR = 0.05  # smallest per-dimension spread of a template (one steady user is not zero)
 
 
-class SwipePipeline:
+class SwipePipeline(DistancePipeline[Swipes, SwipeEncoder]):
     factor = "swipe"
+    samples = "swipes"
 
     def __init__(
         self,
@@ -24,24 +25,19 @@ class SwipePipeline:
         model_version: str,
         device: str = "cpu",
     ) -> None:
-        self.device = torch.device(device)
-        self.encoder = encoder.to(self.device).eval()
-        self.calibration = calibration
-        self.model_version = model_version
+        super().__init__(encoder, calibration, model_version=model_version, device=device)
         self.min_enrol_samples = 10
         self.limits = SwipeLimits()
 
     def decode(self, plaintext: bytes) -> Swipes:
         return decode_swipes(plaintext, self.limits)
 
-    def preprocess(self, decoded: object) -> np.ndarray:
-        assert isinstance(decoded, Swipes)
+    def preprocess(self, decoded: Swipes) -> np.ndarray:
         return features(decoded)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[N, 16] features -> [N, D] embeddings."""
-        with torch.inference_mode():
-            return self.encoder(x.to(self.device, torch.float32))
+        return self.encoder(x)
 
     def _rows(self, embeddings: np.ndarray) -> np.ndarray:
         e = np.asarray(embeddings, dtype=np.float64)
@@ -69,16 +65,3 @@ class SwipePipeline:
         center = np.asarray(template.arrays["center"], np.float64)
         spread = np.asarray(template.arrays["spread"], np.float64)
         return np.asarray(np.sqrt((((e - center) / spread) ** 2).mean(1)))
-
-    def verify(self, template: Template, embeddings: np.ndarray) -> Verification:
-        check_template(template, factor=self.factor, model_version=self.model_version)
-        if len(embeddings) == 0:
-            raise SampleError("swipe_empty", "no swipes to verify")
-        d = self.distances(template, embeddings)
-        llr = self.calibration.job_llr(d)
-        return Verification(
-            score=float(posterior(llr)),
-            distance=float(d.mean()),
-            llr=llr,
-            per_sample=[float(v) for v in self.calibration.score(d)],
-        )

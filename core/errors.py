@@ -37,22 +37,27 @@ class Conflict(DomainError):
     code = "conflict"
 
 
-class Unavailable(DomainError):
+class RetryAfter(DomainError):
+    """A refusal that says when to try again: ``retry_after`` seconds (the Retry-After header)."""
+
+    default_retry_after = 1
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = self.default_retry_after if retry_after is None else retry_after
+
+
+class Unavailable(RetryAfter):
     """A dependency (database, broker, object store) is down: the caller may retry."""
 
     code = "unavailable"
-
-    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 5) -> None:
-        super().__init__(message, code=code)
-        self.retry_after = retry_after
+    default_retry_after = 5
 
 
-class RateLimited(DomainError):
+class RateLimited(RetryAfter):
     code = "rate_limited"
-
-    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 1) -> None:
-        super().__init__(message, code=code)
-        self.retry_after = retry_after
 
 
 class PayloadTooLarge(DomainError):

@@ -76,6 +76,19 @@ WEBHOOK_DELIVERIES = Counter(
 )
 
 
+def _gauge(
+    name: str, documentation: str, label: str, read: Callable[[], Mapping[str, float]]
+) -> GaugeMetricFamily:
+    """A gauge with one sample per key of ``read()``; empty when its source is down."""
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    try:
+        for key, value in read().items():
+            family.add_metric([key], float(value))
+    except Exception:  # noqa: BLE001 - a source down leaves only its own gauge empty
+        pass
+    return family
+
+
 class ScrapeTimeGauges(Collector):
     """``tacit_queue_depth{queue}``, ``tacit_dead_jobs{factor}`` and
     ``tacit_queue_oldest_age_seconds{factor}``, read when scraped.
@@ -93,40 +106,30 @@ class ScrapeTimeGauges(Collector):
         self.depths, self.dead, self.ages = depths, dead, ages
 
     def collect(self) -> Iterable[Metric]:
-        depth = GaugeMetricFamily(
-            "tacit_queue_depth",
-            "Messages waiting in a Celery queue (Redis LLEN).",
-            labels=["queue"],
-        )
-        dead = GaugeMetricFamily(
-            "tacit_dead_jobs",
-            "Jobs in the dead state (attempts exhausted), by factor.",
-            labels=["factor"],
-        )
-        try:
-            for queue, n in self.depths().items():
-                depth.add_metric([queue], float(n))
-        except Exception:  # noqa: BLE001 - Redis down: this scrape has no depths
-            pass
-        try:
-            for factor, n in self.dead().items():
-                dead.add_metric([factor], float(n))
-        except Exception:  # noqa: BLE001 - Postgres down: this scrape has no dead counts
-            pass
-        families: list[Metric] = [depth, dead]
+        families: list[Metric] = [
+            _gauge(
+                "tacit_queue_depth",
+                "Messages waiting in a Celery queue (Redis LLEN).",
+                "queue",
+                self.depths,
+            ),
+            _gauge(
+                "tacit_dead_jobs",
+                "Jobs in the dead state (attempts exhausted), by factor.",
+                "factor",
+                self.dead,
+            ),
+        ]
         if self.ages is not None:
-            age = GaugeMetricFamily(
-                "tacit_queue_oldest_age_seconds",
-                "Seconds the oldest queued job of a factor has waited since its upload"
-                " (0 when none); KEDA scales on it against the factor's latency objective.",
-                labels=["factor"],
+            families.append(
+                _gauge(
+                    "tacit_queue_oldest_age_seconds",
+                    "Seconds the oldest queued job of a factor has waited since its upload"
+                    " (0 when none); KEDA scales on it against the factor's latency objective.",
+                    "factor",
+                    self.ages,
+                )
             )
-            try:
-                for factor, seconds in self.ages().items():
-                    age.add_metric([factor], float(seconds))
-            except Exception:  # noqa: BLE001 - Postgres down: this scrape has no ages
-                pass
-            families.append(age)
         return families
 
     def describe(self) -> Iterable[Metric]:

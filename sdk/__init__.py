@@ -1,29 +1,4 @@
 """Tacit device SDK (Python reference client); see docs/protocol.md."""
 
-from sdk.client import (
-    DeviceClient,
-    DeviceCredentials,
-    EnrolmentWindow,
-    ServerKey,
-    UploadError,
-    UploadReceipt,
-    current_server_key,
-    fetch_server_keys,
-    open_enrolment_window,
-    parse_server_keys,
-    redeem_enrolment,
-)
-
-__all__ = [
-    "DeviceClient",
-    "DeviceCredentials",
-    "EnrolmentWindow",
-    "ServerKey",
-    "UploadError",
-    "UploadReceipt",
-    "current_server_key",
-    "fetch_server_keys",
-    "open_enrolment_window",
-    "parse_server_keys",
-    "redeem_enrolment",
-]
+from sdk.client import *  # noqa: F403 - the client's public names are the package's
+from sdk.client import __all__ as __all__

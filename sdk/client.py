@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from core.protocol import hpke, signing
 from core.protocol.envelope import CONTENT_TYPE, EnvelopeHeader, Purpose, factor_code
 from core.protocol.errors import ProtocolError
 from core.protocol.keyring import b64url_decode
+from core.protocol.retry_after import parse_retry_after
 
 UPLOAD_PATH = "/v1/batches"
 REDEEM_PATH = "/v1/devices/redeem"
@@ -197,20 +199,6 @@ def _client(base_url: str, http: httpx.Client | None) -> httpx.Client | _Borrowe
     return _Borrowed(http) if http is not None else httpx.Client(base_url=base_url, timeout=30.0)
 
 
-def retry_after_s(value: str | None, *, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 class DeviceClient:
     """Uploads a device's batches: envelope, HPKE seal, signature, POST, bounded retries."""
 
@@ -342,7 +330,9 @@ class DeviceClient:
                     str(data["job_id"]), str(data["status_url"]), batch_id, attempt
                 )
             code, message = _error_of(r)
-            retry_after = retry_after_s(r.headers.get("Retry-After"), now=self._clock())
+            retry_after = parse_retry_after(
+                r.headers.get("Retry-After"), now=datetime.fromtimestamp(self._clock(), UTC)
+            )
             last = UploadError(code, message, status=r.status_code, retry_after=retry_after)
             if r.status_code == 401 and code in CLOCK_CODES and not clock_fixed:
                 clock_fixed = self._learn_clock(r)

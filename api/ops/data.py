@@ -53,22 +53,33 @@ def worker_pools(client: redis.Redis) -> list[dict[str, Any]]:
     )
 
 
-def evaluation_dir(factor: str) -> Path | None:
-    """``pipelines/<factor>/weights/eval`` of the installed project (read as files only)."""
+def _pipelines_dir(*parts: str) -> Path | None:
+    """A folder of the installed ``pipelines`` package (read as files only)."""
     spec = importlib.util.find_spec("pipelines")
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(next(iter(spec.submodule_search_locations))) / factor / "weights" / "eval"
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+
+
+def _report(folder: Path) -> Any:
+    """The folder's ``report.json``, or None when there is none or it does not parse."""
+    if not (folder / "report.json").is_file():
+        return None
+    try:
+        return json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def evaluation_dir(factor: str) -> Path | None:
+    """``pipelines/<factor>/weights/eval`` of the installed project."""
+    return _pipelines_dir(factor, "weights", "eval")
 
 
 def evaluation(factor: str) -> dict[str, Any] | None:
     """The factor's committed evaluation report (EER per scorer), or None when there is none."""
     folder = evaluation_dir(factor)
-    if folder is None or not (folder / "report.json").is_file():
-        return None
-    try:
-        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if folder is None or (report := _report(folder)) is None:
         return None
     scorers = {
         name: {
@@ -91,11 +102,8 @@ def evaluation(factor: str) -> dict[str, Any] | None:
 
 
 def trust_evaluation_dir() -> Path | None:
-    """Where `tacit eval trust --report` wrote the committed trust evaluation (read as files only)."""
-    spec = importlib.util.find_spec("pipelines")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / "evaluation" / "reports" / "trust"
+    """Where `tacit eval trust --report` wrote the committed trust evaluation."""
+    return _pipelines_dir("evaluation", "reports", "trust")
 
 
 TRUST_FIGURES = ("ania", "detected", "false_lockouts_per_1000", "anga")
@@ -104,11 +112,7 @@ TRUST_FIGURES = ("ania", "detected", "false_lockouts_per_1000", "anga")
 def trust_evaluation() -> dict[str, Any] | None:
     """The stored trust evaluation (ANIA, false lockouts, fused and per factor), or None."""
     folder = trust_evaluation_dir()
-    if folder is None or not (folder / "report.json").is_file():
-        return None
-    try:
-        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if folder is None or (report := _report(folder)) is None:
         return None
 
     def pick(figures: Any) -> dict[str, Any]:

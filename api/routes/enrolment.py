@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 
 from fastapi import APIRouter, Path
@@ -174,15 +175,7 @@ class HeldAccepted(BaseModel):
 def list_templates(tenant: TenantDep, conn: ConnDep, user: str = UserPath) -> list[TemplateOut]:
     """The user's templates, one per factor, with where their samples came from."""
     return [
-        TemplateOut(
-            factor=t.factor,
-            model_version=t.model_version,
-            samples=t.samples,
-            devices=t.devices,
-            updated_at=t.updated_at,
-            version=t.version,
-            held=t.held,
-        )
+        TemplateOut(**asdict(t))
         for t in templates.list_templates(conn, tenant_id=tenant.id, user_external_id=user)
     ]
 

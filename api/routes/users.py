@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Path, Request, Response
 from starlette.background import BackgroundTask
 
 from api.deps import ConnDep, SettingsDep, StoreDep, TenantDep
-from api.schemas_webhooks import FactorTrustOut, TrustOut
+from api.schemas_webhooks import TrustOut
 from core.trust.service import user_trust
 from core.users.erasure import erase_user, forget_devices
 from core.users.service import get_user_id
@@ -24,26 +26,7 @@ def get_trust(
     t = user_trust(
         conn, user_id=user_id, threshold=tenant.decision_threshold, settings=settings.trust
     )
-    return TrustOut(
-        user=user,
-        probability=t.probability,
-        llr=t.llr,
-        prior_llr=t.prior_llr,
-        threshold=t.threshold,
-        decision=t.decision,
-        computed_at=t.computed_at,
-        factors=[
-            FactorTrustOut(
-                factor=f.factor,
-                latest_score=f.latest_score,
-                age_s=f.age_s,
-                samples=f.samples,
-                half_life_s=f.half_life_s,
-                llr=f.llr,
-            )
-            for f in t.factors
-        ],
-    )
+    return TrustOut(user=user, **asdict(t))
 
 
 @router.delete("/v1/users/{user}", status_code=204, response_class=Response)

@@ -6,6 +6,7 @@ metrics. Never reached from a tenant-facing route: nothing here is scoped by ten
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -48,34 +49,50 @@ def throughput_series(
     conn: psycopg.Connection[Any], *, minutes: int, bucket_s: int
 ) -> dict[str, list[list[float]]]:
     """Per factor, ``[bucket start (epoch s), jobs finished per second]`` over the last minutes."""
-    rows = conn.execute(
-        "SELECT factor, floor(extract(epoch FROM finished_at) / %(b)s) * %(b)s AS t, count(*) AS n"
-        " FROM jobs WHERE finished_at >= now() - make_interval(mins => %(m)s)"
-        " GROUP BY 1, 2 ORDER BY 2",
-        {"b": bucket_s, "m": minutes},
-    ).fetchall()
-    series: dict[str, list[list[float]]] = {f: [] for f in registry.names()}
-    for r in rows:
-        series.setdefault(r["factor"], []).append([float(r["t"]), round(int(r["n"]) / bucket_s, 4)])
-    return series
+    return _bucketed(
+        conn,
+        "count(*) AS n",
+        lambda r: [round(int(r["n"]) / bucket_s, 4)],
+        minutes=minutes,
+        bucket_s=bucket_s,
+    )
 
 
 def latency_series(
     conn: psycopg.Connection[Any], *, minutes: int, bucket_s: int
 ) -> dict[str, list[list[float]]]:
     """Per factor, ``[bucket start, p50, p95, p99]`` of upload-to-score seconds of done jobs."""
+    return _bucketed(
+        conn,
+        "percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP"
+        " (ORDER BY extract(epoch FROM finished_at - created_at)) AS p",
+        lambda r: [round(float(v), 4) for v in r["p"]],
+        minutes=minutes,
+        bucket_s=bucket_s,
+        where="status = 'done'",
+    )
+
+
+def _bucketed(
+    conn: psycopg.Connection[Any],
+    aggregate: str,
+    values: Callable[[dict[str, Any]], list[float]],
+    *,
+    minutes: int,
+    bucket_s: int,
+    where: str = "TRUE",
+) -> dict[str, list[list[float]]]:
+    """Per factor, ``[bucket start, *values(row)]`` of the jobs finished in the last minutes,
+    grouped in buckets of ``bucket_s``; every factor present, empty when it has none."""
     rows = conn.execute(
-        "SELECT factor, floor(extract(epoch FROM finished_at) / %(b)s) * %(b)s AS t,"
-        " percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP"
-        " (ORDER BY extract(epoch FROM finished_at - created_at)) AS p"
-        " FROM jobs WHERE status = 'done' AND finished_at >= now() - make_interval(mins => %(m)s)"
+        f"SELECT factor, floor(extract(epoch FROM finished_at) / %(b)s) * %(b)s AS t, {aggregate}"
+        f" FROM jobs WHERE {where} AND finished_at >= now() - make_interval(mins => %(m)s)"
         " GROUP BY 1, 2 ORDER BY 2",
         {"b": bucket_s, "m": minutes},
     ).fetchall()
     series: dict[str, list[list[float]]] = {f: [] for f in registry.names()}
     for r in rows:
-        p = [round(float(v), 4) for v in r["p"]]
-        series.setdefault(r["factor"], []).append([float(r["t"]), *p])
+        series.setdefault(r["factor"], []).append([float(r["t"]), *values(r)])
     return series
 
 

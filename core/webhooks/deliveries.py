@@ -210,14 +210,22 @@ def publish_due(
     return len(sent)
 
 
-def replay(conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID, message_id: str) -> int:
-    """Send a message again, from a fresh schedule, to each enabled endpoint subscribed to it."""
+def _message(
+    conn: psycopg.Connection[DictRow], columns: str, *, tenant_id: uuid.UUID, message_id: str
+) -> DictRow:
+    """The tenant's message (the given columns); another tenant's is NotFound."""
     msg = conn.execute(
-        "SELECT id, event_type FROM webhook_messages WHERE id = %s AND tenant_id = %s",
+        f"SELECT {columns} FROM webhook_messages WHERE id = %s AND tenant_id = %s",
         (message_id, tenant_id),
     ).fetchone()
     if msg is None:
         raise NotFound("webhook message not found", code="webhook_message_not_found")
+    return msg
+
+
+def replay(conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID, message_id: str) -> int:
+    """Send a message again, from a fresh schedule, to each enabled endpoint subscribed to it."""
+    msg = _message(conn, "id, event_type", tenant_id=tenant_id, message_id=message_id)
     reset = conn.execute(
         "UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = now(),"
         " published_at = NULL, lease_until = NULL, dead_reason = NULL, updated_at = now()"
@@ -239,12 +247,9 @@ def get_message(
     conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID, message_id: str
 ) -> dict[str, Any]:
     """A message with its deliveries' state (dead ones carry their reason)."""
-    msg = conn.execute(
-        "SELECT id, event_type, payload, created_at FROM webhook_messages WHERE id = %s AND tenant_id = %s",
-        (message_id, tenant_id),
-    ).fetchone()
-    if msg is None:
-        raise NotFound("webhook message not found", code="webhook_message_not_found")
+    msg = _message(
+        conn, "id, event_type, payload, created_at", tenant_id=tenant_id, message_id=message_id
+    )
     deliveries = conn.execute(
         "SELECT endpoint_id, status, attempts, next_attempt_at, dead_reason, updated_at FROM webhook_deliveries"
         " WHERE message_id = %s ORDER BY created_at, id",

@@ -110,17 +110,27 @@ def list_endpoints(conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID) -
     return [_endpoint(r) for r in rows]
 
 
+def _not_found() -> NotFound:
+    return NotFound("webhook endpoint not found", code="webhook_endpoint_not_found")
+
+
+def _found(conn: psycopg.Connection[DictRow], query: str, params: tuple[object, ...]) -> Endpoint:
+    """The endpoint the statement returns; NotFound when it returns none (or another tenant's)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise _not_found()
+    return _endpoint(row)
+
+
 def get_endpoint(
     conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> Endpoint:
     """The tenant's endpoint; another tenant's is NotFound."""
-    row = conn.execute(
+    return _found(
+        conn,
         f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = %s AND tenant_id = %s",
         (endpoint_id, tenant_id),
-    ).fetchone()
-    if row is None:
-        raise NotFound("webhook endpoint not found", code="webhook_endpoint_not_found")
-    return _endpoint(row)
+    )
 
 
 def delete_endpoint(
@@ -131,7 +141,7 @@ def delete_endpoint(
         "DELETE FROM webhook_endpoints WHERE id = %s AND tenant_id = %s", (endpoint_id, tenant_id)
     )
     if cur.rowcount == 0:
-        raise NotFound("webhook endpoint not found", code="webhook_endpoint_not_found")
+        raise _not_found()
 
 
 def rotate_secret(
@@ -144,15 +154,14 @@ def rotate_secret(
 ) -> tuple[Endpoint, str]:
     """A new secret signs from now on; the current one keeps signing too for `grace_s`."""
     secret = signing.new_secret()
-    row = conn.execute(
+    endpoint = _found(
+        conn,
         f"UPDATE webhook_endpoints SET previous_secret = secret,"
         f" previous_secret_expires_at = now() + make_interval(secs => %s), secret = %s, updated_at = now()"
         f" WHERE id = %s AND tenant_id = %s RETURNING {_COLUMNS}",
         (grace_s, sealing.seal(sealing_key, endpoint_id, secret), endpoint_id, tenant_id),
-    ).fetchone()
-    if row is None:
-        raise NotFound("webhook endpoint not found", code="webhook_endpoint_not_found")
-    return _endpoint(row), signing.format_secret(secret)
+    )
+    return endpoint, signing.format_secret(secret)
 
 
 def disable(conn: psycopg.Connection[DictRow], *, endpoint_id: uuid.UUID, reason: str) -> None:
@@ -173,14 +182,12 @@ def enable(
     conn: psycopg.Connection[DictRow], *, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> Endpoint:
     """Re-enable an endpoint (after fixing it); dead messages can then be replayed."""
-    row = conn.execute(
+    return _found(
+        conn,
         f"UPDATE webhook_endpoints SET status = 'enabled', disabled_reason = NULL, disabled_at = NULL,"
         f" failing_since = NULL, updated_at = now() WHERE id = %s AND tenant_id = %s RETURNING {_COLUMNS}",
         (endpoint_id, tenant_id),
-    ).fetchone()
-    if row is None:
-        raise NotFound("webhook endpoint not found", code="webhook_endpoint_not_found")
-    return _endpoint(row)
+    )
 
 
 def clear_expired_secrets(conn: psycopg.Connection[DictRow]) -> int:

@@ -94,6 +94,17 @@ def _job_data(r: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _emit_job(conn: psycopg.Connection[DictRow], event_type: str, r: dict[str, Any]) -> None:
+    """A job event: its tenant's, about its user, the job's summary as data."""
+    emit(
+        conn,
+        tenant_id=r["tenant_id"],
+        event_type=event_type,
+        data=_job_data(r),
+        user_id=r["user_id"],
+    )
+
+
 ALL_EVENTS = frozenset(EVENT_TYPES)
 
 
@@ -124,13 +135,7 @@ def job_completed(
     r = conn.execute(_JOB, (job_id,)).fetchone()
     if r is None:
         return
-    emit(
-        conn,
-        tenant_id=r["tenant_id"],
-        event_type="job.completed",
-        data=_job_data(r),
-        user_id=r["user_id"],
-    )
+    _emit_job(conn, "job.completed", r)
     if r["purpose"] == "verify" and "trust.changed" in wanted:
         trust_moved(
             conn,
@@ -146,13 +151,7 @@ def job_failed(conn: psycopg.Connection[DictRow], *, job_id: uuid.UUID) -> None:
     """After a job failed or went dead: job.failed with its status and error code."""
     r = conn.execute(_JOB, (job_id,)).fetchone()
     if r is not None:
-        emit(
-            conn,
-            tenant_id=r["tenant_id"],
-            event_type="job.failed",
-            data=_job_data(r),
-            user_id=r["user_id"],
-        )
+        _emit_job(conn, "job.failed", r)
 
 
 def trust_moved(

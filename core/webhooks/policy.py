@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Literal
+
+from core.protocol.retry_after import parse_retry_after as parse_retry_after
 
 THROTTLED = frozenset({429, 502, 503, 504})  # the receiver is loaded: honour its Retry-After
 
@@ -25,22 +25,6 @@ class DeliveryOutcome:
     kind: Literal["succeeded", "gone", "retry", "dead"]
     delay_s: float = 0.0
     reason: str = ""
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def describe(result: AttemptResult) -> str:

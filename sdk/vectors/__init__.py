@@ -82,6 +82,21 @@ def _sealed(
     return eph.private_key.to_private_bytes(), enc, ctx.seal(plaintext)
 
 
+def _signed_upload(
+    device_sk: ed25519.Ed25519PrivateKey, body: bytes, *, timestamp: int, nonce: str
+) -> dict[str, str]:
+    """The vectors' device's signature headers for an upload of ``body``."""
+    return signing.sign(
+        device_sk,
+        method="POST",
+        target="/v1/batches",
+        body=body,
+        device_id=DEVICE_ID,
+        timestamp=timestamp,
+        nonce=nonce,
+    )
+
+
 def build_vectors() -> dict[str, Any]:
     """Every v1 vector, from fixed inputs (deterministic: same output on every run)."""
     server_sk = x25519.X25519PrivateKey.from_private_bytes(_seed("server-key"))
@@ -112,15 +127,7 @@ def build_vectors() -> dict[str, Any]:
         canonical = signing.canonical_request(
             "POST", "/v1/batches", hashlib.sha256(envelope).digest(), DEVICE_ID, ts, nonce
         )
-        headers = signing.sign(
-            device_sk,
-            method="POST",
-            target="/v1/batches",
-            body=envelope,
-            device_id=DEVICE_ID,
-            timestamp=ts,
-            nonce=nonce,
-        )
+        headers = _signed_upload(device_sk, envelope, timestamp=ts, nonce=nonce)
         vectors.append(
             {
                 "name": case["name"],
@@ -209,15 +216,7 @@ def _negative_vectors(
     req = first["request"]
     nonce = _non_canonical(req["nonce"])
     body = bytes.fromhex(first["envelope_hex"])
-    headers = signing.sign(
-        device_sk,
-        method="POST",
-        target="/v1/batches",
-        body=body,
-        device_id=DEVICE_ID,
-        timestamp=req["timestamp"],
-        nonce=nonce,
-    )
+    headers = _signed_upload(device_sk, body, timestamp=req["timestamp"], nonce=nonce)
     return [
         {
             "name": "redeem-identity-key",

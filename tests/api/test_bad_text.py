@@ -18,6 +18,15 @@ NUL_URLS = [
 ]
 
 
+def _post_endpoint(api, tenant, body: str):  # type: ignore[no-untyped-def]
+    """POST a webhook endpoint as raw JSON text (escapes reach the server as written)."""
+    return api.post(
+        "/v1/webhooks/endpoints",
+        content=body,
+        headers={**tenant["headers"], "Content-Type": "application/json"},
+    )
+
+
 @pytest.mark.parametrize("url", NUL_URLS)
 def test_nul_in_path_or_query_is_422_invalid_text(api, tenant, url):  # type: ignore[no-untyped-def]
     method = "POST" if url.endswith("enrolment-tokens") else "GET"
@@ -29,30 +38,18 @@ def test_nul_in_path_or_query_is_422_invalid_text(api, tenant, url):  # type: ig
 @pytest.mark.parametrize("text", ["a\u0000b", "\ud800", "x\udfffy"])
 def test_nul_or_lone_surrogate_in_json_strings_is_422_invalid_text(api, tenant, text):  # type: ignore[no-untyped-def]
     body = json.dumps({"url": "http://127.0.0.1:9/hook", "description": text})  # ascii escapes
-    r = api.post(
-        "/v1/webhooks/endpoints",
-        content=body,
-        headers={**tenant["headers"], "Content-Type": "application/json"},
-    )
+    r = _post_endpoint(api, tenant, body)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "invalid_text"
     keyed = json.dumps({"url": "http://127.0.0.1:9/hook", text: 1})
-    r = api.post(
-        "/v1/webhooks/endpoints",
-        content=keyed,
-        headers={**tenant["headers"], "Content-Type": "application/json"},
-    )
+    r = _post_endpoint(api, tenant, keyed)
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_text"
 
 
 @pytest.mark.parametrize("depth", [40, 20_000])
 def test_deeply_nested_json_is_422_invalid_request(api, tenant, depth):  # type: ignore[no-untyped-def]
     body = '{"url": "http://127.0.0.1:9/hook", "description": ' + "[" * depth + "]" * depth + "}"
-    r = api.post(
-        "/v1/webhooks/endpoints",
-        content=body,
-        headers={**tenant["headers"], "Content-Type": "application/json"},
-    )
+    r = _post_endpoint(api, tenant, body)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "invalid_request"
 

@@ -11,7 +11,6 @@ import socket
 import uuid
 from collections import Counter
 
-import hypothesis
 import pytest
 import schemathesis
 from schemathesis.checks import (
@@ -22,10 +21,9 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 
-from core.protocol.envelope import CONTENT_TYPE
 from tests.api.live import live_api, read_response
+from tests.api.schema_cases import each_case, tenant_bearer
 
-schemathesis.serializer.alias(CONTENT_TYPE, "application/octet-stream")
 EXAMPLES_PER_OPERATION = 30
 CHECKS = [
     not_a_server_error,
@@ -43,12 +41,7 @@ def live(settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def bearer(settings):  # type: ignore[no-untyped-def]
-    from core.db import connect
-    from core.tenants.service import create_tenant
-
-    with connect(settings.database_url) as conn:
-        _, key = create_tenant(conn, name=f"contract-{uuid.uuid4().hex[:6]}")
-    return {"Authorization": f"Bearer {key.token}"}
+    return tenant_bearer(settings, "contract")
 
 
 def test_every_answer_is_declared_and_matches_its_schema(live, bearer):  # type: ignore[no-untyped-def]
@@ -59,14 +52,7 @@ def test_every_answer_is_declared_and_matches_its_schema(live, bearer):  # type:
     statuses: Counter[int] = Counter()
     for operation in operations:
 
-        @hypothesis.given(case=operation.as_strategy())
-        @hypothesis.settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
-        )
+        @each_case(operation, EXAMPLES_PER_OPERATION)
         def conforms(case):  # type: ignore[no-untyped-def]
             response = case.call(base_url=live, headers=bearer)
             statuses[response.status_code] += 1

@@ -6,17 +6,13 @@ the real Postgres, Redis and S3 of the test session.
 
 from __future__ import annotations
 
-import hypothesis
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
-from core.protocol.envelope import CONTENT_TYPE
-
-# Envelopes are opaque bytes to the schema: send generated ones as a binary body.
-schemathesis.serializer.alias(CONTENT_TYPE, "application/octet-stream")
+from tests.api.schema_cases import each_case, tenant_bearer
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +24,7 @@ def api_schema(settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def bearer(settings):  # type: ignore[no-untyped-def]
-    """A real tenant key, so generated requests reach past authentication."""
-    import uuid
-
-    from core.db import connect
-    from core.tenants.service import create_tenant
-
-    with connect(settings.database_url) as conn:
-        _, key = create_tenant(conn, name=f"fuzz-{uuid.uuid4().hex[:6]}")
-    return {"Authorization": f"Bearer {key.token}"}
+    return tenant_bearer(settings, "fuzz")
 
 
 EXAMPLES_PER_OPERATION = 25
@@ -48,14 +36,7 @@ def test_no_server_errors(api_schema, bearer):  # type: ignore[no-untyped-def]
     statuses: list[int] = []
     for operation in operations:
 
-        @hypothesis.given(case=operation.as_strategy())
-        @hypothesis.settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
-        )
+        @each_case(operation, EXAMPLES_PER_OPERATION)
         def no_5xx(case):  # type: ignore[no-untyped-def]
             response = case.call_and_validate(headers=bearer, checks=[not_a_server_error])
             statuses.append(response.status_code)

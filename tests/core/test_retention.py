@@ -16,10 +16,8 @@ from tests.isolated import api, db, services, settings  # noqa: F401 - no stack'
 def pool(settings):  # type: ignore[no-untyped-def]
     from core.db import make_pool
 
-    p = make_pool(settings.database_url, name="test-retention")
-    p.open()
-    yield p
-    p.close()
+    with make_pool(settings.database_url, name="test-retention") as p:
+        yield p
 
 
 def _upload(api, db, phone, *, purpose: str, age_days: float, status: str = "done") -> dict:  # type: ignore[no-untyped-def]

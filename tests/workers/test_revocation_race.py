@@ -27,10 +27,8 @@ class _NoGate:
 
 @pytest.fixture()
 def pool(settings):  # type: ignore[no-untyped-def]
-    p = make_pool(settings.database_url, name="test-race")
-    p.open()
-    yield p
-    p.close()
+    with make_pool(settings.database_url, name="test-race") as p:
+        yield p
 
 
 def _claimed(api, tenant, pool, phone) -> jobs.ClaimedJob:  # type: ignore[no-untyped-def]

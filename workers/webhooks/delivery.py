@@ -14,9 +14,10 @@ from psycopg_pool import ConnectionPool
 from core.db import make_pool, transaction
 from core.errors import InvalidInput
 from core.metrics import WEBHOOK_DELIVERIES
+from core.protocol.retry_after import parse_retry_after
 from core.settings import Settings
 from core.webhooks import deliveries, sealing, signing, ssrf
-from core.webhooks.policy import AttemptResult, parse_retry_after
+from core.webhooks.policy import AttemptResult
 from workers.webhooks import http
 
 log = logging.getLogger("tacit.webhooks")

@@ -9,7 +9,6 @@ ValueError or a MemoryError.
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.protocol.body import decode_body
-from core.protocol.envelope import EnvelopeHeader, Purpose, encode_envelope, parse_envelope
+from core.protocol.envelope import encode_envelope, parse_envelope
 from core.protocol.errors import ProtocolError
 from core.protocol.signing import parse_signature_headers
 from pipelines import codec
@@ -26,6 +25,7 @@ from pipelines.base import SampleError
 from pipelines.face.frames import decode_frames
 from pipelines.gait.signal import GaitLimits, recording_from_arrays
 from pipelines.keystroke.events import decode_typings
+from tests.core.protocol.conftest import HEADER
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 DOCUMENTED = set(
@@ -34,15 +34,6 @@ DOCUMENTED = set(
 )
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-HEADER = EnvelopeHeader(
-    device_id="dev_8f3a2c",
-    batch_id=uuid.UUID("0192f3a4-5b6c-7d8e-9f01-23456789abcd"),
-    factor="gait",
-    purpose=Purpose.VERIFY,
-    capture_start_ms=1_764_240_000_000,
-    capture_end_ms=1_764_240_030_000,
-    key_id="k-2026-11-27-ab12",
-)
 ENVELOPE = encode_envelope(HEADER, bytes(32), bytes(40))
 
 

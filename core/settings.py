@@ -140,17 +140,17 @@ class TrustSettings(BaseModel):
 
     # prior, half-lives, max_samples, clips and weak_llr: chosen on subject folds of the
     # development data by `tacit eval trust --folds 3` (docs/trust.md, "Tuned values")
-    prior_probability: float = Field(default=0.9, gt=0, lt=1)
+    prior_probability: float = Field(default=0.97, gt=0, lt=1)
     # evidence loses half its weight every half-life: per factor, the factor's own
     # HALF_LIFE_S (core/factors.py) unless set here, default_half_life_s for the others
     half_life_s: dict[str, float] = {}
     default_half_life_s: float = Field(default=3600.0, gt=0)
     max_age_s: float = Field(default=86_400.0, gt=0)  # older scores are ignored
     max_samples: int = Field(default=1, ge=1)  # newest scores used per factor
-    llr_clip: float = Field(default=3.0, gt=0)  # one batch can move the log-odds this much at most
+    llr_clip: float = Field(default=2.0, gt=0)  # one batch can move the log-odds this much at most
     # down (None: llr_clip), and |llr| up to weak_llr counts as no evidence (docs/trust.md)
-    llr_clip_negative: float | None = Field(default=None, gt=0)
-    weak_llr: float = Field(default=1.0, ge=0)
+    llr_clip_negative: float | None = Field(default=12.0, gt=0)
+    weak_llr: float = Field(default=0.25, ge=0)
     notify_delta: float = Field(default=0.1, gt=0, le=1)  # trust.changed when p moves this much
 
 

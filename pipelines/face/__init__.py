@@ -12,7 +12,7 @@ WEIGHTS = Path(__file__).parent / "weights"
 
 # The factor's registration constants (core/factors.py): kept light, the API reads them.
 WIRE_CODE = 3
-HALF_LIFE_S = 120.0  # chosen on subject folds by `tacit eval trust --folds 3` (docs/trust.md)
+HALF_LIFE_S = 900.0  # chosen on subject folds by `tacit eval trust --folds 3` (docs/trust.md)
 # A GPU pool that scales to zero: it wakes for a handful of jobs or a 30 s old one.
 SCALING = {
     "list_length": 64,

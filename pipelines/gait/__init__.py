@@ -17,7 +17,7 @@ WEIGHTS = Path(__file__).parent / "weights"
 
 # The factor's registration constants (core/factors.py): kept light, the API reads them.
 WIRE_CODE = 2
-HALF_LIFE_S = 900.0  # chosen on subject folds by `tacit eval trust --folds 3` (docs/trust.md)
+HALF_LIFE_S = 60.0  # chosen on subject folds by `tacit eval trust --folds 3` (docs/trust.md)
 # A GPU pool that scales to zero: it wakes for 16 jobs or a minute-old one.
 SCALING = {
     "list_length": 128,

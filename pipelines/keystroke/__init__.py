@@ -13,7 +13,7 @@ WEIGHTS = Path(__file__).parent / "weights"
 # The factor's registration constants (core/factors.py): kept light, the API reads them.
 WIRE_CODE = 1
 # trust: chosen on subject folds by `tacit eval trust --folds 3` (docs/trust.md)
-HALF_LIFE_S = 30.0
+HALF_LIFE_S = 1800.0
 # Cheap scoring on CPUs: one warm replica and a deeper queue per replica.
 SCALING = {
     "list_length": 256,

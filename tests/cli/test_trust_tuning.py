@@ -8,6 +8,8 @@ from pathlib import Path
 
 from cli.trust_folds import Evidence, read_evidence, write_evidence
 from cli.trust_tuning import (
+    ANIA_GOAL,
+    Counts,
     candidates,
     compile_sessions,
     current_choice,
@@ -47,6 +49,24 @@ def test_the_fast_replay_gives_the_production_figures_for_any_parameters() -> No
                 fast_counts(compiled[fold], p, 0.5).figures()
                 == figures(replay(ups, ev, params=p, threshold=0.5)).summary()
             )
+
+
+def test_within_the_ania_goal_the_widest_genuine_margin_is_preferred() -> None:
+    # given parameter sets with no false lockout and every takeover detected
+    def counts(ania: float, margin: float, lockouts: int = 0) -> Counts:
+        return Counts(round(ania * 20), 20, 20, 85, lockouts, margin)
+
+    quick_but_close = counts(1.0, margin=0.4)
+    slower_with_room = counts(1.45, margin=2.5)
+    past_the_goal = counts(ANIA_GOAL + 0.1, margin=4.0)
+    # then a lower ANIA within the goal does not outweigh the margin of the genuine sessions
+    assert min([quick_but_close, slower_with_room], key=Counts.key) is slower_with_room
+    # and ANIA past the goal loses to any set within it, whatever its margin
+    assert min([past_the_goal, quick_but_close], key=Counts.key) is quick_but_close
+    # and a false lockout loses to everything else
+    assert min([counts(1.0, 9.0, lockouts=1), past_the_goal], key=Counts.key) is past_the_goal
+    # and among equal margins the lower ANIA wins
+    assert min([counts(1.4, 2.0), counts(1.2, 2.0)], key=Counts.key).actions == 24
 
 
 def test_each_fold_is_scored_with_parameters_chosen_on_the_other_folds(tmp_path: Path) -> None:

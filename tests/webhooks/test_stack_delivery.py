@@ -113,7 +113,17 @@ def test_job_events_and_trust_changes_are_announced(
     from core.settings import get_settings
 
     register(api, tenant, receiver.url, receiver=receiver)
-    trust = get_settings().trust
+    # the fusion this test's arithmetic is written for, whatever the defaults are
+    trust = get_settings().trust.model_copy(
+        update={
+            "prior_probability": 0.9,
+            "half_life_s": {"keystroke": 30.0, "gait": 900.0, "face": 120.0},
+            "llr_clip": 3.0,
+            "llr_clip_negative": None,
+            "weak_llr": 1.0,
+            "max_samples": 1,
+        }
+    )
 
     def finish(llr: float, factor: str = "keystroke") -> None:
         row = rows.job(db, tenant["id"], "carol", factor=factor, llr=llr)
@@ -122,7 +132,7 @@ def test_job_events_and_trust_changes_are_announced(
         ):  # as workers/scoring.py does, in the transaction that finishes the job
             events.job_completed(db, job_id=row.job_id, trust=trust)
 
-    # with the committed fusion (prior 0.9: log-odds 2.197; |llr| shrinks by 1, clipped at 3;
+    # with that fusion (prior 0.9: log-odds 2.197; |llr| shrinks by 1, clipped at 3;
     # the newest score per factor):
     # genuine evidence: job.completed and a first trust.changed (2.197 + 2, p = 0.985)
     finish(3.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -28,6 +29,9 @@ def test_api_metrics_read_queue_depth_and_dead_jobs_at_scrape_time(ops_settings,
 
     from api.app import create_app
 
+    # (a gait queue of its own: the other ops tests' uploads are published to the session's)
+    queues = ops_settings.queues.model_copy(update={"gait": f"score.gait.{uuid.uuid4().hex[:8]}"})
+    ops_settings = ops_settings.model_copy(update={"queues": queues})
     # given two messages waiting on the gait queue and a dead keystroke job
     client = redis.Redis.from_url(ops_settings.redis_url)
     client.delete(ops_settings.queues.gait)

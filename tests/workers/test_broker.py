@@ -112,7 +112,8 @@ def test_a_bulk_take_records_each_message_as_unacked_and_takes_only_the_free_slo
         # when no slot is free, a turn takes nothing; when one is acked, a turn takes one more
         _poll_start(conn)
         assert len(got) == 4 and client.llen(name) == 6
-        got[0].ack()
+        got[0].ack()  # on a thread that is not the event loop's: sent at once
+        assert not client.hexists("unacked", got[0].delivery_tag)
         _poll_start(conn)
         assert len(got) == 5 and client.llen(name) == 5
         for m in got[1:]:

@@ -451,6 +451,7 @@ def run(args: argparse.Namespace) -> int:
         "celery_noop_per_s": round(noop["tacit"], 1),
         "celery_noop_stock_transport_per_s": round(noop["stock"], 1),
         "jobs_vs_celery_noop": round(worker / rows / noop["tacit"], 3),
+        "jobs_vs_celery_noop_stock_transport": round(worker / rows / noop["stock"], 3),
     }
     if "oip" in results:
         oip = results["oip"]
@@ -475,7 +476,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"celery no-op  {noop['tacit']:10.1f} messages/s (the pools' transport), {noop['stock']:.1f} (kombu's);"
-        f" pool jobs/s over it = {worker / rows / noop['tacit']:.2f}"
+        f" pool jobs/s over them = {worker / rows / noop['tacit']:.2f}, {worker / rows / noop['stock']:.2f}"
     )
     share = cpu["batched"]
     print("cores busy while batched: " + ", ".join(f"{k} {v:.2f}" for k, v in share.items()))

@@ -147,12 +147,12 @@ def test_acks_on_the_event_loop_go_out_with_its_next_turn_or_at_close(settings):
 
 
 _TAKE_THEN_HANG = """
-import sys, time
+import json, sys, time
 from kombu import Connection, Consumer, Queue
 from workers.broker import Transport
 
-url, name = sys.argv[1], sys.argv[2]
-conn = Connection(url, transport=Transport)
+url, name, keys = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+conn = Connection(url, transport=Transport, transport_options=keys)
 channel = conn.channel()
 channel.basic_qos(prefetch_count=3)
 got = []
@@ -169,12 +169,15 @@ def test_messages_taken_in_bulk_by_a_killed_process_come_back_after_the_visibili
     settings,
 ):  # type: ignore[no-untyped-def]
     # given a process that took 3 of 5 messages in one bulk take and holds them unacked
+    # (in an unacked hash of this test's own: the restore below must not touch other tests')
     name = f"broker-test-{uuid.uuid4().hex[:8]}"
+    keys = {f"unacked{k}": f"{name}.unacked{k}" for k in ("_key", "_index_key", "_mutex_key")}
+    unacked = keys["unacked_key"]
     client = redis.Redis.from_url(settings.redis_url)
     raws = _messages(name, 5)
     client.lpush(name, *raws)
     proc = subprocess.Popen(
-        [sys.executable, "-c", _TAKE_THEN_HANG, settings.redis_url, name],
+        [sys.executable, "-c", _TAKE_THEN_HANG, settings.redis_url, name, json.dumps(keys)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -186,16 +189,16 @@ def test_messages_taken_in_bulk_by_a_killed_process_come_back_after_the_visibili
     finally:
         proc.kill()
     taken = [_tag(r) for r in raws[:3]]
-    assert all(client.hexists("unacked", t) for t in taken) and client.llen(name) == 2
+    assert all(client.hexists(unacked, t) for t in taken) and client.llen(name) == 2
     # then, once the visibility timeout has passed, kombu's restore puts every one back
     with Connection(
-        settings.redis_url, transport=Transport, transport_options={"visibility_timeout": 1}
+        settings.redis_url, transport=Transport, transport_options={"visibility_timeout": 1, **keys}
     ) as conn:
         time.sleep(1.5)
         conn.default_channel.qos.restore_visible(num=1000, interval=1)
     assert client.llen(name) == 5
-    assert not any(client.hexists("unacked", t) for t in taken)
+    assert not any(client.hexists(unacked, t) for t in taken)
     back = [json.loads(r) for r in client.lrange(name, 0, -1)]
     assert {m["properties"]["delivery_tag"] for m in back} == {_tag(r) for r in raws}
     assert sum(bool(m["headers"].get("redelivered")) for m in back) == 3
-    client.delete(name)
+    client.delete(name, *keys.values())
